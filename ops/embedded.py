@@ -1,0 +1,48 @@
+"""The single-machine stack (`babelq run`): API and worker in one process on an in-memory broker.
+
+The worker runs in the main thread (Celery wants its signal handlers there) and the API in a
+thread beside it; jobs still travel as real Celery messages over kombu's memory transport.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+
+from ops.settings import Settings
+from ops.stack import build_stack
+from persistence.migrate import upgrade
+from producers.api import create_app
+from workers.launcher import run_worker
+
+log = logging.getLogger(__name__)
+
+
+def run_embedded(settings: Settings) -> int:
+    """Migrate the store, start the API thread, and run the worker until interrupted."""
+    upgrade(settings.store_url)
+    stack = build_stack(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(stack), host=settings.api_host, port=settings.api_port, log_level="info")
+    )
+    api = threading.Thread(target=server.run, name="babelq-api", daemon=True)
+    api.start()
+    _announce(settings)
+    try:
+        return run_worker(settings, stack.table, app=stack.celery, name="embedded")
+    finally:
+        server.should_exit = True
+        api.join(timeout=10)
+        stack.close()
+
+
+def _announce(settings: Settings) -> None:
+    url = f"http://{settings.api_host}:{settings.api_port}"
+    print(f"\nbabelq is starting on {url}  (OpenAPI docs: {url}/docs)", flush=True)
+    print(
+        f"  try: curl -s -X POST '{url}/v1/messages?wait=30' -H 'Content-Type: application/json' "
+        "-d '{\"text\": \"¿Dónde está mi pedido?\"}'\n",
+        flush=True,
+    )

@@ -1,0 +1,55 @@
+"""The one error tree of babelq: every error we raise on purpose derives from BabelqError."""
+
+from __future__ import annotations
+
+
+class BabelqError(Exception):
+    """Root of every error babelq raises on purpose."""
+
+
+class ConfigurationError(BabelqError):
+    """Settings or the routing table are invalid; raised at start-up."""
+
+
+class InvalidInput(BabelqError):
+    """A caller sent something we refuse (empty text, bad language code, bad JSON line)."""
+
+
+class InvalidLanguage(InvalidInput):
+    """A language code that is not a well-formed ISO 639 / BCP 47 tag."""
+
+
+class UnsupportedJobVersion(InvalidInput):
+    """A ChatJob on the wire has a schema version this worker does not understand."""
+
+
+class PublishError(BabelqError):
+    """The broker refused or failed to take a job; nothing was kept for it."""
+
+
+class JobNotFound(BabelqError):
+    """No job with that id exists in the store."""
+
+
+class ModelPreparationError(BabelqError):
+    """The default model could not be downloaded, verified or converted."""
+
+
+class BatchError(BabelqError):
+    """A batch could not be run; every item of it gets this as its own outcome."""
+
+
+class BatchResultMismatch(BatchError):
+    """A batch function returned a different number of results than it was given."""
+
+
+class ItemTooLarge(BatchError):
+    """A single item exceeds the batch token budget on its own."""
+
+
+class BatcherClosed(BatchError):
+    """The batcher is shutting down and takes no more items."""
+
+
+class ModelLoadError(BabelqError):
+    """A model or its tokenizer could not be loaded from the local path or hub id it was given."""

@@ -1,0 +1,32 @@
+"""`babelq model prepare` with a progress bar, and the check `babelq run` does before starting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ops.settings import Settings
+
+
+def prepare_with_progress(settings: Settings) -> Path:
+    """Prepare the default model into the cache, showing each stage as a progress bar."""
+    from workers.default_model import prepare_default_model
+
+    columns = (TextColumn("{task.description:<12}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("model", total=1.0)
+
+        def report(stage: str, fraction: float) -> None:
+            progress.update(task, description=stage, completed=fraction)
+
+        return prepare_default_model(settings.models_dir, progress=report)
+
+
+def ensure_model(settings: Settings) -> None:
+    """Prepare the default model unless another model or the null runner is configured."""
+    from workers.default_model import is_prepared
+
+    if settings.runner == "null" or settings.model or is_prepared(settings.models_dir):
+        return
+    prepare_with_progress(settings)

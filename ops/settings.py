@@ -1,0 +1,89 @@
+"""The one Settings object, read from BABELQ_* environment variables and validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ops.errors import ConfigurationError
+
+EMBEDDED_BROKER_URL = "memory://"
+RunnerKind = Literal["transformers", "null"]
+
+
+class Settings(BaseSettings):
+    """Everything babelq reads from its environment; build it once with `load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="BABELQ_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    var_dir: Path = Path("var")
+    broker_url: str = EMBEDDED_BROKER_URL
+    database_url: str = ""
+    redis_url: str = ""
+    routes_file: Path | None = None
+
+    model: str = ""
+    model_cache_dir: Path | None = None
+    runner: RunnerKind = "transformers"
+    device: str = "auto"
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    history_turns: int = Field(default=6, ge=0, le=100)
+
+    max_text_chars: int = Field(default=4000, ge=1)
+    max_wait_s: float = Field(default=60.0, gt=0, le=600)
+    job_timeout_s: float = Field(default=300.0, gt=0)
+    worker_concurrency: int = Field(default=0, ge=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+    flower_basic_auth: str = ""
+    visibility_timeout_s: int = Field(default=3600, ge=60)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, url: str) -> str:
+        if not url.split("://", 1)[0] in {"memory", "redis", "rediss", "amqp", "amqps", "pyamqp"}:
+            raise ValueError(f"broker_url must be memory://, redis:// or amqp://, got {url!r}")
+        return url
+
+    @model_validator(mode="after")
+    def _production_needs_real_services(self) -> Settings:
+        if self.env == "production" and self.embedded:
+            raise ValueError("BABELQ_ENV=production needs a real BABELQ_BROKER_URL (redis or amqp)")
+        if self.env == "production" and self.store_url.startswith("sqlite"):
+            raise ValueError("BABELQ_ENV=production needs BABELQ_DATABASE_URL (postgresql+psycopg)")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker lives inside this process (the single-machine stack)."""
+        return self.broker_url.startswith("memory")
+
+    @property
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store; SQLite under var_dir unless one is given."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'babelq.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where prepared models are cached."""
+        return self.model_cache_dir or self.var_dir / "models"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; a bad value becomes one clear ConfigurationError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BABELQ_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc

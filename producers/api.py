@@ -1,0 +1,106 @@
+"""The HTTP API (FastAPI): thin routes over the Intake and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ops.errors import InvalidInput, PublishError
+from ops.health import readiness
+from ops.stack import Stack
+from persistence import repository
+from producers.messages import MessageIn
+from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
+from routing.jobs import JobStatus, canonical_uuid
+
+MAX_BODY_BYTES = 64 * 1024
+WAIT_LIMIT_S = 60.0
+
+
+def create_app(stack: Stack) -> FastAPI:
+    """The API over one Stack; routes hold no state of their own."""
+    app = FastAPI(title="babelq", version="0.1.0", description="Multilingual customer-service chat.")
+    app.state.stack = stack
+    app.middleware("http")(_limit_body)
+    _add_message_routes(app, stack)
+    _add_health_routes(app, stack)
+    return app
+
+
+async def _limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+    return await call_next(request)
+
+
+def _add_message_routes(app: FastAPI, stack: Stack) -> None:
+    @app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)
+    async def post_message(
+        message: MessageIn,
+        wait: Annotated[float, Query(ge=0, le=WAIT_LIMIT_S, description="Seconds to wait for the answer.")] = 0,
+    ) -> Accepted | JSONResponse:
+        try:
+            submitted = await run_in_threadpool(stack.intake.submit, message)
+        except PublishError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+        job = submitted.job
+        if wait > 0:
+            view = await _wait_for_final(stack, job.job_id, wait)
+            if view is not None and view.status.final:
+                return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
+        return Accepted(
+            job_id=job.job_id, conversation_id=job.conversation_id, language=job.language,
+            language_source=submitted.language_source, queue=job.queue, status=JobStatus.QUEUED,
+        )  # fmt: skip
+
+    @app.get("/v1/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
+    async def get_job(job_id: str) -> JobOut:
+        view = await run_in_threadpool(repository.get_job, stack.factory, _uuid_or_404(job_id, "job"))
+        if view is None:
+            raise HTTPException(status_code=404, detail=f"no job {job_id}")
+        return JobOut.of(view)
+
+    @app.get("/v1/conversations/{conversation_id}", response_model=ConversationOut)
+    async def get_conversation(conversation_id: str) -> ConversationOut:
+        cid = _uuid_or_404(conversation_id, "conversation")
+        turns = await run_in_threadpool(repository.get_turns, stack.factory, cid)
+        if turns is None:
+            raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
+        return ConversationOut(conversation_id=cid, turns=[TurnOut.of(t) for t in turns])
+
+
+def _uuid_or_404(value: str, what: str) -> str:
+    try:
+        return canonical_uuid(value)
+    except InvalidInput as exc:
+        raise HTTPException(status_code=404, detail=f"no {what} {value!r} (not a UUID)") from exc
+
+
+async def _wait_for_final(stack: Stack, job_id: str, wait_s: float) -> repository.JobView | None:
+    """Poll the store until the job is final or the wait is over (the store is the truth)."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.01
+    while True:
+        view = await run_in_threadpool(repository.get_job, stack.factory, job_id)
+        if view is None or view.status.final or time.monotonic() >= deadline:
+            return view
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 1.5, 0.2)
+
+
+def _add_health_routes(app: FastAPI, stack: Stack) -> None:
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        state = await run_in_threadpool(readiness, stack.celery, stack.engine)
+        body = {"status": "ready" if state.ready else "not ready", "broker": state.broker, "store": state.store}
+        return JSONResponse(body, status_code=200 if state.ready else 503)

@@ -1,0 +1,50 @@
+"""The Celery app factory: every producer and worker builds its app from Settings here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from ops.settings import Settings
+from routing.queues import declared_queues
+from routing.table import RoutingTable
+
+
+def create_celery_app(settings: Settings, table: RoutingTable) -> Celery:
+    """A Celery app on the configured broker, with at-least-once delivery settings."""
+    app = Celery("babelq", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(_delivery_conf(settings, table))
+    return app
+
+
+def _delivery_conf(settings: Settings, table: RoutingTable) -> dict[str, Any]:
+    return {
+        "task_queues": declared_queues(table),
+        "task_default_queue": table.fallback_queue,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        # The store is the source of truth for job outcomes; no Celery result backend needed.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # At-least-once: ack after the answer is stored; a lost worker's jobs are redelivered.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": _transport_options(settings),
+        "task_publish_retry": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+    }
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    if settings.embedded:
+        # In-process memory transport: polling is a cheap in-memory check, so poll often.
+        return {"polling_interval": 0.005}
+    if settings.broker_url.startswith(("redis", "rediss")):
+        # Must exceed the longest batch, or Redis hands an unacked job to a second worker.
+        return {"visibility_timeout": settings.visibility_timeout_s}
+    return {"confirm_publish": True}

@@ -1,0 +1,110 @@
+"""The contracts on the wire: what a producer publishes (ChatJob) and what a worker returns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ops.errors import InvalidInput, UnsupportedJobVersion
+
+JOB_SCHEMA_VERSION = 1
+MAX_TEXT_CHARS = 4000
+
+
+class JobStatus(StrEnum):
+    """Job states: queued → running → done | failed | expired."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self in {JobStatus.DONE, JobStatus.FAILED, JobStatus.EXPIRED}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def canonical_uuid(value: str) -> str:
+    """Return the canonical text form of a UUID, or raise InvalidInput naming the field value."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise InvalidInput(f"not a UUID: {value!r}") from exc
+
+
+class ChatJob(BaseModel):
+    """One chat message to answer; the body of the Celery task. `job_id` is also the task id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: int = JOB_SCHEMA_VERSION
+    job_id: str
+    conversation_id: str
+    channel: str = "api"
+    user_ref: str | None = None
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    language: str
+    queue: str
+    profile: str = "default"
+    priority: int = Field(default=5, ge=0, le=9)
+    created_at: datetime = Field(default_factory=utcnow)
+    deadline_at: datetime | None = None
+
+    @field_validator("job_id", "conversation_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        return canonical_uuid(value)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_wire(cls, payload: dict[str, Any]) -> ChatJob:
+        """Parse a task body; a newer schema version is refused clearly, not half-understood."""
+        version = payload.get("v")
+        if version != JOB_SCHEMA_VERSION:
+            raise UnsupportedJobVersion(
+                f"ChatJob v={version!r} is not understood by this worker (speaks v={JOB_SCHEMA_VERSION})"
+            )
+        try:
+            return cls.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidInput(f"malformed ChatJob: {exc}") from exc
+
+
+class Timings(BaseModel):
+    """Where the time of one job went, in milliseconds."""
+
+    queued_ms: float | None = None
+    batch_wait_ms: float | None = None
+    infer_ms: float | None = None
+    total_ms: float | None = None
+
+
+class ChatAnswer(BaseModel):
+    """The outcome of one job, as the worker stores it and the API reports it."""
+
+    job_id: str
+    text: str | None = None
+    language: str
+    model: str | None = None
+    status: JobStatus
+    error: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    timings: Timings = Field(default_factory=Timings)
+    batch_size: int | None = None
+    worker: str | None = None

@@ -1,0 +1,407 @@
+"""Data for language detection: chat words per language, marker characters, scripts.
+
+Statistical models see too little in "gracias" or "tak" to decide, and they are easily pulled
+off course by one brand or English loanword. These tables carry what a human router knows:
+the short words customers type, the letters only some languages use, and which languages a
+script can be. Everything here is lowercase (after Unicode NFKC). Words may be phrases of up to
+three words ("dank je wel"); a word listed under several languages is ambiguous on its own.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def _words(text: str) -> frozenset[str]:
+    """Comma-separated entries -> frozenset; keeps the tables readable."""
+    return frozenset(w.strip() for w in text.split(",") if w.strip())
+
+
+def _with_ascii(words: frozenset[str]) -> frozenset[str]:
+    """Add each word typed without its diacritics ("nao", "dziekuje"), as customers often do."""
+    folded = (
+        unicodedata.normalize("NFKD", w.replace("ł", "l")).encode("ascii", "ignore").decode()
+        for w in words
+    )
+    return words | frozenset(f for f in folded if f)
+
+
+# English commerce/tech words that other languages borrow in chat ("saya mau refund",
+# "mi order no llegó"). They count for English at reduced weight so they cannot outvote the
+# customer's own words, but alone ("refund?") they still say English.
+LOANWORDS: frozenset[str] = _words(
+    "order, refund, tracking, delivery, invoice, login, account, password, email, e-mail, app,"
+    " online, voucher, promo, cashback, update, status, link, chat, shop, sorry, cancel, ticket,"
+    " feedback, support, bug, admin, seller, review, sale, checkout, payment, cash, transfer"
+)
+
+# Words that carry no language: customers of every language type them.
+UNIVERSAL: frozenset[str] = _words(
+    "ok, okay, okey, okk, k, kk, hello, hi, hey, bye, lol, haha, hahaha, xd, hmm, hm, mm,"
+    " wow, super, top, cool, nice, yo, yay, oh, ah, eh, uh, aha, oops"
+)
+
+SHORT_WORDS: dict[str, frozenset[str]] = {
+    "en": _words(
+        "thx, thanks, thank you, thank u, thanks a lot, many thanks, ty, tysm, tyvm, thnx, tks,"
+        " pls, plz, please, yes, yeah, yep, yup, nope, no, sure, of course, alright, all right,"
+        " good morning, good afternoon, good evening, hi there, hey there, cheers, great,"
+        " perfect, got it, sounds good, never mind, nvm, i, i'm, i've, i'd, me, my, mine, you,"
+        " your, we, our, they, it, it's, is, are, was, were, be, been, the, a, an, and, or, but,"
+        " not, isn't, hasn't, haven't, didn't, doesn't, don't, can't, won't, wasn't, still, yet,"
+        " where, when, why, how, what, which, who, can, could, would, will, should, have, has,"
+        " had, do, does, did, get, got, need, want, with, for, from, of, to, in, on, at, this,"
+        " that, there, here, just, already, again, please help, help, any, anyone, arrived,"
+        " received, shipped, charged, package, parcel, receipt, shipping, item, money, back,"
+        " wrong, broken, missing, late, today, yesterday, week, number, change, address, hello"
+        " there, thank, much, so, very, too, also, about, after, since, yes please, no thanks,"
+        " ok thanks, ok thank you, thanks again"
+    )
+    | LOANWORDS,
+    "es": _with_ascii(
+        _words(
+            "gracias, muchas gracias, mil gracias, hola, buenas, buenos días, buenas tardes,"
+            " buenas noches, por favor, porfa, porfavor, vale, claro, sí, de acuerdo, perfecto,"
+            " genial, vale gracias, saludos, disculpe, disculpa, perdón, oiga, hasta luego,"
+            " mi, mis, el, los, las, del, al, que, qué, y, o, con, sin, para, por, no, todavía,"
+            " aún, ya, pero, muy, bien, también, nada, un, una, es, está, están, estoy, son,"
+            " he, ha, han, hay, tengo, tiene, quiero, necesito, puedo, puede, pueden, puedes,"
+            " dónde, cuándo, cómo, cuál, llegó, llega, llegado, recibido, recibí, pedido,"
+            " pedidos, paquete, envío, factura, reembolso, devolución, pago, cobro, cuenta,"
+            " contraseña, ayuda, ayudar, ayudarme, dinero, compra, hice, hoy, ayer, semana,"
+            " nadie, me, le, lo, se, su, sus, este, esta, eso, esto, si, cuando, donde,"
+            " porque, por qué, gracias de nuevo, buen día, chao, vale perfecto, dale"
+        )
+    ),
+    "pt": _with_ascii(
+        _words(
+            "obrigado, obrigada, muito obrigado, muito obrigada, obg, brigado, valeu, vlw, olá,"
+            " oi, bom dia, boa tarde, boa noite, por favor, pfv, pf, sim, não, tá, beleza, tudo"
+            " bem, combinado, perfeito, certo, meu, minha, meus, minhas, o, os, as, do, da, dos,"
+            " das, um, uma, com, sem, em, na, nas, no, é, está, estou, são, foi, ainda, já, mas,"
+            " muito, também, nada, chegou, chegar, recebi, recebido, encomenda, pedido, compra,"
+            " fatura, nota fiscal, reembolso, estorno, devolução, pagamento, conta, senha,"
+            " ajuda, ajudar, vocês, você, preciso, quero, posso, pode, podem, onde, quando,"
+            " como, cadê, entrega, rastreio, código de rastreio, dinheiro, hoje, ontem, semana,"
+            " ninguém, isso, isto, eu, ele, ela, porque, por que, boleto, pix, até, ao, pelo,"
+            " pela, obrigadão"
+        )
+    ),
+    "fr": _with_ascii(
+        _words(
+            "merci, merci beaucoup, merci bien, bonjour, bonsoir, salut, coucou, s'il vous"
+            " plaît, s'il te plaît, svp, stp, oui, ouais, non, d'accord, dac, parfait, super"
+            " merci, au revoir, bonne journée, je, j'ai, je suis, ma, mon, mes, le, la, les,"
+            " des, du, au, aux, un, une, est, c'est, n'est, pas, ne, toujours, encore, déjà,"
+            " mais, très, bien, aussi, rien, avec, pour, sans, dans, sur, où, quand, comment,"
+            " pourquoi, quoi, vous, nous, il, elle, on, avez, pouvez, peux, veux, voudrais,"
+            " commande, colis, livraison, livré, reçu, arrivé, remboursement, facture,"
+            " paiement, compte, mot de passe, aide, aider, argent, aujourd'hui, hier,"
+            " semaine, personne, ça, cela, ceci, car, parce que, qu'il, qu'est-ce, votre, vos,"
+            " notre, moi, toi, été, fait, effectué"
+        )
+    ),
+    "de": _words(
+        "danke, danke schön, dankeschön, vielen dank, danke sehr, bitte, bitte schön, hallo,"
+        " guten tag, guten morgen, guten abend, moin, servus, grüß gott, ja, nein, nee, jo,"
+        " genau, alles klar, passt, super danke, tschüss, gerne, ich, mein, meine, meinen,"
+        " meiner, ist, sind, war, nicht, noch, schon, kein, keine, keinen, die, der, das, den,"
+        " dem, des, und, oder, aber, mit, für, bei, von, zu, zum, zur, auf, aus, wo, wann, wie,"
+        " warum, was, welche, sie, wir, es, er, habe, hat, haben, kann, können, könnten,"
+        " möchte, will, bestellung, paket, lieferung, sendung, rechnung, rückerstattung,"
+        " erstattung, zahlung, konto, passwort, hilfe, helfen, geld, heute, gestern, woche,"
+        " angekommen, bekommen, erhalten, geliefert, leider, immer noch, nichts, auch, sehr,"
+        " ein, eine, einen, hier, jetzt, bis, wurde, worden, bezahlt, ihr, ihre, euch, uns"
+    ),
+    "it": _words(
+        "grazie, grazie mille, ciao, buongiorno, buonasera, salve, per favore, per piacere,"
+        " sì, no, va bene, certo, perfetto, ok grazie, arrivederci, scusi, scusate, il, lo,"
+        " gli, mio, mia, miei, mie, è, sono, non, ancora, già, ma, molto, bene, anche, niente,"
+        " con, per, senza, una, un, uno, del, della, dei, delle, nel, nella, che, cosa, dove,"
+        " quando, come, perché, ho, ha, hanno, avete, potete, può, posso, vorrei, voglio,"
+        " ordine, pacco, spedizione, consegna, consegnato, arrivato, ricevuto, rimborso,"
+        " fattura, pagamento, conto, aiuto, aiutare, aiutarmi, soldi, oggi, ieri, settimana,"
+        " nessuno, questo, questa, quello, mi, ci, si, vi, di, da, in, su, sempre, qualcuno"
+    ),
+    "nl": _words(
+        "dank je, dank je wel, dankjewel, dank u, dank u wel, bedankt, hartelijk dank, hoi,"
+        " hallo, goedemorgen, goedemiddag, goedenavond, alsjeblieft, alstublieft, ja, nee,"
+        " oké, prima, graag, doei, groetjes, ik, mijn, is, zijn, was, niet, nog, nog steeds,"
+        " al, geen, de, het, een, en, of, maar, met, voor, van, op, aan, bij, naar, uit,"
+        " waar, wanneer, hoe, waarom, wat, welke, jullie, u, je, we, wij, heb, hebt, heeft,"
+        " hebben, kan, kunt, kunnen, wil, wilt, zou, bestelling, pakket, pakketje, levering,"
+        " bezorging, bezorgd, ontvangen, aangekomen, terugbetaling, geld terug, factuur,"
+        " betaling, wachtwoord, hulp, helpen, geld, vandaag, gisteren, week, niks, niets,"
+        " ook, erg, heel, dit, dat, er, hier, nu, nou, even, mag, moet, wordt, geworden"
+    ),
+    "ru": _words(
+        "спасибо, спс, большое спасибо, привет, здравствуйте, здрасте, добрый день, доброе"
+        " утро, добрый вечер, пожалуйста, пж, да, нет, хорошо, ладно, понятно,"
+        " конечно, мой, моя, моё, мое, мои, меня, мне, я, вы, вас, вам, это, что, и, а, но,"
+        " или, с, в, на, по, за, из, к, у, не, ещё, еще, уже, где, когда, как, почему, зачем,"
+        " кто, есть, нет ещё, был, была, было, заказ, заказа, посылка, посылку, доставка,"
+        " возврат, возврат денег, счёт, счет, оплата, аккаунт, пароль, помощь, помочь,"
+        " помогите, можете, могу, хочу, нужно, пришёл, пришел, пришла, получил, получила,"
+        " деньги, сегодня, вчера, неделю, до, сих, пор, всё, все, очень, тоже, только"
+    ),
+    "uk": _words(
+        "дякую, дуже дякую, дякс, привіт, вітаю, добрий день, доброго дня, добрий вечір, будь"
+        " ласка, так, ні, добре, гаразд, зрозуміло, звісно, мій, моя, моє, мої, мене, мені,"
+        " я, ви, вас, вам, це, що, і, й, а, але, або, з, в, у, на, по, за, із, до, не, ще,"
+        " вже, де, коли, як, чому, навіщо, хто, є, був, була, було, замовлення, посилка,"
+        " посилку, доставка, повернення, повернення коштів, рахунок, оплата, акаунт, пароль,"
+        " допомога, допомогти, допоможіть, можете, можу, хочу, потрібно, треба, прийшло,"
+        " прийшла, отримав, отримала, гроші, кошти, сьогодні, вчора, тиждень, досі, все,"
+        " дуже, теж, також, тільки"
+    ),
+    "pl": _with_ascii(
+        _words(
+            "dzięki, dziękuję, dziękuje, dzięki wielkie, bardzo dziękuję, cześć, dzień dobry,"
+            " dobry wieczór, witam, hej, proszę, tak, nie, dobrze, jasne, spoko, super dzięki,"
+            " pozdrawiam, do widzenia, mój, moja, moje, moim, mi, mnie, ja, jest, są, był,"
+            " była, było, jeszcze, już, nadal, ale, albo, i, w, we, z, ze, na, do, od, po, za,"
+            " o, się, nie ma, gdzie, kiedy, jak, dlaczego, czemu, co, czy, mam, ma, macie,"
+            " możecie, mogę, może, chcę, chciałbym, chciałabym, potrzebuję, zamówienie,"
+            " zamówienia, paczka, paczki, przesyłka, przesyłki, dostawa, zwrot, zwrot"
+            " pieniędzy, faktura, fakturę, płatność, konto, hasło, pomoc, pomóc, pieniądze,"
+            " dzisiaj, dziś, wczoraj, tydzień, dotarła, dotarło, doszła, otrzymałem,"
+            " otrzymałam, nic, też, bardzo, tylko, to, ten, ta, państwo"
+        )
+    ),
+    "cs": _with_ascii(
+        _words(
+            "děkuji, děkuju, díky, moc děkuji, dobrý den, dobrý večer, ahoj, zdravím, prosím,"
+            " ano, ne, jo, dobře, jasně, v pořádku, na shledanou, můj, moje, moji, mě, mi, já,"
+            " je, jsou, jsem, byl, byla, bylo, není, ještě, už, stále, pořád, ale, nebo, a, v,"
+            " ve, s, se, z, na, do, od, po, za, o, kde, kdy, jak, proč, co, mám, má, máte,"
+            " můžete, mohu, můžu, chci, potřebuji, potřebuju, objednávka, objednávku,"
+            " objednávky, balík, balíček, zásilka, zásilku, doručení, vrácení peněz, faktura,"
+            " fakturu, platba, platbu, účet, heslo, pomoc, pomoct, pomoci, peníze, dnes, včera,"
+            " týden, dorazila, dorazil, nedorazila, nedorazil, přišla, nepřišla, nic, taky,"
+            " také, velmi, jen, jenom, to, ten, ta, vám, vás, bych"
+        )
+    ),
+    "sv": _words(
+        "tack, tack så mycket, tusen tack, stort tack, tackar, hej, hejsan, tjena, god"
+        " morgon, snälla, ja, nej, okej, japp, nä, jag, min, mitt, mina, mig, är, var, inte,"
+        " ännu, fortfarande, redan, har, hade, och, eller, men, med, för, på, i, av, till,"
+        " från, om, det, den, en, ett, de, vi, ni, du, er, hur, när, varför, vad, vilken,"
+        " kan, kunna, vill, skulle, behöver, beställning, beställningen, paket, paketet,"
+        " leverans, leveransen, återbetalning, pengarna tillbaka, faktura, fakturan,"
+        " betalning, betalningen, lösenord, hjälp, hjälpa, pengar, idag, i dag, igår, i går,"
+        " vecka, kommit, fått, inget, ingen, också, mycket, bara, hälsningar, mvh, här,"
+        " någon, något, ska, blev"
+    ),
+    "da": _words(
+        "tak, mange tak, tusind tak, tak skal du have, hej, hejsa, godmorgen, god morgen,"
+        " goddag, ja, nej, jeg, min, mit, mine, mig, er, var, ikke, endnu, stadig, allerede,"
+        " har, havde, og, eller, men, med, for, på, i, af, til, fra, om, det, den, en, et,"
+        " de, vi, i kan, du, hvordan, hvornår, hvorfor, hvad, hvilken, hvor, kan, kunne,"
+        " vil, skulle, skal, behøver, bestilling, bestillingen, ordre, ordren, pakke,"
+        " pakken, levering, leveringen, refusion, tilbagebetaling, pengene tilbage,"
+        " faktura, fakturaen, betaling, betalingen, adgangskode, kodeord, hjælp, hjælpe,"
+        " penge, i dag, i går, uge, modtaget, kommet, fået, intet, ingen, også, meget, kun,"
+        " venlig hilsen, mvh, her, nogen, noget, blev, jer"
+    ),
+    "no": _words(
+        "takk, tusen takk, mange takk, takk skal du ha, hei, heisann, god morgen, ja, nei,"
+        " jeg, eg, min, mitt, mine, meg, er, var, ikke, ikkje, ennå, enda, fortsatt, allerede,"
+        " har, hadde, og, eller, men, med, for, på, i, av, til, fra, frå, om, det, den, en,"
+        " et, de, vi, dere, du, hvordan, korleis, når, hvorfor, kvifor, hva, kva, hvilken,"
+        " hvor, kor, kan, kunne, vil, skulle, skal, trenger, bestilling, bestillingen,"
+        " ordre, ordren, pakke, pakken, levering, leveringen, refusjon, tilbakebetaling,"
+        " pengene tilbake, faktura, fakturaen, betaling, betalingen, passord, hjelp, hjelpe,"
+        " penger, i dag, i går, uke, mottatt, kommet, fått, ingenting, ingen, også, mye,"
+        " veldig, bare, hilsen, mvh, her, noen, noe, ble"
+    ),
+    "fi": _words(
+        "kiitos, kiitti, kiitos paljon, kiitoksia, moi, moikka, hei, terve, hyvää päivää,"
+        " huomenta, kyllä, joo, juu, ei, okei, selvä, minun, minä, mä, mun, sinun, te, teidän,"
+        " on, ole, oli, ei ole, vielä, jo, edelleen, mutta, tai, ja, kanssa, missä, milloin,"
+        " miten, miksi, mitä, mikä, voi, voitteko, voisitteko, voitko, haluan, haluaisin,"
+        " tarvitsen, tilaus, tilaukseni, tilausta, paketti, pakettini, pakettia, toimitus,"
+        " palautus, hyvitys, rahat takaisin, lasku, laskun, maksu, maksun, tili, salasana,"
+        " apua, auttaa, rahaa, tänään, eilen, viikko, saapunut, tullut, saanut, mitään,"
+        " myös, paljon, vain, ystävällisin terveisin, terveisin, se, tämä, että, kun"
+    ),
+    "tr": _with_ascii(
+        _words(
+            "teşekkürler, teşekkür ederim, çok teşekkürler, sağol, sağ ol, sağolun, tşk, tşkler,"
+            " merhaba, selam, günaydın, iyi günler, iyi akşamlar, lütfen, evet, hayır, tamam,"
+            " olur, peki, tabii, tabi, benim, bana, beni, ben, siz, size, sizin, bu, şu, o, ve,"
+            " veya, ama, ile, için, bir, da, de, mi, mı, mu, mü, hala, hâlâ, henüz, zaten,"
+            " nerede, ne zaman, nasıl, neden, niye, ne, var, yok, siparişim, sipariş,"
+            " siparişimi, kargo, kargom, kargoya, teslimat, iade, para iadesi, fatura,"
+            " faturamı, ödeme, ödemem, hesap, hesabım, şifre, şifremi, yardım, yardımcı,"
+            " istiyorum, lazım, gelmedi, ulaşmadı, almadım, aldım, geldi, para, bugün, dün,"
+            " hafta, hiç, çok, sadece, yine, hâlâ gelmedi, olabilir, musunuz, misiniz"
+        )
+    ),
+    "ro": _with_ascii(
+        _words(
+            "mulțumesc, mulţumesc, mulțumesc frumos, mersi, mersi mult, bună, bună ziua, bună"
+            " seara, salut, vă rog, te rog, da, nu, bine, sigur, desigur, perfect, la revedere,"
+            " o zi bună, eu, meu, mea, mei, mele, mi, mie, este, e, sunt, am, ați, a fost, încă,"
+            " deja, dar, sau, și, şi, cu, pentru, pe, la, în, din, de la, unde, când, cum, de"
+            " ce, ce, care, puteți, puteţi, pot, vreau, aș vrea, am nevoie, comanda, comandă,"
+            " comanda mea, coletul, colet, livrare, livrarea, rambursare, banii înapoi,"
+            " factura, factură, plata, plată, cont, contul, parola, ajutor, ajutați, bani,"
+            " azi, astăzi, ieri, săptămână, ajuns, primit, nimic, nici, și eu, foarte, doar,"
+            " acest, această, asta, acum, nu a ajuns, nu am primit"
+        )
+    ),
+    "hu": _with_ascii(
+        _words(
+            "köszönöm, köszi, kösz, köszönöm szépen, nagyon köszönöm, szia, sziasztok, hello"
+            " szia, jó napot, jó napot kívánok, jó estét, üdv, üdvözlettel, kérem, kérlek,"
+            " igen, nem, rendben, persze, jó, az, a, egy, és, vagy, de, hogy, még, már, mindig,"
+            " nem érkezett meg, van, nincs, volt, vagyok, én, ön, önök, maguk, hol, mikor,"
+            " hogyan, miért, mi, mit, melyik, tudnak, tudna, tudnának, szeretném, szeretnék,"
+            " kell, rendelés, rendelésem, rendelést, csomag, csomagom, csomagot, szállítás,"
+            " kiszállítás, visszatérítés, pénz vissza, számla, számlát, számlámat, fizetés,"
+            " fiók, jelszó, jelszavam, segítség, segíteni, pénz, ma, tegnap, hét, megérkezett,"
+            " kaptam, semmit, is, nagyon, csak, ez, ezt, azt, meg, nekem, engem, sem"
+        )
+    ),
+    "vi": _words(
+        "cảm ơn, cám ơn, cảm ơn bạn, cảm ơn nhiều, cảm ơn ạ, cam on, xin chào, chào, chào bạn,"
+        " xin chao, dạ, vâng, ạ, ừ, ok ạ, không, ko, có, được, được không, đơn hàng, don hang,"
+        " đơn, hàng, của, cua, tôi, toi, mình, em, anh, chị, bạn, chưa, đã, rồi, sẽ, đang,"
+        " nhận, nhận được, giao, giao hàng, hoàn tiền, hóa đơn, hoá đơn, thanh toán, tài khoản,"
+        " mật khẩu, giúp, giúp đỡ, hỗ trợ, ở đâu, đâu, khi nào, bao giờ, tại sao, sao, gì,"
+        " và, với, cho, là, nhé, nha, ạ, vẫn, tiền, hôm nay, hôm qua, tuần, vậy, này, đó, thì,"
+        " muốn, cần, làm, bị, lỗi"
+    ),
+    "id": _words(
+        "terima kasih, makasih, trims, trimakasih, thx kak, halo, hai, selamat pagi, selamat"
+        " siang, selamat sore, selamat malam, tolong, mohon, ya, iya, tidak, nggak, gak, ga,"
+        " enggak, ngga, engga, belum, sudah, udah, saya, aku, kamu, anda, kak, gan, min, sis,"
+        " pesanan, pesanan saya, paket, paketnya, pengiriman, pengembalian dana, uang, uangnya,"
+        " faktur, tagihan, pembayaran, akun, kata sandi, bantuan, bantu, dibantu, bisa, mau,"
+        " ingin, perlu, dimana, di mana, kapan, bagaimana, gimana, kenapa, mengapa, apa, dan,"
+        " atau, tapi, dengan, untuk, yang, ini, itu, sampai, datang, kok, dong, sih, deh, nih,"
+        " tuh, aja, saja, juga, sekali, banget, hari ini, kemarin, minggu, mobil, gratis,"
+        " sudah sampai, belum sampai, belum datang, ada, tidak ada, di, ke, dari, pada"
+    ),
+    "ms": _words(
+        "terima kasih, terima kasih banyak, tq, tqvm, ribuan terima kasih, helo, hai, selamat"
+        " pagi, selamat petang, selamat malam, tolong, mohon, ya, tidak, tak, belum, sudah,"
+        " dah, saya, aku, awak, anda, encik, cik, puan, tuan, pesanan, pesanan saya,"
+        " bungkusan, parcel, penghantaran, bayaran balik, wang, duit, invois, bayaran,"
+        " akaun, kata laluan, bantuan, bantu, boleh, nak, mahu, perlu, di mana, bila,"
+        " bagaimana, macam mana, kenapa, mengapa, apa, dan, atau, tapi, tetapi, dengan,"
+        " untuk, yang, ini, itu, sampai, lagi, juga, sangat, sikit, je, kat, tu, ni, lah,"
+        " hari ini, semalam, minggu, kereta, percuma, sudah sampai, belum sampai, belum"
+        " terima, ada, tiada, di, ke, dari, pada"
+    ),
+    "ar": _words(
+        "شكرا, شكراً, شكرًا, شكرا جزيلا, مشكور, مرحبا, السلام عليكم, أهلا, اهلا, صباح الخير,"
+        " مساء الخير, من فضلك, لو سمحت, نعم, أيوه, لا, طيب, تمام, حسنا, حسناً, طلبي, الطلب,"
+        " طلب, الشحنة, الطرد, التوصيل, الفاتورة, استرداد, استرجاع, الدفع, حسابي, الحساب,"
+        " كلمة المرور, مساعدة, ساعدني, أين, وين, متى, كيف, لماذا, ليش, لم, لا يزال, ما زال,"
+        " بعد, وصل, يصل, هل, في, من, على, إلى, مع, هذا, هذه, أنا, انا, أريد, اريد, عندي"
+    ),
+    "fa": _words(
+        "ممنون, مرسی, متشکرم, سپاس, خیلی ممنون, سلام, وقت بخیر, روز بخیر, لطفا, لطفاً, بله,"
+        " آره, نه, خیر, باشه, حتما, سفارش, سفارشم, سفارش من, بسته, بسته‌ام, ارسال, مرجوعی,"
+        " بازپرداخت, فاکتور, پرداخت, حساب, حسابم, رمز عبور, کمک, کجا, کجاست, کی, چه زمانی,"
+        " چطور, چرا, هنوز, نرسیده, نرسیده است, است, هست, نیست, من, به, از, در, با, را, این,"
+        " آن, می‌خواهم, میخوام, دارم, ندارم"
+    ),
+    "el": _words(
+        "ευχαριστώ, ευχαριστώ πολύ, ευχαριστω, γεια, γεια σας, γεια σου, καλημέρα, καλησπέρα,"
+        " παρακαλώ, ναι, όχι, εντάξει, η παραγγελία μου, παραγγελία, δέμα, επιστροφή χρημάτων,"
+        " τιμολόγιο, πληρωμή, λογαριασμός, κωδικός, βοήθεια, πού, πότε, πώς, γιατί, δεν, ακόμα"
+    ),
+    "he": _words(
+        "תודה, תודה רבה, שלום, היי, בוקר טוב, ערב טוב, בבקשה, כן, לא, בסדר, סבבה, ההזמנה שלי,"
+        " הזמנה, חבילה, משלוח, החזר כספי, חשבונית, תשלום, חשבון, סיסמה, עזרה, איפה, מתי, איך,"
+        " למה, עדיין, לא הגיע"
+    ),
+    "hi": _words(
+        "धन्यवाद, शुक्रिया, नमस्ते, नमस्कार, कृपया, हाँ, हां, नहीं, ठीक है, मेरा, मेरी, ऑर्डर,"
+        " पैकेट, डिलीवरी, रिफंड, बिल, भुगतान, खाता, पासवर्ड, मदद, कहाँ, कब, कैसे, क्यों, अभी तक,"
+        " नहीं आया, है, हैं, था, और, में, का, की, के"
+    ),
+    "th": _words(
+        "ขอบคุณ, ขอบคุณครับ, ขอบคุณค่ะ, สวัสดี, สวัสดีครับ, สวัสดีค่ะ, ครับ, ค่ะ, คะ, ใช่, ไม่,"
+        " โอเค, คำสั่งซื้อ, พัสดุ, คืนเงิน, ใบแจ้งหนี้, ชำระเงิน, บัญชี, รหัสผ่าน, ช่วย, ที่ไหน,"
+        " เมื่อไหร่, ยังไม่ได้รับ"
+    ),
+    "ko": _words(
+        "감사합니다, 고맙습니다, 감사해요, 안녕하세요, 네, 예, 아니요, 괜찮아요, 주문, 배송, 환불,"
+        " 영수증, 결제, 계정, 비밀번호, 도와주세요, 어디, 언제, 아직"
+    ),
+    "ja": _words(
+        "ありがとう, ありがとうございます, こんにちは, こんばんは, おはようございます, お願いします,"
+        " はい, いいえ, 了解です, 注文, 荷物, 配送, 返金, 請求書, 支払い, アカウント, パスワード,"
+        " まだ, 届いていません"
+    ),
+    "zh": _words(
+        "谢谢, 謝謝, 多谢, 你好, 您好, 请, 請, 好的, 是的, 不是, 订单, 訂單, 包裹, 快递, 退款, 发票,"
+        " 發票, 付款, 账号, 帳號, 密码, 帮助, 在哪里, 什么时候, 还没到"
+    ),
+}
+
+# Letters that only some languages use. A word containing one is evidence for those languages;
+# with several markers in one word, the languages they share decide ("będzie" -> ę -> pl).
+MARKER_CHARS: dict[str, frozenset[str]] = {
+    "es": frozenset("ñ¿¡"),
+    "pt": frozenset("ãõçâêô"),
+    "fr": frozenset("œçèêëîïûùâô"),
+    "de": frozenset("ßäöü"),
+    "it": frozenset("òìèù"),
+    "pl": frozenset("ąćęłńśźż"),
+    "cs": frozenset("ěřůčšžťďňý"),
+    "sv": frozenset("åäö"),
+    "da": frozenset("æøå"),
+    "no": frozenset("æøå"),
+    "fi": frozenset("äö"),
+    "tr": frozenset("şğıçöü"),
+    "ro": frozenset("ăâîșțşţ"),
+    "hu": frozenset("őűöü"),
+    "vi": frozenset(
+        "đơưăâêô"
+        "ạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"
+    ),
+    "ru": frozenset("ыэъё"),
+    "uk": frozenset("іїєґ"),
+    "fa": frozenset("پچژگکی"),
+    "ar": frozenset("ةىيك"),
+    "ur": frozenset("ٹڈڑںےھ"),
+    "be": frozenset("ўі"),
+    "bg": frozenset("ъщ"),
+    "sr": frozenset("ђћџљњ"),
+}
+
+# Which languages a script can be. Keys are the first word of the Unicode character name
+# (LATIN, CYRILLIC, ...), except HAN and KANA which group the CJK ideographs and the two kana.
+# A supported language missing from every entry is assumed to be written in Latin script.
+SCRIPT_LANGUAGES: dict[str, frozenset[str]] = {
+    "CYRILLIC": frozenset({"ru", "uk", "bg", "sr", "be", "kk", "mk", "mn", "ky", "tg", "tt"}),
+    "GREEK": frozenset({"el"}),
+    "HEBREW": frozenset({"he", "yi"}),
+    "ARABIC": frozenset({"ar", "fa", "ur", "ps", "ku", "ug", "sd"}),
+    "DEVANAGARI": frozenset({"hi", "mr", "ne", "sa"}),
+    "BENGALI": frozenset({"bn", "as"}),
+    "THAI": frozenset({"th"}),
+    "HANGUL": frozenset({"ko"}),
+    "KANA": frozenset({"ja"}),
+    "HAN": frozenset({"zh", "ja"}),
+    "GEORGIAN": frozenset({"ka"}),
+    "ARMENIAN": frozenset({"hy"}),
+    "ETHIOPIC": frozenset({"am"}),
+    "TAMIL": frozenset({"ta"}),
+    "TELUGU": frozenset({"te"}),
+    "KHMER": frozenset({"km"}),
+    "LAO": frozenset({"lo"}),
+    "MYANMAR": frozenset({"my"}),
+    "SINHALA": frozenset({"si"}),
+    "GUJARATI": frozenset({"gu"}),
+    "GURMUKHI": frozenset({"pa"}),
+    "KANNADA": frozenset({"kn"}),
+    "MALAYALAM": frozenset({"ml"}),
+}
+
+# Latin-script languages that also have a second script above (Serbian is written in both).
+ALSO_LATIN: frozenset[str] = frozenset({"sr"})

@@ -1,0 +1,36 @@
+"""One place for queue and task names, and the typed helper that publishes a ChatJob."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from ops.errors import PublishError
+from routing.jobs import ChatJob
+from routing.table import RoutingTable
+
+ANSWER_TASK = "babelq.answer_chat"
+DEAD_LETTER_TASK = "babelq.dead_letter"
+
+
+def declared_queues(table: RoutingTable) -> list[Queue]:
+    """Every queue of the table plus the dead-letter queue, durable, each bound by its own name."""
+    names = [*table.queue_names, table.dead_letter_queue]
+    return [Queue(name, routing_key=name, durable=True) for name in names]
+
+
+def publish_job(app: Celery, job: ChatJob) -> None:
+    """Send a job to its queue; the job_id is the Celery task id (and the idempotency key)."""
+    try:
+        app.send_task(
+            ANSWER_TASK,
+            args=[job.to_wire()],
+            task_id=job.job_id,
+            queue=job.queue,
+            routing_key=job.queue,
+            priority=job.priority,
+            retry=True,
+            retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5},
+        )
+    except Exception as exc:  # kombu raises many transport-specific types
+        raise PublishError(f"could not publish job {job.job_id} to {job.queue}: {exc}") from exc

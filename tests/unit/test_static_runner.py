@@ -1,0 +1,124 @@
+"""StaticBatchRunner on a tiny random model, and the null runner."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.errors import ConfigurationError, ModelLoadError
+from tests.support.tiny_model import build_tiny_model
+from workers.model_loader import LoadedModel, load_model, resolve_device, resolve_dtype
+from workers.runners.null import NULL_ANSWER, NullRunner
+from workers.runners.static import StaticBatchRunner, completion
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "You answer customers."}, {"role": "user", "content": text}]
+
+
+PROMPTS = [
+    ask("Hello, where is my order?"),
+    ask("Hola, ¿dónde está mi pedido? Lo pedí hace dos semanas y todavía no ha llegado."),
+    ask("你好，我的订单在哪里？"),
+    ask("Bonjour"),
+]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    return load_model(str(build_tiny_model(tmp_path_factory.mktemp("tiny"))), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def runner(loaded: LoadedModel) -> StaticBatchRunner:
+    return StaticBatchRunner(loaded)
+
+
+def test_loader_prepares_the_tokenizer_for_batches(loaded: LoadedModel) -> None:
+    # given a tokenizer saved without a pad token / expect left padding and eos as pad
+    assert loaded.tokenizer.padding_side == "left"
+    assert loaded.tokenizer.pad_token == loaded.tokenizer.eos_token
+    assert (loaded.device, loaded.dtype) == ("cpu", "float32")
+    assert not loaded.model.training
+
+
+def test_one_result_per_prompt_in_order(runner: StaticBatchRunner) -> None:
+    # when a batch of four is generated
+    results = runner.generate(PROMPTS, max_new_tokens=8)
+    # expect four answers, each matching its own prompt's single run
+    assert len(results) == len(PROMPTS)
+    assert [r.prompt_tokens for r in results] == [runner.count_tokens(p) for p in PROMPTS]
+
+
+def test_batch_gives_the_same_text_as_single_runs(runner: StaticBatchRunner) -> None:
+    # given prompts of different lengths, so the batch is left-padded
+    batched = runner.generate(PROMPTS, max_new_tokens=12)
+    # when each runs alone / expect the same greedy answer
+    singles = [runner.generate([prompt], max_new_tokens=12)[0] for prompt in PROMPTS]
+    assert [g.text for g in batched] == [g.text for g in singles]
+    assert sum(bool(g.text) for g in batched) >= len(PROMPTS) - 1
+
+
+def test_token_counts_ignore_padding(runner: StaticBatchRunner) -> None:
+    # given a short prompt batched with a long one
+    short, long = PROMPTS[3], PROMPTS[1]
+    results = runner.generate([short, long], max_new_tokens=4)
+    # expect the short prompt counted without the padding it got
+    assert results[0].prompt_tokens == runner.count_tokens(short)
+    assert results[0].prompt_tokens < results[1].prompt_tokens
+
+
+def test_max_new_tokens_is_respected(runner: StaticBatchRunner) -> None:
+    # when the limit is tiny / expect answers cut off at it, with reason "length"
+    results = runner.generate(PROMPTS, max_new_tokens=3)
+    assert all(g.completion_tokens == 3 and g.finish_reason == "length" for g in results)
+
+
+def test_empty_batch_gives_empty_list(runner: StaticBatchRunner) -> None:
+    assert runner.generate([], max_new_tokens=8) == []
+
+
+def test_completion_stops_at_the_first_eos() -> None:
+    # given a row that ended (eos 2) and was then padded with the eos id / expect eos counted once
+    assert completion([5, 6, 2, 2, 2], frozenset({2})) == ([5, 6, 2], "stop")
+    assert completion([5, 6, 7], frozenset({2})) == ([5, 6, 7], "length")
+    assert completion([9, 5], frozenset({2, 9})) == ([9], "stop")
+
+
+def test_null_runner_answers_every_prompt() -> None:
+    runner = NullRunner()
+    results = runner.generate(PROMPTS[:2], max_new_tokens=16)
+    assert [g.text for g in results] == [NULL_ANSWER, NULL_ANSWER]
+    assert results[0].prompt_tokens == runner.count_tokens(PROMPTS[0]) == 8
+    assert results[0].finish_reason == "stop"
+    assert runner.generate([], max_new_tokens=16) == []
+
+
+def test_null_runner_respects_max_new_tokens() -> None:
+    result = NullRunner().generate([PROMPTS[0]], max_new_tokens=1)[0]
+    assert (result.completion_tokens, result.finish_reason) == (1, "length")
+
+
+def test_device_and_dtype_resolution() -> None:
+    assert resolve_device("cuda:1") == "cuda:1"
+    assert resolve_device("auto") in {"cpu", "cuda"}
+    assert resolve_dtype("auto", "cpu") == "float32"
+    assert resolve_dtype("auto", "cuda:0") == "float16"
+    with pytest.raises(ConfigurationError):
+        resolve_device("tpu")
+    with pytest.raises(ConfigurationError):
+        resolve_dtype("int8", "cpu")
+
+
+def test_missing_local_folder_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(ModelLoadError, match="no model folder"):
+        load_model(str(tmp_path / "absent"), device="cpu")
+
+
+def test_unreachable_hub_id_says_to_use_a_local_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given the hub is off limits (offline mode fails at once instead of retrying the network)
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    # expect our error, naming the id and the way out
+    with pytest.raises(ModelLoadError, match="(?s)babelq-test/no-such-model.*local model folder"):
+        load_model("babelq-test/no-such-model", device="cpu")

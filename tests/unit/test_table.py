@@ -1,0 +1,68 @@
+"""The routing table: default contents, routing, and validation errors that name the field."""
+
+import pytest
+import yaml
+
+from ops.errors import ConfigurationError
+from routing.table import load_table, table_from_dict
+
+
+def test_default_table_routes_zh_en_es_and_everything_else_to_default():
+    table = load_table()
+    assert table.route("zh").queue == "chat.zh"
+    assert table.route("en").queue == "chat.en"
+    assert table.route("es").queue == "chat.es"
+    assert table.route("sv").queue == "chat.default"
+    assert table.route("xh").queue == "chat.default"  # unsupported, never unroutable
+    assert len(table.languages) >= 30
+    assert table.channel_default("web") == "en"
+
+
+def test_system_prompt_names_the_language_when_none_is_written_for_it():
+    profile = load_table().profiles["default"]
+    assert "Swedish" in profile.system_prompt("sv")
+    assert "中文" in profile.system_prompt("zh")
+
+
+def test_describe_lists_every_language_with_its_queue():
+    view = load_table().describe()
+    assert view["languages"]["es"] == "chat.es"
+    assert view["languages"]["fr"] == "chat.default"
+
+
+def minimal() -> dict:
+    return yaml.safe_load(
+        """
+        languages: [en, fr]
+        queues: {chat.en: {languages: [en]}, chat.default: {}}
+        profiles: {default: {system_prompts: {"*": "hi"}}}
+        """
+    )
+
+
+def test_minimal_table_is_valid():
+    assert table_from_dict(minimal()).route("fr").queue == "chat.default"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["queues"]["chat.en"].update(profile="gpu"), "profile 'gpu' is not defined"),
+        (lambda d: d.update(fallback_queue="chat.zz"), "fallback_queue 'chat.zz' is not in queues"),
+        (lambda d: d["queues"]["chat.default"].update(languages=["en"]), "mapped to both"),
+        (lambda d: d["profiles"]["default"].update(max_batch_size=0), "max_batch_size must be > 0"),
+        (lambda d: d["profiles"]["default"].update(system_prompts={}), "needs a"),
+        (lambda d: d.update(queues={"Bad Queue!": {}}), "bad queue name"),
+        (lambda d: d.update(languages=["english"]), "languages"),
+    ],
+)
+def test_invalid_tables_are_refused_with_a_clear_error(mutate, message):
+    data = minimal()
+    mutate(data)
+    with pytest.raises(ConfigurationError, match=message):
+        table_from_dict(data)
+
+
+def test_unreadable_file_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="cannot read routing table"):
+        load_table(tmp_path / "missing.yaml")

@@ -1,0 +1,126 @@
+"""Load a causal LM and its tokenizer, ready for batched greedy generation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ops.errors import ConfigurationError, ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
+_DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model in eval mode on its device, with a left-padding tokenizer that has a pad token."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    device: str
+    dtype: str
+
+
+def resolve_device(requested: str) -> str:
+    """"auto" picks the GPU when there is one; "cpu", "cuda" and "cuda:N" pass through."""
+    if requested == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not _DEVICE_PATTERN.fullmatch(requested):
+        raise ConfigurationError(f"device must be auto, cpu, cuda or cuda:N, got {requested!r}")
+    return requested
+
+
+def resolve_dtype(requested: str, device: str) -> str:
+    """"auto" is float32 on CPU (half precision is slow there) and float16 on CUDA."""
+    if requested not in DTYPE_NAMES:
+        raise ConfigurationError(f"dtype must be one of {DTYPE_NAMES}, got {requested!r}")
+    if requested == "auto":
+        return "float32" if device == "cpu" else "float16"
+    return requested
+
+
+def load_model(name_or_path: str, device: str = "auto", dtype: str = "auto") -> LoadedModel:
+    """Load a local folder or a hub id; a hub id we cannot fetch raises ModelLoadError."""
+    import torch
+
+    resolved_device = resolve_device(device)
+    resolved_dtype = resolve_dtype(dtype, resolved_device)
+    _check_device(resolved_device)
+    local = _local_only(name_or_path)
+    model = _load_weights(name_or_path, getattr(torch, resolved_dtype), local)
+    tokenizer = _load_tokenizer(name_or_path, local)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.to(resolved_device)
+    model.eval()
+    return LoadedModel(model, tokenizer, name_or_path, resolved_device, resolved_dtype)
+
+
+def _check_device(device: str) -> None:
+    """Fail with our own error, before loading anything, when CUDA is asked for but absent."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} was asked for, but torch sees no CUDA device")
+
+
+def _local_only(name_or_path: str) -> bool:
+    """True for an existing folder: then we never touch the network.
+
+    Something that looks like a path (not like `org/name`) but does not exist is refused here,
+    rather than being sent to the hub as a malformed id.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return True
+    if path.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1:
+        raise ModelLoadError(f"no model folder at {name_or_path!r}")
+    return False
+
+
+def _load_weights(name_or_path: str, dtype: torch.dtype, local: bool) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
+            name_or_path, dtype=dtype, local_files_only=local
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(name_or_path, local, error) from error
+    return model
+
+
+def _load_tokenizer(name_or_path: str, local: bool) -> PreTrainedTokenizerBase:
+    """Left padding, so that every prompt of a batch ends where generation starts."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            name_or_path, padding_side="left", local_files_only=local
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(name_or_path, local, error) from error
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelLoadError(f"the tokenizer of {name_or_path!r} has neither pad nor eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_error(name_or_path: str, local: bool, error: Exception) -> ModelLoadError:
+    """Say what was tried; for a hub id, say how to run without the hub."""
+    if local:
+        return ModelLoadError(f"could not load the model folder {name_or_path!r}: {error}")
+    return ModelLoadError(
+        f"could not fetch {name_or_path!r} from the Hugging Face hub (offline, or no such id): "
+        f"{str(error).rstrip('.')}. Use a local model folder instead, e.g. the default model from "
+        "`babelq model prepare`."
+    )

@@ -1,0 +1,108 @@
+"""Answers one chat job: the logic behind the Celery task, free of Celery itself."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ops.errors import BabelqError
+from persistence import repository
+from persistence.db import SessionFactory
+from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
+from routing.table import Profile
+from workers.batcher import Batched, Batcher
+from workers.prompts import ChatMessage, build_prompt
+from workers.runners.base import Generation
+
+log = logging.getLogger(__name__)
+Now = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class PromptRequest:
+    """What the batcher hands the runner for one job."""
+
+    messages: list[ChatMessage]
+    max_new_tokens: int
+
+
+class Responder:
+    """Turns a ChatJob into a stored ChatAnswer through the batcher; one outcome per job."""
+
+    def __init__(
+        self,
+        factory: SessionFactory,
+        batcher: Batcher[PromptRequest, Generation],
+        profile: Profile,
+        model_name: str,
+        count_tokens: Callable[[list[ChatMessage]], int],
+        history_turns: int,
+        timeout_s: float,
+        now: Now = utcnow,
+    ) -> None:
+        self._factory = factory
+        self._batcher = batcher
+        self._profile = profile
+        self._model_name = model_name
+        self._count_tokens = count_tokens
+        self._history_turns = history_turns
+        self._timeout_s = timeout_s
+        self._now = now
+
+    @property
+    def session_factory(self) -> SessionFactory:
+        return self._factory
+
+    def answer(self, job: ChatJob, worker: str) -> ChatAnswer | None:
+        """Answer and store one job; None when it was already final (a duplicate delivery)."""
+        if repository.start_job(self._factory, job.job_id, worker).final:
+            log.info("job %s already final; duplicate delivery ignored", job.job_id)
+            return None
+        started = self._now()
+        if job.deadline_at is not None and started >= job.deadline_at:
+            return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed"))
+        try:
+            batched = self._generate(job)
+        except BabelqError as exc:
+            return self._store(self._outcome(job, worker, JobStatus.FAILED, error=str(exc)))
+        except Exception as exc:
+            log.exception("job %s failed in the model", job.job_id)
+            error = f"{type(exc).__name__}: {exc}"
+            return self._store(self._outcome(job, worker, JobStatus.FAILED, error=error))
+        return self._store(self._done(job, worker, started, batched))
+
+    def _generate(self, job: ChatJob) -> Batched[Generation]:
+        history = repository.recent_turns(self._factory, job.conversation_id, job.job_id, self._history_turns)
+        messages = build_prompt(self._profile.system_prompt(job.language), history, job.text)
+        max_new = self._profile.max_new_tokens
+        tokens = self._count_tokens(messages) + max_new
+        future = self._batcher.submit(PromptRequest(messages, max_new), tokens)
+        return future.result(timeout=self._timeout_s)
+
+    def _done(self, job: ChatJob, worker: str, started: datetime, batched: Batched[Generation]) -> ChatAnswer:
+        generation = batched.value
+        return ChatAnswer(
+            job_id=job.job_id, text=generation.text, language=job.language, model=self._model_name,
+            status=JobStatus.DONE, prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens, batch_size=batched.batch_size, worker=worker,
+            timings=Timings(
+                queued_ms=_ms(started - job.created_at), batch_wait_ms=batched.wait_s * 1000,
+                infer_ms=batched.run_s * 1000, total_ms=_ms(self._now() - job.created_at),
+            ),
+        )  # fmt: skip
+
+    def _outcome(self, job: ChatJob, worker: str, status: JobStatus, error: str) -> ChatAnswer:
+        return ChatAnswer(
+            job_id=job.job_id, language=job.language, model=self._model_name, status=status,
+            error=error, worker=worker, timings=Timings(total_ms=_ms(self._now() - job.created_at)),
+        )  # fmt: skip
+
+    def _store(self, answer: ChatAnswer) -> ChatAnswer:
+        repository.store_answer(self._factory, answer)
+        return answer
+
+
+def _ms(delta: timedelta) -> float:
+    return delta.total_seconds() * 1000

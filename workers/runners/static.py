@@ -1,0 +1,90 @@
+"""Static batching with transformers: the whole batch is one left-padded `generate` call.
+
+Every prompt of a batch waits for the longest answer in it; simple, and good when answers are
+short and alike. Decoding is greedy, so the same prompt gives the same answer in any batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ops.errors import ModelLoadError
+from workers.model_loader import LoadedModel
+from workers.runners.base import ChatPrompt, FinishReason, Generation
+
+
+class StaticBatchRunner:
+    """Runs batches of chat prompts on one loaded model."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.model_name = loaded.name
+        self.device = loaded.device
+        self._eos_ids = _eos_token_ids(loaded)
+
+    def render(self, prompt: ChatPrompt) -> str:
+        """The prompt as text, ending with the assistant header the model answers after."""
+        text = self.loaded.tokenizer.apply_chat_template(
+            list(prompt), add_generation_prompt=True, tokenize=False
+        )
+        assert isinstance(text, str)  # tokenize=False always renders to one string
+        return text
+
+    def count_tokens(self, prompt: ChatPrompt) -> int:
+        return len(self.loaded.tokenizer(self.render(prompt), add_special_tokens=False).input_ids)
+
+    def generate(self, prompts: Sequence[ChatPrompt], max_new_tokens: int) -> list[Generation]:
+        if not prompts:
+            return []
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        batch = self._encode(prompts)
+        with torch.inference_mode():
+            output = self.loaded.model.generate(
+                **batch, max_new_tokens=max_new_tokens, do_sample=False,
+                pad_token_id=self.loaded.tokenizer.pad_token_id, eos_token_id=list(self._eos_ids),
+            )  # fmt: skip
+        new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
+        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
+        return [self._result(row, n) for row, n in zip(new_tokens, prompt_lengths, strict=True)]
+
+    def _encode(self, prompts: Sequence[ChatPrompt]) -> dict[str, torch.Tensor]:
+        """Left-pad the batch so every prompt ends at the last column, where generation starts.
+
+        No special tokens are added: the chat template already wrote the ones the model expects.
+        """
+        encoded = self.loaded.tokenizer(
+            [self.render(prompt) for prompt in prompts],
+            return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False,
+        )  # fmt: skip
+        return {key: value.to(self.device) for key, value in encoded.items()}
+
+    def _result(self, new_tokens: list[int], prompt_tokens: int) -> Generation:
+        kept, reason = completion(new_tokens, self._eos_ids)
+        text = self.loaded.tokenizer.decode(kept, skip_special_tokens=True).strip()
+        return Generation(text, prompt_tokens, len(kept), reason)
+
+
+def completion(new_tokens: list[int], eos_ids: frozenset[int]) -> tuple[list[int], FinishReason]:
+    """The tokens of one answer, up to and including its first eos, and why it ended.
+
+    After a row's eos, `generate` fills it with pad tokens (often the eos id itself) until the
+    whole batch is done, so only the first eos counts.
+    """
+    for index, token in enumerate(new_tokens):
+        if token in eos_ids:
+            return new_tokens[: index + 1], "stop"
+    return new_tokens, "length"
+
+
+def _eos_token_ids(loaded: LoadedModel) -> frozenset[int]:
+    """Every id that ends an answer: the generation config's (one or a list) and the tokenizer's."""
+    configured = loaded.model.generation_config.eos_token_id
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(loaded.tokenizer.eos_token_id)
+    ids.discard(None)
+    if not ids:
+        raise ModelLoadError(f"{loaded.name} has no eos token, so answers could never stop")
+    return frozenset(ids)
