@@ -20,8 +20,7 @@ def _words(text: str) -> frozenset[str]:
 def _with_ascii(words: frozenset[str]) -> frozenset[str]:
     """Add each word typed without its diacritics ("nao", "dziekuje"), as customers often do."""
     folded = (
-        unicodedata.normalize("NFKD", w.replace("ł", "l")).encode("ascii", "ignore").decode()
-        for w in words
+        unicodedata.normalize("NFKD", w.replace("ł", "l")).encode("ascii", "ignore").decode() for w in words
     )
     return words | frozenset(f for f in folded if f)
 
@@ -31,7 +30,7 @@ def _with_ascii(words: frozenset[str]) -> frozenset[str]:
 # customer's own words, but alone ("refund?") they still say English.
 LOANWORDS: frozenset[str] = _words(
     "order, refund, tracking, delivery, invoice, login, account, password, email, e-mail, app,"
-    " online, voucher, promo, cashback, update, status, link, chat, shop, sorry, cancel, ticket,"
+    " online, mail, voucher, promo, cashback, update, status, link, chat, shop, sorry, cancel, ticket,"
     " feedback, support, bug, admin, seller, review, sale, checkout, payment, cash, transfer"
 )
 
@@ -55,7 +54,8 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " received, shipped, charged, package, parcel, receipt, shipping, item, money, back,"
         " wrong, broken, missing, late, today, yesterday, week, number, change, address, hello"
         " there, thank, much, so, very, too, also, about, after, since, yes please, no thanks,"
-        " ok thanks, ok thank you, thanks again"
+        " ok thanks, ok thank you, thanks again,"
+        " work, works, working, charge, charging, turn on, connect, come, came"
     )
     | LOANWORDS,
     "es": _with_ascii(
@@ -70,7 +70,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " pedidos, paquete, envío, factura, reembolso, devolución, pago, cobro, cuenta,"
             " contraseña, ayuda, ayudar, ayudarme, dinero, compra, hice, hoy, ayer, semana,"
             " nadie, me, le, lo, se, su, sus, este, esta, eso, esto, si, cuando, donde,"
-            " porque, por qué, gracias de nuevo, buen día, chao, vale perfecto, dale"
+            " porque, por qué, gracias de nuevo, buen día, chao, vale perfecto, dale,"
+            " funciona, carga, enciende, prende, llega, sirve, conecta, viene, vino,"
+            " cancelar, anular"
         )
     ),
     "pt": _with_ascii(
@@ -84,7 +86,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " ajuda, ajudar, vocês, você, preciso, quero, posso, pode, podem, onde, quando,"
             " como, cadê, entrega, rastreio, código de rastreio, dinheiro, hoje, ontem, semana,"
             " ninguém, isso, isto, eu, ele, ela, porque, por que, boleto, pix, até, ao, pelo,"
-            " pela, obrigadão"
+            " pela, obrigadão,"
+            " funciona, carrega, liga, conecta, veio, vem,"
+            " cancelar"
         )
     ),
     "fr": _with_ascii(
@@ -98,7 +102,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " commande, colis, livraison, livré, reçu, arrivé, remboursement, facture,"
             " paiement, compte, mot de passe, aide, aider, argent, aujourd'hui, hier,"
             " semaine, personne, ça, cela, ceci, car, parce que, qu'il, qu'est-ce, votre, vos,"
-            " notre, moi, toi, été, fait, effectué"
+            " notre, moi, toi, été, fait, effectué,"
+            " marche, fonctionne, charge, s'allume, arrive, vient,"
+            " annuler, annulation"
         )
     ),
     "de": _words(
@@ -111,7 +117,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " möchte, will, bestellung, paket, lieferung, sendung, rechnung, rückerstattung,"
         " erstattung, zahlung, konto, passwort, hilfe, helfen, geld, heute, gestern, woche,"
         " angekommen, bekommen, erhalten, geliefert, leider, immer noch, nichts, auch, sehr,"
-        " ein, eine, einen, hier, jetzt, bis, wurde, worden, bezahlt, ihr, ihre, euch, uns"
+        " ein, eine, einen, hier, jetzt, bis, wurde, worden, bezahlt, ihr, ihre, euch, uns,"
+        " funktioniert, geht, lädt, startet, kommt, kam,"
+        " stornieren, storniert, kündigen, gerne"
     ),
     "it": _words(
         "grazie, grazie mille, ciao, buongiorno, buonasera, salve, per favore, per piacere,"
@@ -121,7 +129,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " quando, come, perché, ho, ha, hanno, avete, potete, può, posso, vorrei, voglio,"
         " ordine, pacco, spedizione, consegna, consegnato, arrivato, ricevuto, rimborso,"
         " fattura, pagamento, conto, aiuto, aiutare, aiutarmi, soldi, oggi, ieri, settimana,"
-        " nessuno, questo, questa, quello, mi, ci, si, vi, di, da, in, su, sempre, qualcuno"
+        " nessuno, questo, questa, quello, mi, ci, si, vi, di, da, in, su, sempre, qualcuno,"
+        " funziona, carica, accende, arriva, collega, viene,"
+        " annullare, cancellare, disdire"
     ),
     "nl": _words(
         "dank je, dank je wel, dankjewel, dank u, dank u wel, bedankt, hartelijk dank, hoi,"
@@ -132,7 +142,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " hebben, kan, kunt, kunnen, wil, wilt, zou, bestelling, pakket, pakketje, levering,"
         " bezorging, bezorgd, ontvangen, aangekomen, terugbetaling, geld terug, factuur,"
         " betaling, wachtwoord, hulp, helpen, geld, vandaag, gisteren, week, niks, niets,"
-        " ook, erg, heel, dit, dat, er, hier, nu, nou, even, mag, moet, wordt, geworden"
+        " ook, erg, heel, dit, dat, er, hier, nu, nou, even, mag, moet, wordt, geworden,"
+        " werkt, laadt, gaat, doet, komt, kwam,"
+        " annuleren, opzeggen"
     ),
     "ru": _words(
         "спасибо, спс, большое спасибо, привет, здравствуйте, здрасте, добрый день, доброе"
@@ -142,7 +154,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " кто, есть, нет ещё, был, была, было, заказ, заказа, посылка, посылку, доставка,"
         " возврат, возврат денег, счёт, счет, оплата, аккаунт, пароль, помощь, помочь,"
         " помогите, можете, могу, хочу, нужно, пришёл, пришел, пришла, получил, получила,"
-        " деньги, сегодня, вчера, неделю, до, сих, пор, всё, все, очень, тоже, только"
+        " деньги, сегодня, вчера, неделю, до, сих, пор, всё, все, очень, тоже, только,"
+        " работает, заряжается, включается, приходит,"
+        " отменить, отмена"
     ),
     "uk": _words(
         "дякую, дуже дякую, дякс, привіт, вітаю, добрий день, доброго дня, добрий вечір, будь"
@@ -152,7 +166,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " посилку, доставка, повернення, повернення коштів, рахунок, оплата, акаунт, пароль,"
         " допомога, допомогти, допоможіть, можете, можу, хочу, потрібно, треба, прийшло,"
         " прийшла, отримав, отримала, гроші, кошти, сьогодні, вчора, тиждень, досі, все,"
-        " дуже, теж, також, тільки"
+        " дуже, теж, також, тільки,"
+        " працює, заряджається, вмикається, приходить,"
+        " скасувати, скасування"
     ),
     "pl": _with_ascii(
         _words(
@@ -165,7 +181,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " zamówienia, paczka, paczki, przesyłka, przesyłki, dostawa, zwrot, zwrot"
             " pieniędzy, faktura, fakturę, płatność, konto, hasło, pomoc, pomóc, pieniądze,"
             " dzisiaj, dziś, wczoraj, tydzień, dotarła, dotarło, doszła, otrzymałem,"
-            " otrzymałam, nic, też, bardzo, tylko, to, ten, ta, państwo"
+            " otrzymałam, nic, też, bardzo, tylko, to, ten, ta, państwo,"
+            " działa, ładuje, włącza, przyszła, przyszedł, przyszło,"
+            " anulować, anulowanie"
         )
     ),
     "cs": _with_ascii(
@@ -178,7 +196,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " objednávky, balík, balíček, zásilka, zásilku, doručení, vrácení peněz, faktura,"
             " fakturu, platba, platbu, účet, heslo, pomoc, pomoct, pomoci, peníze, dnes, včera,"
             " týden, dorazila, dorazil, nedorazila, nedorazil, přišla, nepřišla, nic, taky,"
-            " také, velmi, jen, jenom, to, ten, ta, vám, vás, bych"
+            " také, velmi, jen, jenom, to, ten, ta, vám, vás, bych,"
+            " funguje, nefunguje, nabíjí, zapne, nejde, přišel,"
+            " zrušit, zrušení"
         )
     ),
     "sv": _words(
@@ -190,7 +210,10 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " leverans, leveransen, återbetalning, pengarna tillbaka, faktura, fakturan,"
         " betalning, betalningen, lösenord, hjälp, hjälpa, pengar, idag, i dag, igår, i går,"
         " vecka, kommit, fått, inget, ingen, också, mycket, bara, hälsningar, mvh, här,"
-        " någon, något, ska, blev"
+        " någon, något, ska, blev, ändra, ändrat, köpa, köpt, efter, nu, gör, gjorde, fungerar,"
+        " laddar, startar,"
+        " blivit, belopp, längre, mer, några, fråga, tillbaka,"
+        " avbryta, avboka, gärna"
     ),
     "da": _words(
         "tak, mange tak, tusind tak, tak skal du have, hej, hejsa, godmorgen, god morgen,"
@@ -201,7 +224,10 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " pakken, levering, leveringen, refusion, tilbagebetaling, pengene tilbage,"
         " faktura, fakturaen, betaling, betalingen, adgangskode, kodeord, hjælp, hjælpe,"
         " penge, i dag, i går, uge, modtaget, kommet, fået, intet, ingen, også, meget, kun,"
-        " venlig hilsen, mvh, her, nogen, noget, blev, jer"
+        " venlig hilsen, mvh, her, nogen, noget, blev, jer, bare, ændre, ændret, købe, købt,"
+        " efter, nu, gør, gjorde, virker, lader, tænder,"
+        " blevet, beløb, beløbet, længere, mere, nogle, spørgsmål, tilbage,"
+        " annullere, afbestille, gerne"
     ),
     "no": _words(
         "takk, tusen takk, mange takk, takk skal du ha, hei, heisann, god morgen, ja, nei,"
@@ -212,7 +238,10 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " ordre, ordren, pakke, pakken, levering, leveringen, refusjon, tilbakebetaling,"
         " pengene tilbake, faktura, fakturaen, betaling, betalingen, passord, hjelp, hjelpe,"
         " penger, i dag, i går, uke, mottatt, kommet, fått, ingenting, ingen, også, mye,"
-        " veldig, bare, hilsen, mvh, her, noen, noe, ble"
+        " veldig, bare, hilsen, mvh, her, noen, noe, ble, endre, endret, kjøpe, kjøpt, etter,"
+        " nå, gjør, gjorde, virker, lader, skrur,"
+        " blitt, beløp, beløpet, lenger, mer, noen, spørsmål, tilbake,"
+        " kansellere, avbestille, gjerne"
     ),
     "fi": _words(
         "kiitos, kiitti, kiitos paljon, kiitoksia, moi, moikka, hei, terve, hyvää päivää,"
@@ -222,7 +251,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " tarvitsen, tilaus, tilaukseni, tilausta, paketti, pakettini, pakettia, toimitus,"
         " palautus, hyvitys, rahat takaisin, lasku, laskun, maksu, maksun, tili, salasana,"
         " apua, auttaa, rahaa, tänään, eilen, viikko, saapunut, tullut, saanut, mitään,"
-        " myös, paljon, vain, ystävällisin terveisin, terveisin, se, tämä, että, kun"
+        " myös, paljon, vain, ystävällisin terveisin, terveisin, se, tämä, että, kun,"
+        " toimi, toimii, lataa, käynnisty, käynnistyy,"
+        " peruuttaa, peruutus"
     ),
     "tr": _with_ascii(
         _words(
@@ -234,7 +265,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " siparişimi, kargo, kargom, kargoya, teslimat, iade, para iadesi, fatura,"
             " faturamı, ödeme, ödemem, hesap, hesabım, şifre, şifremi, yardım, yardımcı,"
             " istiyorum, lazım, gelmedi, ulaşmadı, almadım, aldım, geldi, para, bugün, dün,"
-            " hafta, hiç, çok, sadece, yine, hâlâ gelmedi, olabilir, musunuz, misiniz"
+            " hafta, hiç, çok, sadece, yine, hâlâ gelmedi, olabilir, musunuz, misiniz,"
+            " çalışmıyor, çalışıyor, şarj olmuyor, açılmıyor, bağlanmıyor,"
+            " iptal, iptal etmek"
         )
     ),
     "ro": _with_ascii(
@@ -247,7 +280,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " comanda mea, coletul, colet, livrare, livrarea, rambursare, banii înapoi,"
             " factura, factură, plata, plată, cont, contul, parola, ajutor, ajutați, bani,"
             " azi, astăzi, ieri, săptămână, ajuns, primit, nimic, nici, și eu, foarte, doar,"
-            " acest, această, asta, acum, nu a ajuns, nu am primit"
+            " acest, această, asta, acum, nu a ajuns, nu am primit,"
+            " funcționează, merge, încarcă, pornește, vine, venit,"
+            " anula, anulez, anulați"
         )
     ),
     "hu": _with_ascii(
@@ -260,7 +295,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " kell, rendelés, rendelésem, rendelést, csomag, csomagom, csomagot, szállítás,"
             " kiszállítás, visszatérítés, pénz vissza, számla, számlát, számlámat, fizetés,"
             " fiók, jelszó, jelszavam, segítség, segíteni, pénz, ma, tegnap, hét, megérkezett,"
-            " kaptam, semmit, is, nagyon, csak, ez, ezt, azt, meg, nekem, engem, sem"
+            " kaptam, semmit, is, nagyon, csak, ez, ezt, azt, meg, nekem, engem, sem,"
+            " működik, tölt, bekapcsol, jön, jött,"
+            " lemondani, törölni"
         )
     ),
     "vi": _words(
@@ -270,7 +307,8 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " nhận, nhận được, giao, giao hàng, hoàn tiền, hóa đơn, hoá đơn, thanh toán, tài khoản,"
         " mật khẩu, giúp, giúp đỡ, hỗ trợ, ở đâu, đâu, khi nào, bao giờ, tại sao, sao, gì,"
         " và, với, cho, là, nhé, nha, ạ, vẫn, tiền, hôm nay, hôm qua, tuần, vậy, này, đó, thì,"
-        " muốn, cần, làm, bị, lỗi"
+        " muốn, cần, làm, bị, lỗi,"
+        " hủy, huỷ, hủy đơn"
     ),
     "id": _words(
         "terima kasih, makasih, trims, trimakasih, thx kak, halo, hai, selamat pagi, selamat"
@@ -281,7 +319,10 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " ingin, perlu, dimana, di mana, kapan, bagaimana, gimana, kenapa, mengapa, apa, dan,"
         " atau, tapi, dengan, untuk, yang, ini, itu, sampai, datang, kok, dong, sih, deh, nih,"
         " tuh, aja, saja, juga, sekali, banget, hari ini, kemarin, minggu, mobil, gratis,"
-        " sudah sampai, belum sampai, belum datang, ada, tidak ada, di, ke, dari, pada"
+        " sudah sampai, belum sampai, belum datang, ada, tidak ada, di, ke, dari, pada,"
+        " berfungsi, nyala, rusak, ngecas, jalan,"
+        " saldo, ongkir, kurir, kirim, dikirim, karena, kembalikan, ganti, sekarang,"
+        " batalkan, pembatalan"
     ),
     "ms": _words(
         "terima kasih, terima kasih banyak, tq, tqvm, ribuan terima kasih, helo, hai, selamat"
@@ -292,7 +333,10 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         " bagaimana, macam mana, kenapa, mengapa, apa, dan, atau, tapi, tetapi, dengan,"
         " untuk, yang, ini, itu, sampai, lagi, juga, sangat, sikit, je, kat, tu, ni, lah,"
         " hari ini, semalam, minggu, kereta, percuma, sudah sampai, belum sampai, belum"
-        " terima, ada, tiada, di, ke, dari, pada"
+        " terima, ada, tiada, di, ke, dari, pada,"
+        " rosak, berfungsi, boleh guna, tak jalan,"
+        " baki, hantar, dihantar, kerana, pulangkan, tukar, sahaja, sekarang, emel,"
+        " batalkan, pembatalan"
     ),
     "ar": _words(
         "شكرا, شكراً, شكرًا, شكرا جزيلا, مشكور, مرحبا, السلام عليكم, أهلا, اهلا, صباح الخير,"
@@ -360,10 +404,7 @@ MARKER_CHARS: dict[str, frozenset[str]] = {
     "tr": frozenset("şğıçöü"),
     "ro": frozenset("ăâîșțşţ"),
     "hu": frozenset("őűöü"),
-    "vi": frozenset(
-        "đơưăâêô"
-        "ạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"
-    ),
+    "vi": frozenset("đơưăâêôạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"),
     "ru": frozenset("ыэъё"),
     "uk": frozenset("іїєґ"),
     "fa": frozenset("پچژگکی"),
@@ -402,6 +443,17 @@ SCRIPT_LANGUAGES: dict[str, frozenset[str]] = {
     "KANNADA": frozenset({"kn"}),
     "MALAYALAM": frozenset({"ml"}),
 }
+
+# Languages close enough that a model and a lexicon confuse them on few words; telling them
+# apart takes a clearer lead (see routing.language.MIN_SIBLING_CONFIDENCE).
+CLOSE_LANGUAGES: tuple[frozenset[str], ...] = (
+    frozenset({"da", "no", "sv"}),
+    frozenset({"id", "ms"}),
+    frozenset({"es", "pt", "gl"}),
+    frozenset({"ru", "uk", "be"}),
+    frozenset({"cs", "sk"}),
+    frozenset({"sr", "hr", "bs"}),
+)
 
 # Latin-script languages that also have a second script above (Serbian is written in both).
 ALSO_LATIN: frozenset[str] = frozenset({"sr"})

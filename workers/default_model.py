@@ -42,13 +42,14 @@ CHATML_TEMPLATE = (
 ProgressCallback = Callable[[str, float], None]
 """Called as `progress(stage, fraction)`; fraction is of the whole prepare, from 0.0 to 1.0."""
 
-# Where each stage starts, as a fraction of the whole prepare (roughly its share of the time).
+# Where each stage starts, as a fraction of the whole prepare. Measured on 2 CPU cores: the
+# download takes 1-10 s (93 MB), the dequantising load ~16 s, the save ~1 s, the rest well under.
 STAGE_STARTS = {
     "download": 0.0,
-    "verify": 0.25,
-    "extract": 0.3,
-    "convert": 0.4,
-    "save": 0.75,
+    "verify": 0.3,
+    "extract": 0.32,
+    "convert": 0.35,
+    "save": 0.93,
     "done": 1.0,
 }
 
@@ -158,7 +159,7 @@ def load_gguf(gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         raise ModelPreparationError(f"transformers could not read {gguf.name}: {error}") from error
     forget_quantizer(model)
     fix_tokenizer(tokenizer)
-    _align_generation_config(model, tokenizer)
+    _align_with_model(model, tokenizer)
     return model, tokenizer
 
 
@@ -190,10 +191,15 @@ def fix_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-def _align_generation_config(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Generation stops on the tokenizer's eos and pads with its pad token."""
+def _align_with_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Generation stops on the tokenizer's eos and pads with its pad token.
+
+    The GGUF tokenizer also comes with no length limit; give it the model's context length so
+    that token budgets and truncation have a real number to work with.
+    """
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    tokenizer.model_max_length = model.config.max_position_embeddings
 
 
 def save_prepared(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dest: Path) -> None:
@@ -203,6 +209,8 @@ def save_prepared(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, de
     missing = [name for name in PREPARED_FILES if not (dest / name).is_file()]
     if missing:
         raise ModelPreparationError(f"saving the prepared model left out {missing}")
+    for path in [dest, *dest.iterdir()]:  # the weights are written 0600; workers may run as
+        path.chmod(0o755 if path.is_dir() else 0o644)  # another user (containers): readable
 
 
 def _publish(staging: Path, target: Path) -> None:

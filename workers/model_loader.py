@@ -29,7 +29,7 @@ class LoadedModel:
 
 
 def resolve_device(requested: str) -> str:
-    """"auto" picks the GPU when there is one; "cpu", "cuda" and "cuda:N" pass through."""
+    """Pick the GPU for "auto" when there is one; "cpu", "cuda" and "cuda:N" pass through."""
     if requested == "auto":
         import torch
 
@@ -40,7 +40,7 @@ def resolve_device(requested: str) -> str:
 
 
 def resolve_dtype(requested: str, device: str) -> str:
-    """"auto" is float32 on CPU (half precision is slow there) and float16 on CUDA."""
+    """Map "auto" to float32 on CPU (half precision is slow there) and float16 on CUDA."""
     if requested not in DTYPE_NAMES:
         raise ConfigurationError(f"dtype must be one of {DTYPE_NAMES}, got {requested!r}")
     if requested == "auto":
@@ -56,11 +56,10 @@ def load_model(name_or_path: str, device: str = "auto", dtype: str = "auto") -> 
     resolved_dtype = resolve_dtype(dtype, resolved_device)
     _check_device(resolved_device)
     local = _local_only(name_or_path)
-    model = _load_weights(name_or_path, getattr(torch, resolved_dtype), local)
+    model = _load_weights(name_or_path, getattr(torch, resolved_dtype), resolved_device, local)
     tokenizer = _load_tokenizer(name_or_path, local)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.to(resolved_device)
-    model.eval()
+    model.train(False)  # = model.eval() (no dropout); eval() is untyped for mypy
     return LoadedModel(model, tokenizer, name_or_path, resolved_device, resolved_dtype)
 
 
@@ -86,12 +85,13 @@ def _local_only(name_or_path: str) -> bool:
     return False
 
 
-def _load_weights(name_or_path: str, dtype: torch.dtype, local: bool) -> PreTrainedModel:
+def _load_weights(name_or_path: str, dtype: torch.dtype, device: str, local: bool) -> PreTrainedModel:
+    """Weights go straight to `device` (device_map), without a detour through host memory."""
     from transformers import AutoModelForCausalLM
 
     try:
         model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-            name_or_path, dtype=dtype, local_files_only=local
+            name_or_path, dtype=dtype, device_map=device, local_files_only=local
         )
     except (OSError, ValueError) as error:
         raise _load_error(name_or_path, local, error) from error
@@ -103,9 +103,7 @@ def _load_tokenizer(name_or_path: str, local: bool) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            name_or_path, padding_side="left", local_files_only=local
-        )
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, padding_side="left", local_files_only=local)
     except (OSError, ValueError) as error:
         raise _load_error(name_or_path, local, error) from error
     if tokenizer.pad_token is None:

@@ -41,15 +41,19 @@ class Deployment:
 def _purge(stack: Stack) -> None:
     with stack.celery.connection_for_write() as connection:
         for queue in stack.celery.conf.task_queues:
-            queue.bind(connection.default_channel).purge()
+            bound = queue.bind(connection.default_channel)
+            bound.declare()
+            bound.purge()
 
 
-@pytest.fixture(params=[("redis", "sqlite"), ("redis", "postgres"), ("amqp", "sqlite"), ("amqp", "postgres")],
-                ids=lambda p: f"{p[0]}+{p[1]}")
-def deployment(request, tiny_model_dir: Path, tmp_path: Path) -> Iterator[Deployment]:
+@pytest.fixture(scope="module", ids=lambda p: f"{p[0]}+{p[1]}",
+                params=[("redis", "sqlite"), ("redis", "postgres"), ("amqp", "sqlite"), ("amqp", "postgres")])
+def deployment(request, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One worker process per broker/store pair, shared by the tests of this module."""
     broker, store = request.param
+    tmp_path = tmp_path_factory.mktemp(f"{broker}-{store}")
     broker_url = request.getfixturevalue(f"{broker}_url")
-    store_url = request.getfixturevalue(f"{store}_url")
+    store_url = request.getfixturevalue("postgres_url") if store == "postgres" else f"sqlite:///{tmp_path}/babelq.db"
     values = dict(broker_url=broker_url, database_url=store_url, model=str(tiny_model_dir),
                   max_new_tokens="8", var_dir=str(tmp_path / "var"))
     upgrade(store_url)

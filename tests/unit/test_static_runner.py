@@ -8,7 +8,7 @@ from ops.errors import ConfigurationError, ModelLoadError
 from tests.support.tiny_model import build_tiny_model
 from workers.model_loader import LoadedModel, load_model, resolve_device, resolve_dtype
 from workers.runners.null import NULL_ANSWER, NullRunner
-from workers.runners.static import StaticBatchRunner, completion
+from workers.runners.static import StaticBatchRunner, answer_text, completion
 
 
 def ask(text: str) -> list[dict[str, str]]:
@@ -84,6 +84,12 @@ def test_completion_stops_at_the_first_eos() -> None:
     assert completion([9, 5], frozenset({2, 9})) == ([9], "stop")
 
 
+def test_a_cut_off_character_is_dropped_from_the_answer() -> None:
+    # given an answer cut mid-character by the length limit / expect the stub (U+FFFD) gone
+    assert answer_text(" 我的订单\ufffd", "length") == "我的订单"
+    assert answer_text(" done \n", "stop") == "done"
+
+
 def test_null_runner_answers_every_prompt() -> None:
     runner = NullRunner()
     results = runner.generate(PROMPTS[:2], max_new_tokens=16)
@@ -120,5 +126,5 @@ def test_unreachable_hub_id_says_to_use_a_local_path(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     # expect our error, naming the id and the way out
-    with pytest.raises(ModelLoadError, match="(?s)babelq-test/no-such-model.*local model folder"):
+    with pytest.raises(ModelLoadError, match=r"(?s)babelq-test/no-such-model.*local model folder"):
         load_model("babelq-test/no-such-model", device="cpu")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workers.runners.base import ChatPrompt, Generation
+from workers.runners.base import ChatPrompt, FinishReason, Generation
 
 NULL_ANSWER = "[null runner] ok"
 
@@ -28,5 +28,5 @@ class NullRunner:
     def _answer(self, prompt: ChatPrompt, max_new_tokens: int) -> Generation:
         words = NULL_ANSWER.split()
         kept = words[:max_new_tokens]
-        reason = "stop" if len(kept) == len(words) else "length"
+        reason: FinishReason = "stop" if len(kept) == len(words) else "length"
         return Generation(" ".join(kept), self.count_tokens(prompt), len(kept), reason)

@@ -6,9 +6,11 @@ short and alike. Decoding is greedy, so the same prompt gives the same answer in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
+from transformers import GenerationMixin
 
 from ops.errors import ModelLoadError
 from workers.model_loader import LoadedModel
@@ -23,6 +25,7 @@ class StaticBatchRunner:
         self.model_name = loaded.name
         self.device = loaded.device
         self._eos_ids = _eos_token_ids(loaded)
+        self._generate = _generate_method(loaded)
 
     def render(self, prompt: ChatPrompt) -> str:
         """The prompt as text, ending with the assistant header the model answers after."""
@@ -42,7 +45,7 @@ class StaticBatchRunner:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         batch = self._encode(prompts)
         with torch.inference_mode():
-            output = self.loaded.model.generate(
+            output = self._generate(
                 **batch, max_new_tokens=max_new_tokens, do_sample=False,
                 pad_token_id=self.loaded.tokenizer.pad_token_id, eos_token_id=list(self._eos_ids),
             )  # fmt: skip
@@ -63,8 +66,9 @@ class StaticBatchRunner:
 
     def _result(self, new_tokens: list[int], prompt_tokens: int) -> Generation:
         kept, reason = completion(new_tokens, self._eos_ids)
-        text = self.loaded.tokenizer.decode(kept, skip_special_tokens=True).strip()
-        return Generation(text, prompt_tokens, len(kept), reason)
+        text = self.loaded.tokenizer.decode(kept, skip_special_tokens=True)
+        assert isinstance(text, str)  # one sequence of ids decodes to one string
+        return Generation(answer_text(text, reason), prompt_tokens, len(kept), reason)
 
 
 def completion(new_tokens: list[int], eos_ids: frozenset[int]) -> tuple[list[int], FinishReason]:
@@ -77,6 +81,29 @@ def completion(new_tokens: list[int], eos_ids: frozenset[int]) -> tuple[list[int
         if token in eos_ids:
             return new_tokens[: index + 1], "stop"
     return new_tokens, "length"
+
+
+def answer_text(decoded: str, reason: FinishReason) -> str:
+    """The decoded answer without surrounding space.
+
+    An answer cut off by the length limit can end in the middle of a multi-byte character (one
+    Chinese character is often two or three byte-level tokens); decoding turns that stub into
+    U+FFFD, which we drop rather than show to a customer.
+    """
+    text = decoded.strip()
+    return text.rstrip("\ufffd").rstrip() if reason == "length" else text
+
+
+def _generate_method(loaded: LoadedModel) -> Callable[..., torch.Tensor]:
+    """The model's `generate`, refused early for a model that cannot generate.
+
+    Typed loosely on purpose: transformers types `generate` for its own checker (a private
+    Protocol as `self`), which mypy cannot match against PreTrainedModel.
+    """
+    generate = getattr(loaded.model, "generate", None)
+    if generate is None or not isinstance(loaded.model, GenerationMixin):
+        raise ModelLoadError(f"{loaded.name} is not a generative (causal LM) model")
+    return cast("Callable[..., torch.Tensor]", generate)
 
 
 def _eos_token_ids(loaded: LoadedModel) -> frozenset[int]:

@@ -1,0 +1,284 @@
+"""Language codes and detection of chat messages: noise, scripts, short words, close languages."""
+
+import time
+
+import pytest
+
+from ops.errors import InvalidLanguage
+from routing.language import (
+    DEFAULT_SUPPORTED_LANGUAGES,
+    LanguageDetector,
+    normalize_language_code,
+    strip_noise,
+    tokenize,
+)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    detector = LanguageDetector()
+    detector.warm_up()
+    return detector
+
+
+def detected(detector, text):
+    detection = detector.detect(text)
+    return detection.language, detection.reliable
+
+
+# -- language codes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("pt-BR", "pt"), ("pt_br", "pt"), ("zh-Hant-TW", "zh"), ("ZH", "zh"), ("en", "en"),
+        (" de ", "de"), ("nb", "no"), ("nn", "no"), ("nb-NO", "no"), ("iw", "he"), ("in", "id"),
+        ("ji", "yi"), ("fil", "tl"), ("zsm", "ms"), ("cmn", "zh"), ("yue", "zh"),
+        ("cmn-Hans-CN", "zh"), ("arb", "ar"), ("arz", "ar"), ("sr-Latn", "sr"), ("eng", "en"),
+        ("deu", "de"), ("fra", "fr"), ("pes", "fa"), ("ces", "cs"), ("xh", "xh"),
+        ("XH-ZA", "xh"), ("und", "und"),
+    ],
+)  # fmt: skip
+def test_language_codes_fold_to_iso_639_1(code, expected):
+    assert normalize_language_code(code) == expected
+
+
+@pytest.mark.parametrize(
+    "code", ["", "   ", "english", "12", "e", "en-", "pt--BR", "en us", "e1", "🇬🇧", "en-toolongsubtag"]
+)
+def test_malformed_language_codes_are_refused_with_a_clear_message(code):
+    with pytest.raises(InvalidLanguage, match="not a language code"):
+        normalize_language_code(code)
+
+
+def test_non_string_code_is_refused():
+    with pytest.raises(InvalidLanguage):
+        normalize_language_code(None)  # type: ignore[arg-type]
+
+
+def test_detector_refuses_a_malformed_supported_language():
+    with pytest.raises(InvalidLanguage):
+        LanguageDetector(supported=["en", "english"])
+
+
+def test_default_supported_languages_are_the_thirty_we_route():
+    assert len(DEFAULT_SUPPORTED_LANGUAGES) == 30
+    assert len(set(DEFAULT_SUPPORTED_LANGUAGES)) == 30
+    assert all(normalize_language_code(c) == c for c in DEFAULT_SUPPORTED_LANGUAGES)
+
+
+# -- noise ------------------------------------------------------------------------------------
+
+
+def test_noise_is_stripped_before_detection():
+    # given a message full of links, addresses, handles, tags and order numbers
+    text = "see https://shop.example.com/o/1 or www.example.org, mail a.b@example.com @anna #sale A-5521 x2"
+    # when it is de-noised and split into words
+    words = [t.text for t in tokenize(strip_noise(text))]
+    # expect only the real words to remain
+    assert words == ["see", "or", "mail"]
+
+
+@pytest.mark.parametrize(
+    "text", ["#12345", "12345678", "ORD-99812", "https://track.example.com/ABC123", "👍🙏", "?!", "", "   "]
+)
+def test_messages_without_words_have_no_language(detector, text):
+    detection = detector.detect(text)
+    assert detection.language is None
+    assert (detection.reliable, detection.words) == (False, 0)
+
+
+@pytest.mark.parametrize("text", ["ok", "OK", "hello", "okay 👍", "ok ok"])
+def test_words_every_language_uses_have_no_language(detector, text):
+    detection = detector.detect(text)
+    assert detection.language is None
+    assert not detection.reliable
+
+
+def test_digits_next_to_chinese_do_not_take_the_chinese_words_with_them(detector):
+    assert detected(detector, "我的订单12345还没到") == ("zh", True)
+
+
+def test_order_number_does_not_change_the_language(detector):
+    assert detected(detector, "Mi pedido #A-77812 todavía no ha llegado") == ("es", True)
+
+
+# -- scripts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("안녕하세요, 주문이 아직 안 왔어요", "ko"),
+        ("注文した商品がまだ届いていません", "ja"),
+        ("了解です", "ja"),
+        ("我的订单还没到", "zh"),
+        ("我上週訂的商品還沒送到", "zh"),
+        ("สวัสดีครับ ยังไม่ได้รับของเลย", "th"),
+        ("ההזמנה שלי עדיין לא הגיעה", "he"),
+        ("Η παραγγελία μου δεν έχει έρθει ακόμα", "el"),
+        ("मेरा ऑर्डर अभी तक नहीं आया", "hi"),
+        ("طلبي لم يصل بعد", "ar"),
+        ("سفارش من هنوز نرسیده", "fa"),
+        ("Мой заказ ещё не пришёл", "ru"),
+        ("Моє замовлення ще не прийшло", "uk"),
+    ],
+)
+def test_the_script_decides_or_narrows_the_language(detector, text, language):
+    assert detected(detector, text) == (language, True)
+
+
+def test_words_count_two_characters_as_a_word_in_unspaced_scripts(detector):
+    assert detector.detect("我的订单").words == 2
+    assert detector.detect("Where is my order").words == 4
+
+
+def test_a_script_with_no_supported_language_gives_no_language():
+    # given a detector for Latin-script languages only, when it reads Russian
+    detection = LanguageDetector(supported=["en", "es"]).detect("Мой заказ ещё не пришёл")
+    # expect no language rather than a wrong one
+    assert detection.language is None
+
+
+def test_detection_stays_within_the_supported_languages():
+    detection = LanguageDetector(supported=["en", "es"]).detect("Meu pedido ainda não chegou")
+    assert detection.language in {"en", "es"}
+
+
+def test_detection_fields_are_in_range(detector):
+    detection = detector.detect("Hola, ¿dónde está mi pedido?")
+    assert 0.0 <= detection.confidence <= 1.0
+    assert detection.words == 5
+
+
+# -- short messages ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("thx", "en"), ("ty", "en"), ("pls", "en"), ("invoice?", "en"), ("refund", "en"),
+        ("THX", "en"), ("gracias", "es"), ("claro", "es"), ("vale", "es"), ("GRACIAS!!!", "es"),
+        ("obrigado", "pt"), ("valeu", "pt"), ("merci", "fr"), ("danke", "de"), ("bitte", "de"),
+        ("grazie", "it"), ("dank je", "nl"), ("bedankt", "nl"), ("tack", "sv"), ("takk", "no"),
+        ("mange tak", "da"), ("kiitos", "fi"), ("dzięki", "pl"), ("dziekuje", "pl"),
+        ("děkuji", "cs"), ("teşekkürler", "tr"), ("спасибо", "ru"), ("дякую", "uk"),
+        ("cảm ơn", "vi"), ("makasih", "id"), ("شكرا", "ar"), ("ممنون", "fa"),
+        ("ευχαριστώ", "el"), ("köszönöm", "hu"), ("mulțumesc", "ro"), ("multumesc", "ro"),
+    ],
+)  # fmt: skip
+def test_common_short_chat_words_are_known(detector, text, language):
+    assert detected(detector, text) == (language, True)
+
+
+@pytest.mark.parametrize("text", ["tak", "hej", "terima kasih", "si", "ja", "no", "nu"])
+def test_short_words_of_several_languages_are_unreliable(detector, text):
+    assert not detector.detect(text).reliable
+
+
+def test_marker_letters_resolve_an_ambiguous_short_word(detector):
+    # "tak" is Polish yes and Danish thanks; the words around it settle it
+    assert detected(detector, "tak, dziękuję") == ("pl", True)
+    assert detected(detector, "tak for hjælpen") == ("da", True)
+
+
+# -- close languages --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Jag har inte fått mitt paket än", "sv"),
+        ("Jeg har ikke modtaget min pakke endnu", "da"),
+        ("Jeg har ikke fått pakken min ennå", "no"),
+        ("Eg har ikkje fått pakken, kva skjer?", "no"),
+        ("Hvad gør jeg nu med pakken?", "da"),
+        ("Hva gjør jeg nå med pakken?", "no"),
+        ("Мой заказ до сих пор не пришёл", "ru"),
+        ("Моє замовлення досі не прийшло", "uk"),
+        ("Mi pedido todavía no ha llegado", "es"),
+        ("Meu pedido ainda não chegou", "pt"),
+        ("Saya mau tanya, uangnya kapan dikembalikan?", "id"),
+        ("Saya nak tanya, bila wang saya akan dipulangkan?", "ms"),
+        ("Barangnya nggak bisa dipakai", "id"),
+        ("Mijn pakket is nog niet aangekomen", "nl"),
+        ("Mein Paket ist noch nicht angekommen", "de"),
+        ("Moje objednávka ještě nedorazila", "cs"),
+        ("Moje zamówienie jeszcze nie dotarło", "pl"),
+    ],
+)
+def test_close_languages_are_told_apart(detector, text, language):
+    assert detected(detector, text) == (language, True)
+
+
+def test_a_message_valid_in_two_close_languages_is_not_reliable(detector):
+    # Danish and Norwegian both say this; a follow-up must not switch on it
+    detection = detector.detect("Okay, så venter jeg bare på mailen")
+    assert detection.language in {"da", "no"}
+    assert not detection.reliable
+
+
+# -- product names and code-mixing ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("mi iPhone no carga", "es"),
+        ("Where is my Zapatos Deluxe order?", "en"),
+        ("Mein AirPods Pro Case lädt nicht mehr", "de"),
+        ("Il mio Galaxy Buds non si collega", "it"),
+        ("Мой MacBook Air не включается", "ru"),
+        ("iPhoneが充電できません", "ja"),
+        ("Where is my DHL parcel", "en"),
+    ],
+)
+def test_brand_names_do_not_flip_the_language(detector, text, language):
+    assert detected(detector, text) == (language, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("hola, my order no llegó", "es"),
+        ("can you help me por favor, mi pedido no llega", "es"),
+        ("saya mau refund, barangnya rusak", "id"),
+        ("gracias, thank you so much for the help", "en"),
+    ],
+)
+def test_code_mixed_messages_go_to_the_dominant_language(detector, text, language):
+    assert detected(detector, text) == (language, True)
+
+
+def test_english_loanwords_alone_are_english(detector):
+    assert detected(detector, "refund?") == ("en", True)
+
+
+# -- languages we do not support --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Habari, oda yangu bado haijafika, naomba msaada",
+        "Kumusta, hindi pa dumarating ang order ko",
+        "Dobrý deň, moja objednávka ešte neprišla",
+    ],
+)
+def test_text_in_an_unsupported_language_is_unreliable(detector, text):
+    detection = detector.detect(text)
+    assert detection.language in DEFAULT_SUPPORTED_LANGUAGES
+    assert not detection.reliable
+
+
+# -- speed ------------------------------------------------------------------------------------
+
+
+def test_detection_is_fast_once_the_model_is_loaded(detector):
+    messages = ["mi iPhone no carga", "Jeg har ikke fått pakken min ennå", "谢谢", "ok", "#123"] * 100
+    start = time.perf_counter()
+    for message in messages:
+        detector.detect(message)
+    per_message = (time.perf_counter() - start) / len(messages)
+    assert per_message < 0.002  # typically ~0.05 ms; the bound only catches gross regressions
