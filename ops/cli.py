@@ -70,7 +70,9 @@ def worker(
 
 @app.command()
 def publish(
-    file: Annotated[Path, typer.Argument(help="JSONL: one {text, conversation_id?, channel?, language?} a line.")],
+    file: Annotated[
+        Path, typer.Argument(help="JSONL: one {text, conversation_id?, channel?, language?} a line.")
+    ],
     wait: Annotated[bool, typer.Option(help="Wait for every answer.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results as JSONL here (default stdout).")] = None,
     api_url: Annotated[str, typer.Option(help="Publish through this API instead of the broker.")] = "",

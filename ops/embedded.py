@@ -43,6 +43,6 @@ def _announce(settings: Settings) -> None:
     print(f"\nbabelq is starting on {url}  (OpenAPI docs: {url}/docs)", flush=True)
     print(
         f"  try: curl -s -X POST '{url}/v1/messages?wait=30' -H 'Content-Type: application/json' "
-        "-d '{\"text\": \"¿Dónde está mi pedido?\"}'\n",
+        '-d \'{"text": "¿Dónde está mi pedido?"}\'\n',
         flush=True,
     )

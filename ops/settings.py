@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, url: str) -> str:
-        if not url.split("://", 1)[0] in {"memory", "redis", "rediss", "amqp", "amqps", "pyamqp"}:
+        if url.split("://", 1)[0] not in {"memory", "redis", "rediss", "amqp", "amqps", "pyamqp"}:
             raise ValueError(f"broker_url must be memory://, redis:// or amqp://, got {url!r}")
         return url
 

@@ -123,9 +123,7 @@ def recent_turns(factory: SessionFactory, conversation_id: str, before_job: str,
     if limit <= 0:
         return []
     with factory() as session:
-        anchor = session.scalar(
-            select(Message.id).where(Message.job_id == before_job, Message.role == USER)
-        )
+        anchor = session.scalar(select(Message.id).where(Message.job_id == before_job, Message.role == USER))
         query = select(Message).where(Message.conversation_id == conversation_id)
         if anchor is not None:
             query = query.where(Message.id < anchor)

@@ -43,7 +43,9 @@ def _add_message_routes(app: FastAPI, stack: Stack) -> None:
     @app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)
     async def post_message(
         message: MessageIn,
-        wait: Annotated[float, Query(ge=0, le=WAIT_LIMIT_S, description="Seconds to wait for the answer.")] = 0,
+        wait: Annotated[
+            float, Query(ge=0, le=WAIT_LIMIT_S, description="Seconds to wait for the answer.")
+        ] = 0,
     ) -> Accepted | JSONResponse:
         try:
             submitted = await run_in_threadpool(stack.intake.submit, message)
@@ -102,5 +104,9 @@ def _add_health_routes(app: FastAPI, stack: Stack) -> None:
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         state = await run_in_threadpool(readiness, stack.celery, stack.engine)
-        body = {"status": "ready" if state.ready else "not ready", "broker": state.broker, "store": state.store}
+        body = {
+            "status": "ready" if state.ready else "not ready",
+            "broker": state.broker,
+            "store": state.store,
+        }
         return JSONResponse(body, status_code=200 if state.ready else 503)

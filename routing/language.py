@@ -264,8 +264,9 @@ class _Evidence:
     lexicon: dict[str, float]  # lexicon words per language
     markers: dict[str, float]  # words with marker letters per language
     log_scores: dict[str, float]  # unnormalised log-probability per candidate
-    lid_text: str  # what the model read
-    lid_words: int
+    lid_words: int  # words the model read
+    lid_mass: float  # the model's probability for all candidates together
+    letters: int  # letters of the words that count (not brands)
 
 
 class LanguageDetector:
@@ -311,12 +312,12 @@ class LanguageDetector:
         lid_tokens = self._lid_tokens(content)
         lid_text = " ".join(t.text for t in lid_tokens)
         lid_words = count_words(lid_tokens)
-        if len(candidates) > 1 and lid_words:
-            probs, _ = self._lid_probabilities(lid_text, candidates)
-            power = min(1.0, lid_words / LID_FULL_WORDS)
-            for language, prob in probs.items():
-                log_scores[language] += power * math.log(prob + LID_FLOOR)
-        return _Evidence(lexicon, markers, log_scores, lid_text, lid_words)
+        probs, mass = self._lid_probabilities(lid_text, candidates) if lid_words else ({}, 1.0)
+        power = min(1.0, lid_words / LID_FULL_WORDS)
+        for language, prob in probs.items():
+            log_scores[language] += power * math.log(prob + LID_FLOOR)
+        letters = sum(len(t.text) for t in content)
+        return _Evidence(lexicon, markers, log_scores, lid_words, mass, letters)
 
     def _lexicon_words(self, tokens: list[Token], candidates: tuple[str, ...]) -> dict[str, float]:
         """Words per language found in the chat lexicon (a phrase counts its words)."""
@@ -352,7 +353,9 @@ class LanguageDetector:
     # -- the model ----------------------------------------------------------------------------
 
     def _identifier(self) -> Any:
-        with self._lock:
+        if self._model is not None:
+            return self._model
+        with self._lock:  # several threads may detect before the model is loaded
             if self._model is None:
                 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -386,29 +389,28 @@ class LanguageDetector:
         needed = MIN_SIBLING_CONFIDENCE if _close(best, runner_up) else MIN_CONFIDENCE
         reliable = (
             confidence >= needed
-            and self._own_evidence(evidence, candidates, best) >= MIN_EVIDENCE
-            and not self._foreign(evidence, candidates, best)
+            and _own_evidence(evidence, len(candidates) == 1, best) >= MIN_EVIDENCE
+            and not _foreign(evidence, best)
         )
         return Detection(best, round(confidence, 4), reliable, words)
 
-    def _own_evidence(self, evidence: _Evidence, candidates: tuple[str, ...], best: str) -> float:
-        """Words backing the winner: its lexicon/marker words, plus half of the model's words
-        (so the model alone needs two words), or half the letters when the script decides."""
-        own = evidence.lexicon.get(best, 0.0) + evidence.markers.get(best, 0.0)
-        if len(candidates) == 1:
-            return own + sum(len(t) for t in evidence.lid_text.split()) / 2
-        return own + evidence.lid_words / 2
 
-    def _foreign(self, evidence: _Evidence, candidates: tuple[str, ...], best: str) -> bool:
-        """True when the model is sure the text is a language we do not support (Swahili,
-        Catalan, Tagalog...) and our lexicon has little to say against it."""
-        # Lexicon words for the winner in at least half the message outvote the model: Spanish
-        # with a Galician-looking spelling is still Spanish, Catalan with "hola" in it is not.
-        # Marker letters do not count here: Slovak has the Czech ones.
-        if evidence.lid_words < 3 or evidence.lexicon.get(best, 0.0) >= evidence.lid_words / 2:
-            return False
-        _, mass = self._lid_probabilities(evidence.lid_text, candidates)
-        return mass < MIN_CANDIDATE_MASS
+def _own_evidence(evidence: _Evidence, script_decides: bool, best: str) -> float:
+    """Words backing the winner: its lexicon and marker words, plus half the words the model
+    read (so the model alone needs two), or half the letters when the script decides."""
+    own = evidence.lexicon.get(best, 0.0) + evidence.markers.get(best, 0.0)
+    return own + (evidence.letters if script_decides else evidence.lid_words) / 2
+
+
+def _foreign(evidence: _Evidence, best: str) -> bool:
+    """True when the model is sure the text is a language we do not support (Swahili,
+    Catalan, Tagalog, Slovak...) and our lexicon has little to say against it."""
+    # Lexicon words for the winner in at least half the message outvote the model: Spanish
+    # with a Galician-looking spelling is still Spanish, Catalan with "hola" in it is not.
+    # Marker letters do not count here: Slovak has the Czech ones.
+    if evidence.lid_words < 3 or evidence.lexicon.get(best, 0.0) >= evidence.lid_words / 2:
+        return False
+    return evidence.lid_mass < MIN_CANDIDATE_MASS
 
 
 def _pairwise(log_scores: dict[str, float], best: str, runner_up: str | None) -> float:

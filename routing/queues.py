@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from ops.errors import PublishError
 from routing.jobs import ChatJob
@@ -16,7 +16,7 @@ DEAD_LETTER_TASK = "babelq.dead_letter"
 def declared_queues(table: RoutingTable) -> list[Queue]:
     """Every queue of the table plus the dead-letter queue, durable, each bound by its own name."""
     names = [*table.queue_names, table.dead_letter_queue]
-    return [Queue(name, routing_key=name, durable=True) for name in names]
+    return [Queue(name, routing_key=name, durable=True) for name in names]  # type: ignore[no-untyped-call]
 
 
 def publish_job(app: Celery, job: ChatJob) -> None:

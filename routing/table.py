@@ -31,6 +31,7 @@ class Profile:
     max_new_tokens: int
     max_batch_tokens: int
     system_prompts: Mapping[str, str]
+    repetition_penalty: float = 1.0
 
     def system_prompt(self, language: str) -> str:
         """The system prompt for a language: its own, else the generic one naming the language."""
@@ -86,8 +87,10 @@ class RoutingTable:
             "fallback_queue": self.fallback_queue,
             "dead_letter_queue": self.dead_letter_queue,
             "languages": {lang: mapped.get(lang, self.fallback_queue) for lang in sorted(self.languages)},
-            "queues": {q: {"profile": p, "languages": list(self.queue_languages[q])}
-                       for q, p in self.queue_profiles.items()},
+            "queues": {
+                q: {"profile": p, "languages": list(self.queue_languages[q])}
+                for q, p in self.queue_profiles.items()
+            },
             "profiles": {name: _profile_view(p) for name, p in self.profiles.items()},
             "channels": dict(self.channel_defaults),
         }
@@ -98,6 +101,7 @@ def _profile_view(profile: Profile) -> dict[str, Any]:
         "model": profile.model or "(default)", "dtype": profile.dtype,
         "max_batch_size": profile.max_batch_size, "max_wait_ms": profile.max_wait_ms,
         "max_new_tokens": profile.max_new_tokens, "max_batch_tokens": profile.max_batch_tokens,
+        "repetition_penalty": profile.repetition_penalty,
         "system_prompt_languages": sorted(profile.system_prompts),
     }  # fmt: skip
 
@@ -176,13 +180,13 @@ def _one_language(code: Any, where: str) -> str:
         raise ConfigurationError(f"routing table: {where}: {exc}") from exc
 
 
-def _languages(codes: Any, where: str) -> list[str]:
+def _languages(codes: Any, where: str) -> tuple[str, ...]:
     if not isinstance(codes, list):
         raise ConfigurationError(f"routing table: {where} must be a list of language codes")
-    return [_one_language(code, where) for code in codes]
+    return tuple(_one_language(code, where) for code in codes)
 
 
-def _check_languages_unique(queue_languages: Mapping[str, list[str]]) -> None:
+def _check_languages_unique(queue_languages: Mapping[str, tuple[str, ...]]) -> None:
     seen: dict[str, str] = {}
     for queue, langs in queue_languages.items():
         for lang in langs:
@@ -208,7 +212,16 @@ def _profile(name: str, spec: Any) -> Profile:
         max_new_tokens=_positive(spec, "max_new_tokens", 64, name),
         max_batch_tokens=_positive(spec, "max_batch_tokens", 8192, name),
         system_prompts={str(k): str(v) for k, v in prompts.items()},
+        repetition_penalty=_penalty(spec.get("repetition_penalty", 1.0), name),
     )
+
+
+def _penalty(value: Any, profile: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1.0 <= value <= 2.0:
+        raise ConfigurationError(
+            f"routing table: profiles.{profile}.repetition_penalty must be in [1, 2], got {value!r}"
+        )
+    return float(value)
 
 
 def _positive(spec: dict[str, Any], key: str, default: int, profile: str) -> int:

@@ -111,7 +111,9 @@ class BatchQueue(Generic[T]):
 class Batcher(Generic[T, R]):
     """Thread-safe front of a BatchQueue: submit from many threads, one loop runs batches."""
 
-    def __init__(self, policy: BatchPolicy, run_batch: BatchFunction[T, R], clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, policy: BatchPolicy, run_batch: BatchFunction[T, R], clock: Clock = time.monotonic
+    ) -> None:
         self._queue: BatchQueue[T] = BatchQueue(policy)
         self._run_batch = run_batch
         self._clock = clock
@@ -180,7 +182,7 @@ class Batcher(Generic[T, R]):
             results = self._run_batch([p.item for p in batch])
             if len(results) != len(batch):
                 raise BatchResultMismatch(f"batch of {len(batch)} returned {len(results)} results")
-        except BaseException as exc:  # noqa: BLE001 - every item must get its own outcome
+        except BaseException as exc:  # every item must get its own outcome, whatever was raised
             results = [exc] * len(batch)
         finished = self._clock()
         for pending, result in zip(batch, results, strict=True):

@@ -13,8 +13,8 @@ from persistence.db import SessionFactory
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from routing.table import Profile
 from workers.batcher import Batched, Batcher
-from workers.prompts import ChatMessage, build_prompt
-from workers.runners.base import Generation
+from workers.prompts import build_prompt
+from workers.runners.base import ChatMessage, Generation
 
 log = logging.getLogger(__name__)
 Now = Callable[[], datetime]

@@ -72,7 +72,7 @@ def make_runner(settings: Settings, profile: Profile) -> Runner:
 
     loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
     log.info("loaded model %s on %s (%s)", loaded.name, loaded.device, loaded.dtype)
-    return StaticBatchRunner(loaded)
+    return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty)
 
 
 def build_runtime(settings: Settings, profile: Profile, factory: SessionFactory) -> WorkerRuntime:

@@ -21,10 +21,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def embedded(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def embedded(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
     home = tmp_path_factory.mktemp("embedded")
     port = free_port()
-    env = babelq_env(model=str(tiny_model_dir), max_new_tokens="8", var_dir=str(home / "var"), api_port=str(port))
+    env = babelq_env(
+        model=str(tiny_model_dir), max_new_tokens="8", var_dir=str(home / "var"), api_port=str(port)
+    )
     with babelq_process(["run"], env, home / "run.log", ready_marker="ready.", timeout=120):
         yield f"http://127.0.0.1:{port}", env
 
@@ -33,7 +37,9 @@ def test_embedded_stack_answers_through_celery(embedded):
     url, _ = embedded
     with httpx.Client(base_url=url, timeout=90) as client:
         assert client.get("/readyz").json()["broker"] == "ok"
-        body = client.post("/v1/messages?wait=60", json={"text": "¿Dónde está mi pedido? Lo pedí hace una semana."}).json()
+        body = client.post(
+            "/v1/messages?wait=60", json={"text": "¿Dónde está mi pedido? Lo pedí hace una semana."}
+        ).json()
         assert body["status"] == "done"
         assert body["language"] == "es" and body["queue"] == "chat.es"
         assert body["answer"]
@@ -49,19 +55,36 @@ def test_embedded_stack_reports_queued_jobs_and_unknown_ones(embedded):
         body = accepted.json()
         assert (body["language"], body["queue"], body["status"]) == ("fr", "chat.default", "queued")
         assert client.get("/v1/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
-        assert client.post("/v1/messages", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+        assert (
+            client.post(
+                "/v1/messages", content=b"{not json", headers={"content-type": "application/json"}
+            ).status_code
+            == 422
+        )
 
 
 def test_publish_cli_sends_jsonl_through_the_embedded_api(embedded, tmp_path: Path):
     _, env = embedded
     source = tmp_path / "in.jsonl"
-    source.write_text("\n".join(json.dumps(m) for m in [
-        {"text": "Where is my invoice for last month?"},
-        {"text": "我的退款什么时候到账？", "channel": "cli"},
-    ]) + "\n", encoding="utf-8")
+    source.write_text(
+        "\n".join(
+            json.dumps(m)
+            for m in [
+                {"text": "Where is my invoice for last month?"},
+                {"text": "我的退款什么时候到账？", "channel": "cli"},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.jsonl"
-    done = subprocess.run([BABELQ, "publish", str(source), "--wait", "--out", str(out), "--timeout", "90"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [BABELQ, "publish", str(source), "--wait", "--out", str(out), "--timeout", "90"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["language"] for r in results] == ["en", "zh"]
@@ -72,6 +95,8 @@ def test_publish_cli_refuses_a_file_with_a_bad_line_and_publishes_nothing(embedd
     _, env = embedded
     source = tmp_path / "bad.jsonl"
     source.write_text('{"text": "fine"}\n{"text": ""}\nnot json\n', encoding="utf-8")
-    done = subprocess.run([BABELQ, "publish", str(source)], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [BABELQ, "publish", str(source)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "line 2" in done.stderr and "line 3" in done.stderr and "nothing published" in done.stderr

@@ -46,22 +46,36 @@ def _purge(stack: Stack) -> None:
             bound.purge()
 
 
-@pytest.fixture(scope="module", ids=lambda p: f"{p[0]}+{p[1]}",
-                params=[("redis", "sqlite"), ("redis", "postgres"), ("amqp", "sqlite"), ("amqp", "postgres")])
-def deployment(request, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+@pytest.fixture(
+    scope="module",
+    ids=lambda p: f"{p[0]}+{p[1]}",
+    params=[("redis", "sqlite"), ("redis", "postgres"), ("amqp", "sqlite"), ("amqp", "postgres")],
+)
+def deployment(
+    request, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """One worker process per broker/store pair, shared by the tests of this module."""
     broker, store = request.param
     tmp_path = tmp_path_factory.mktemp(f"{broker}-{store}")
     broker_url = request.getfixturevalue(f"{broker}_url")
-    store_url = request.getfixturevalue("postgres_url") if store == "postgres" else f"sqlite:///{tmp_path}/babelq.db"
-    values = dict(broker_url=broker_url, database_url=store_url, model=str(tiny_model_dir),
-                  max_new_tokens="8", var_dir=str(tmp_path / "var"))
+    store_url = (
+        request.getfixturevalue("postgres_url") if store == "postgres" else f"sqlite:///{tmp_path}/babelq.db"
+    )
+    values = dict(
+        broker_url=broker_url,
+        database_url=store_url,
+        model=str(tiny_model_dir),
+        max_new_tokens="8",
+        var_dir=str(tmp_path / "var"),
+    )
     upgrade(store_url)
     stack = build_stack(load_settings(**values))
     _purge(stack)
     log = tmp_path / "worker.log"
-    with babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."), \
-            TestClient(create_app(stack)) as client:
+    with (
+        babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),
+        TestClient(create_app(stack)) as client,
+    ):
         yield Deployment(stack, client, log)
     stack.close()
 
@@ -87,7 +101,11 @@ def test_one_word_follow_up_keeps_the_conversation_language(deployment: Deployme
         "/v1/messages?wait=60", json={"text": "ok", "conversation_id": first["conversation_id"]}
     ).json()
     assert follow["status"] == "done"
-    assert (follow["language"], follow["queue"], follow["language_source"]) == ("es", "chat.es", "conversation")
+    assert (follow["language"], follow["queue"], follow["language_source"]) == (
+        "es",
+        "chat.es",
+        "conversation",
+    )
     turns = deployment.client.get(f"/v1/conversations/{first['conversation_id']}").json()["turns"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
 
@@ -96,12 +114,21 @@ def test_the_same_job_delivered_twice_stores_one_answer(deployment: Deployment):
     accepted = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()
     view = repository.get_job(deployment.stack.factory, accepted["job_id"])
     assert view is not None
-    duplicate = ChatJob(job_id=view.job_id, conversation_id=view.conversation_id, text=MESSAGES["en"],
-                        language=view.language, queue=view.queue)
+    duplicate = ChatJob(
+        job_id=view.job_id,
+        conversation_id=view.conversation_id,
+        text=MESSAGES["en"],
+        language=view.language,
+        queue=view.queue,
+    )
     publish_job(deployment.stack.celery, duplicate)  # the broker now holds the same job twice
     finished = f"[{view.job_id}] succeeded"
-    wait_until(lambda: deployment.worker_log.read_text(errors="replace").count(finished) >= 2,
-               60, "both deliveries handled", deployment.worker_log)
+    wait_until(
+        lambda: deployment.worker_log.read_text(errors="replace").count(finished) >= 2,
+        60,
+        "both deliveries handled",
+        deployment.worker_log,
+    )
     turns = deployment.client.get(f"/v1/conversations/{view.conversation_id}").json()["turns"]
     assert [t["role"] for t in turns] == ["user", "assistant"]
     assert deployment.client.get(f"/v1/jobs/{view.job_id}").json()["status"] == "done"

@@ -33,16 +33,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Pa
 
 
 @contextmanager
-def babelq_process(args: list[str], env: Mapping[str, str], log: Path, ready_marker: str,
-                   timeout: float = 90) -> Iterator[subprocess.Popen[bytes]]:
+def babelq_process(
+    args: list[str], env: Mapping[str, str], log: Path, ready_marker: str, timeout: float = 90
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `babelq ARGS`, wait until its log shows `ready_marker`, stop it (SIGTERM) afterwards."""
     with log.open("wb") as sink:
         process = subprocess.Popen([BABELQ, *args], env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: ready_marker in log.read_text(errors="replace") or process.poll() is not None,
-                   timeout, f"babelq {' '.join(args)} ready", log)
+        wait_until(
+            lambda: ready_marker in log.read_text(errors="replace") or process.poll() is not None,
+            timeout,
+            f"babelq {' '.join(args)} ready",
+            log,
+        )
         if process.poll() is not None:
-            raise RuntimeError(f"babelq {' '.join(args)} exited {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"babelq {' '.join(args)} exited {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
         yield process
     finally:
         stop(process)

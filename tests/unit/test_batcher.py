@@ -61,7 +61,9 @@ def test_partial_batch_waits_for_max_wait_then_flushes():
 def test_token_budget_splits_batches_and_refuses_an_oversized_item():
     clock = FakeClock()
     seen: list[list[int]] = []
-    batcher = Batcher(BatchPolicy(8, 0, max_batch_tokens=100), lambda xs: seen.append(xs) or doubling(xs), clock)
+    batcher = Batcher(
+        BatchPolicy(8, 0, max_batch_tokens=100), lambda xs: seen.append(xs) or doubling(xs), clock
+    )
     for i in range(3):
         batcher.submit(i, tokens=40)
     while batcher.step():

@@ -9,7 +9,9 @@ NOTHING = Detection(None, 0.0, reliable=False, words=0)
 
 
 def choose(detection, explicit=None, conversation=None, channel="en"):
-    return choose_language(detection, explicit=explicit, conversation_language=conversation, channel_default=channel)
+    return choose_language(
+        detection, explicit=explicit, conversation_language=conversation, channel_default=channel
+    )
 
 
 def test_explicit_language_always_wins():

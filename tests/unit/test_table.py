@@ -21,7 +21,8 @@ def test_default_table_routes_zh_en_es_and_everything_else_to_default():
 def test_system_prompt_names_the_language_when_none_is_written_for_it():
     profile = load_table().profiles["default"]
     assert "Swedish" in profile.system_prompt("sv")
-    assert "中文" in profile.system_prompt("zh")
+    assert "Chinese" in profile.system_prompt("zh")
+    assert "español" in profile.system_prompt("es")
 
 
 def test_describe_lists_every_language_with_its_queue():

@@ -20,8 +20,10 @@ from workers.runners.base import ChatPrompt, FinishReason, Generation
 class StaticBatchRunner:
     """Runs batches of chat prompts on one loaded model."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, repetition_penalty: float = 1.0) -> None:
         self.loaded = loaded
+        # Small greedy models loop ("Cómo está mi pedido? ¡Cómo está…"); a penalty > 1 curbs it.
+        self.repetition_penalty = repetition_penalty
         self.model_name = loaded.name
         self.device = loaded.device
         self._eos_ids = _eos_token_ids(loaded)
@@ -47,6 +49,7 @@ class StaticBatchRunner:
         with torch.inference_mode():
             output = self._generate(
                 **batch, max_new_tokens=max_new_tokens, do_sample=False,
+                repetition_penalty=self.repetition_penalty,
                 pad_token_id=self.loaded.tokenizer.pad_token_id, eos_token_id=list(self._eos_ids),
             )  # fmt: skip
         new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()

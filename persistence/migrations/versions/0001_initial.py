@@ -36,8 +36,12 @@ def _create_messages() -> None:
     op.create_table(
         "messages",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("conversation_id", sa.String(36),
-                  sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "conversation_id",
+            sa.String(36),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("job_id", sa.String(36), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
@@ -55,8 +59,12 @@ def _create_jobs() -> None:
     op.create_table(
         "jobs",
         sa.Column("job_id", sa.String(36), primary_key=True),
-        sa.Column("conversation_id", sa.String(36),
-                  sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "conversation_id",
+            sa.String(36),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("channel", sa.String(64), nullable=False),
         sa.Column("user_ref", sa.String(255)),
