@@ -1,0 +1,67 @@
+"""The `babelq` commands a user runs, as separate processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import inspect
+
+from persistence.db import make_engine
+from tests.support.processes import BABELQ, babelq_env, babelq_process
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def babelq(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BABELQ, *args], env=babelq_env(**settings), capture_output=True, text=True, timeout=120)
+
+
+def test_routes_prints_the_effective_table():
+    done = babelq("routes")
+    assert done.returncode == 0, done.stderr
+    table = json.loads(done.stdout)
+    assert table["languages"]["zh"] == "chat.zh" and table["languages"]["de"] == "chat.default"
+    assert set(table["queues"]) == {"chat.zh", "chat.en", "chat.es", "chat.default"}
+
+
+def test_routes_refuses_a_broken_table_with_one_clear_line(tmp_path: Path):
+    broken = tmp_path / "routes.yaml"
+    broken.write_text("queues: {}\n", encoding="utf-8")
+    done = babelq("routes", routes_file=str(broken))
+    assert done.returncode == 2
+    assert "babelq: error: routing table: profiles must be a non-empty mapping" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_db_upgrade_creates_the_tables(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    done = babelq("db", "upgrade", database_url=url)
+    assert done.returncode == 0, done.stderr
+    assert {"conversations", "messages", "jobs"} <= set(inspect(make_engine(url)).get_table_names())
+
+
+def test_worker_and_api_refuse_the_embedded_broker_with_advice():
+    done = babelq("worker")
+    assert done.returncode == 2
+    assert "BABELQ_BROKER_URL=redis://" in done.stderr and "babelq run" in done.stderr
+
+
+def test_bad_settings_are_one_clear_line():
+    done = babelq("routes", max_new_tokens="lots")
+    assert done.returncode == 2
+    assert "BABELQ_MAX_NEW_TOKENS" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_flower_serves_the_same_broker_behind_basic_auth(redis_url: str, tmp_path: Path):
+    port = free_port()
+    env = babelq_env(broker_url=redis_url, flower_port=str(port), flower_basic_auth="ops:s3cret")
+    with babelq_process(["flower"], env, tmp_path / "flower.log", ready_marker="Visit me at", timeout=60):
+        url = f"http://127.0.0.1:{port}/api/workers"
+        assert httpx.get(url, timeout=10).status_code == 401
+        response = httpx.get(url, auth=("ops", "s3cret"), timeout=10)
+        assert response.status_code == 200
