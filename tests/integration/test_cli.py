@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 
 def babelq(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BABELQ, *args], env=babelq_env(**settings), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [BABELQ, *args], env=babelq_env(**settings), capture_output=True, text=True, timeout=120
+    )
 
 
 def test_routes_prints_the_effective_table():
