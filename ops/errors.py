@@ -53,3 +53,7 @@ class BatcherClosed(BatchError):
 
 class ModelLoadError(BabelqError):
     """A model or its tokenizer could not be loaded from the local path or hub id it was given."""
+
+
+class ItemExpired(BatchError):
+    """An item's deadline passed before its batch could run; it was not run."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ops.errors import BabelqError
+from ops.errors import BabelqError, ItemExpired
 from persistence import repository
 from persistence.db import SessionFactory
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
@@ -41,7 +42,9 @@ class Responder:
         history_turns: int,
         timeout_s: float,
         now: Now = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._monotonic = monotonic
         self._factory = factory
         self._batcher = batcher
         self._profile = profile
@@ -64,7 +67,9 @@ class Responder:
         if job.deadline_at is not None and started >= job.deadline_at:
             return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed"))
         try:
-            batched = self._generate(job)
+            batched = self._generate(job, started)
+        except ItemExpired as exc:
+            return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error=str(exc)))
         except BabelqError as exc:
             return self._store(self._outcome(job, worker, JobStatus.FAILED, error=str(exc)))
         except Exception as exc:
@@ -73,13 +78,19 @@ class Responder:
             return self._store(self._outcome(job, worker, JobStatus.FAILED, error=error))
         return self._store(self._done(job, worker, started, batched))
 
-    def _generate(self, job: ChatJob) -> Batched[Generation]:
+    def _generate(self, job: ChatJob, started: datetime) -> Batched[Generation]:
         history = repository.recent_turns(self._factory, job.conversation_id, job.job_id, self._history_turns)
         messages = build_prompt(self._profile.system_prompt(job.language), history, job.text)
         max_new = self._profile.max_new_tokens
         tokens = self._count_tokens(messages) + max_new
-        future = self._batcher.submit(PromptRequest(messages, max_new), tokens)
+        future = self._batcher.submit(PromptRequest(messages, max_new), tokens, self._deadline(job, started))
         return future.result(timeout=self._timeout_s)
+
+    def _deadline(self, job: ChatJob, started: datetime) -> float | None:
+        """The job's wall-clock deadline on the batcher's monotonic clock."""
+        if job.deadline_at is None:
+            return None
+        return self._monotonic() + (job.deadline_at - started).total_seconds()
 
     def _done(self, job: ChatJob, worker: str, started: datetime, batched: Batched[Generation]) -> ChatAnswer:
         generation = batched.value

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ops.errors import BatcherClosed, BatchResultMismatch, ConfigurationError, ItemTooLarge
+from ops.errors import BatcherClosed, BatchResultMismatch, ConfigurationError, ItemExpired, ItemTooLarge
 from workers.batcher import Batcher, BatchPolicy
 
 
@@ -140,3 +140,117 @@ def test_close_runs_pending_items_and_refuses_new_ones():
     assert future.result(0).value == 42
     with pytest.raises(BatcherClosed):
         batcher.submit(1)
+
+
+def test_batches_group_items_of_similar_length_around_the_oldest():
+    clock = FakeClock()
+    seen: list[list[int]] = []
+    batcher = Batcher(BatchPolicy(3, 0), lambda xs: seen.append(xs) or doubling(xs), clock)
+    for tokens in (50, 900, 60, 880, 55, 910):
+        batcher.submit(tokens, tokens=tokens)
+    while batcher.step():
+        pass
+    assert seen == [[50, 55, 60], [900, 910, 880]]
+
+
+def test_padded_cost_never_exceeds_the_token_budget():
+    clock = FakeClock()
+    seen: list[list[int]] = []
+    batcher = Batcher(BatchPolicy(8, 0, max_batch_tokens=300), lambda xs: seen.append(xs) or doubling(xs), clock)
+    for tokens in (100, 10, 10, 10, 150):
+        batcher.submit(tokens, tokens=tokens)
+    while batcher.step():
+        pass
+    assert all(len(batch) * max(batch) <= 300 for batch in seen)
+    assert sorted(x for batch in seen for x in batch) == [10, 10, 10, 100, 150]
+
+
+def test_an_item_past_its_deadline_is_not_run_and_gets_expired():
+    clock = FakeClock()
+    ran: list[int] = []
+    batcher = Batcher(BatchPolicy(8, 1000), lambda xs: ran.extend(xs) or doubling(xs), clock)
+    late = batcher.submit(1, deadline=clock.now + 0.01)
+    clock.advance(0.02)
+    on_time = batcher.submit(2)
+    batcher.step()
+    with pytest.raises(ItemExpired):
+        late.result(0)
+    assert not on_time.done() and ran == []
+    clock.advance(1.0)
+    batcher.step()
+    assert on_time.result(0).value == 4 and ran == [2]
+
+
+def test_policy_changes_at_run_time_apply_to_pending_items():
+    clock = FakeClock()
+    batcher = Batcher(BatchPolicy(8, 10_000), doubling, clock)
+    futures = [batcher.submit(i) for i in range(2)]
+    assert batcher.step() == 0
+    batcher.set_policy(BatchPolicy(2, 10_000))
+    assert batcher.step() == 2
+    assert [f.result(0).value for f in futures] == [0, 2]
+
+
+class OomAbove:
+    """A runner that runs out of memory for batches larger than `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sizes: list[int] = []
+
+    def __call__(self, xs: list[int]) -> list[int]:
+        self.sizes.append(len(xs))
+        if len(xs) > self.limit:
+            raise MemoryError(f"batch of {len(xs)} does not fit")
+        return doubling(xs)
+
+
+def test_out_of_memory_splits_the_batch_and_no_job_fails():
+    clock = FakeClock()
+    runner = OomAbove(limit=2)
+    batcher = Batcher(BatchPolicy(8, 0), runner, clock)
+    futures = [batcher.submit(i) for i in range(8)]
+    batcher.step()
+    assert [f.result(0).value for f in futures] == [i * 2 for i in range(8)]
+    assert runner.sizes[:3] == [8, 4, 2]
+    assert batcher.size_cap == 2  # the following batches start small
+
+
+def test_size_cap_recovers_slowly_after_successes():
+    clock = FakeClock()
+    runner = OomAbove(limit=4)
+    batcher = Batcher(BatchPolicy(8, 0), runner, clock)
+    for i in range(8):
+        batcher.submit(i)
+    batcher.step()
+    assert batcher.size_cap == 4
+    runner.limit = 100  # memory frees up
+    for _ in range(25):
+        batcher.submit(0)
+        batcher.step()
+    assert batcher.size_cap == 5
+
+
+def test_a_single_item_that_still_runs_out_of_memory_fails_alone():
+    clock = FakeClock()
+    batcher = Batcher(BatchPolicy(4, 0), OomAbove(limit=0), clock)
+    futures = [batcher.submit(i) for i in range(2)]
+    batcher.step()
+    for f in futures:
+        with pytest.raises(MemoryError):
+            f.result(0)
+
+
+def test_errors_other_than_memory_are_not_retried():
+    clock = FakeClock()
+    calls: list[int] = []
+
+    def broken(xs: list[int]) -> list[int]:
+        calls.append(len(xs))
+        raise RuntimeError("device lost")
+
+    batcher = Batcher(BatchPolicy(4, 0), broken, clock)
+    futures = [batcher.submit(i) for i in range(4)]
+    batcher.step()
+    assert calls == [4]
+    assert all(isinstance(f.exception(0), RuntimeError) for f in futures)

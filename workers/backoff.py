@@ -1,0 +1,79 @@
+"""OOM backoff, pure: split a batch that ran out of memory, and lower the size cap for a while.
+
+No job fails for an out-of-memory error that a smaller batch avoids: a batch that raises one is
+split in halves, each half retried (recursively, down to single items); the cap on batch size
+drops to the size that failed halved, and climbs back by one after every `recover_after`
+successful batches in a row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from ops.errors import BatchResultMismatch
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.cuda.OutOfMemoryError (checked by name: no torch import here) or MemoryError on CPU."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+class SizeCap:
+    """The largest batch the device has recently managed; thread-safe."""
+
+    def __init__(self, ceiling: int, recover_after: int = 20) -> None:
+        self.ceiling = ceiling
+        self.recover_after = recover_after
+        self._current = ceiling
+        self._streak = 0
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> int:
+        return self._current
+
+    def shrink(self, failed_size: int) -> None:
+        with self._lock:
+            self._current = max(1, min(self._current, failed_size // 2))
+            self._streak = 0
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._streak += 1
+            if self._streak >= self.recover_after and self._current < self.ceiling:
+                self._current += 1
+                self._streak = 0
+
+    def reset(self, ceiling: int) -> None:
+        with self._lock:
+            self.ceiling = ceiling
+            self._current = min(self._current, ceiling) if self._current < self.ceiling else ceiling
+
+
+def run_splitting(
+    items: list[T],
+    run: Callable[[list[T]], Sequence[R | BaseException]],
+    cap: SizeCap,
+    is_oom: Callable[[BaseException], bool] = is_out_of_memory,
+) -> list[R | BaseException]:
+    """Run `items`; on OOM split in halves and retry. A single item that still OOMs fails alone."""
+    try:
+        results = list(run(items))
+    except BaseException as exc:
+        if not is_oom(exc):
+            raise
+        cap.shrink(len(items))
+        if len(items) == 1:
+            return [exc]
+        middle = len(items) // 2
+        return run_splitting(items[:middle], run, cap, is_oom) + run_splitting(
+            items[middle:], run, cap, is_oom
+        )
+    if len(results) != len(items):
+        raise BatchResultMismatch(f"batch of {len(items)} returned {len(results)} results")
+    return results
