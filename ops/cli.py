@@ -109,6 +109,29 @@ def flower() -> None:
     celery.start(argv=argv)
 
 
+@app.command("batch-policy")
+def batch_policy(
+    max_batch_size: Annotated[int | None, typer.Option(min=1, help="Largest batch.")] = None,
+    max_wait_ms: Annotated[float | None, typer.Option(min=0, help="Longest wait to fill a batch.")] = None,
+    max_batch_tokens: Annotated[int | None, typer.Option(min=1, help="Padded token budget.")] = None,
+    destination: Annotated[str, typer.Option(help="Comma-separated worker names (default: all).")] = "",
+) -> None:
+    """Show or change the running workers' batch policy, without a restart."""
+    from routing.celery_app import create_celery_app
+    from routing.table import load_table
+    from workers.control import broadcast_policy
+
+    settings = _settings()
+    _require_real_broker(settings, "batch-policy")
+    celery = create_celery_app(settings, load_table(settings.routes_file))
+    nodes = [d.strip() for d in destination.split(",") if d.strip()] or None
+    replies = broadcast_policy(celery, nodes, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                               max_batch_tokens=max_batch_tokens)  # fmt: skip
+    if not replies:
+        raise BabelqError("no worker replied")
+    typer.echo(json.dumps(replies, indent=2))
+
+
 @model_app.command("prepare")
 def model_prepare() -> None:
     """Download, verify and convert the default model (SmolLM2-135M-Instruct) into the cache."""

@@ -14,6 +14,7 @@ from persistence.db import make_engine, make_session_factory
 from routing.celery_app import create_celery_app
 from routing.table import RoutingTable
 from workers.runtime import build_runtime, profile_for_queues
+from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
 from workers.tasks import register_tasks
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ def run_worker(
     engine = make_engine(settings.store_url)
     runtime = build_runtime(settings, profile, make_session_factory(engine))
     register_tasks(app, lambda: runtime.responder)
+    register_control_commands()
+    setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands
     concurrency = settings.worker_concurrency or 2 * profile.max_batch_size
     log.info("worker %s consumes %s with %d task threads", name, queues, concurrency)
     worker = app.Worker(

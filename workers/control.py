@@ -1,0 +1,54 @@
+"""Celery remote-control commands of a babelq worker: read or change its batch policy live.
+
+`babelq batch-policy --max-batch-size 16` broadcasts `babelq_batch_policy`; every worker (or the
+one named) applies the change to its batcher without a restart and replies with its policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Any
+
+from celery import Celery
+from celery.worker.control import control_command
+
+from ops.errors import BabelqError
+
+POLICY_COMMAND = "babelq_batch_policy"
+RUNTIME_ATTRIBUTE = "babelq_runtime"
+_registered = False
+
+
+def register_control_commands() -> None:
+    """Register the commands with Celery's (process-global) control panel, once."""
+    global _registered
+    if _registered:
+        return
+    control_command(
+        name=POLICY_COMMAND,
+        args=[("max_batch_size", int), ("max_wait_ms", float), ("max_batch_tokens", int)],
+        signature="[max_batch_size [max_wait_ms [max_batch_tokens]]]",
+    )(_batch_policy)
+    _registered = True
+
+
+def _batch_policy(state: Any, **changes: Any) -> dict[str, Any]:
+    runtime = getattr(state.consumer.app, RUNTIME_ATTRIBUTE, None)
+    if runtime is None:
+        return {"error": "this worker has no babelq runtime"}
+    wanted = {k: v for k, v in changes.items() if v is not None}
+    try:
+        policy = replace(runtime.batcher.policy, **wanted)
+    except BabelqError as exc:
+        return {"error": str(exc)}
+    runtime.batcher.set_policy(policy)
+    return {"ok": asdict(policy), "size_cap": runtime.batcher.size_cap}
+
+
+def broadcast_policy(app: Celery, destination: list[str] | None, **changes: Any) -> list[dict[str, Any]]:
+    """Send a policy change (or, with no changes, a query) to workers and collect their replies."""
+    arguments = {k: v for k, v in changes.items() if v is not None}
+    replies = app.control.broadcast(
+        POLICY_COMMAND, arguments=arguments, destination=destination, reply=True, timeout=2.0
+    )
+    return list(replies or [])
