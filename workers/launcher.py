@@ -13,8 +13,8 @@ from ops.settings import Settings
 from persistence.db import make_engine, make_session_factory
 from routing.celery_app import create_celery_app
 from routing.table import RoutingTable
-from workers.runtime import build_runtime, profile_for_queues
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
+from workers.runtime import build_runtime, profile_for_queues
 from workers.tasks import register_tasks
 
 log = logging.getLogger(__name__)

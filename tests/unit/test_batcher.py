@@ -156,7 +156,9 @@ def test_batches_group_items_of_similar_length_around_the_oldest():
 def test_padded_cost_never_exceeds_the_token_budget():
     clock = FakeClock()
     seen: list[list[int]] = []
-    batcher = Batcher(BatchPolicy(8, 0, max_batch_tokens=300), lambda xs: seen.append(xs) or doubling(xs), clock)
+    batcher = Batcher(
+        BatchPolicy(8, 0, max_batch_tokens=300), lambda xs: seen.append(xs) or doubling(xs), clock
+    )
     for tokens in (100, 10, 10, 10, 150):
         batcher.submit(tokens, tokens=tokens)
     while batcher.step():
