@@ -132,6 +132,39 @@ def batch_policy(
     typer.echo(json.dumps(replies, indent=2))
 
 
+@app.command()
+def bench(
+    path: Annotated[
+        str, typer.Option(help="http (through the API) or publish (straight to the broker).")
+    ] = "http",
+    runner: Annotated[
+        str, typer.Option(help="default (the model) or null (prices the queue path alone).")
+    ] = "default",
+    rate: Annotated[float | None, typer.Option(help="Offered load, jobs/s (Poisson arrivals).")] = None,
+    sweep: Annotated[bool, typer.Option(help="Sweep 25%..125% of the measured capacity.")] = False,
+    duration: Annotated[float, typer.Option(help="Seconds of load per rate.")] = 20.0,
+    dataset: Annotated[Path | None, typer.Option(help="JSONL of {text}; default: the shipped set.")] = None,
+    out: Annotated[Path, typer.Option(help="Where bench.json and bench.png go.")] = Path("bench-out"),
+    external: Annotated[bool, typer.Option(help="API and workers are already running.")] = False,
+) -> None:
+    """Measure throughput, latency and efficiency of the whole path against the direct baseline."""
+    from ops.bench.benchmark import BenchOptions, run_bench
+    from ops.model_command import bench_progress, ensure_model
+
+    if path not in ("http", "publish") or runner not in ("default", "null"):
+        raise BabelqError("--path is http or publish; --runner is default or null")
+    options = BenchOptions(path=path, runner=runner, rate=rate, sweep=sweep, duration_s=duration,  # type: ignore[arg-type]
+                           dataset=dataset, out=out, external=external)  # fmt: skip
+    settings = _settings()
+    if runner == "default":
+        ensure_model(settings)
+    with bench_progress() as progress:
+        result = run_bench(settings, options, progress)
+    keys = ("offered_rate", "throughput_jobs_s", "direct_jobs_s", "efficiency", "latency_ms", "queue_wait_ms")
+    typer.echo(json.dumps({k: result[k] for k in keys}, indent=2))
+    typer.echo(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
+
+
 @model_app.command("prepare")
 def model_prepare() -> None:
     """Download, verify and convert the default model (SmolLM2-135M-Instruct) into the cache."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ops.settings import Settings
 
@@ -30,3 +33,16 @@ def ensure_model(settings: Settings) -> None:
     if settings.runner == "null" or settings.model or is_prepared(settings.models_dir):
         return
     prepare_with_progress(settings)
+
+
+@contextmanager
+def bench_progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """A progress bar per benchmark run: `make(label, total)` returns the `advance(n)` to call."""
+    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True)) as progress:  # fmt: skip
+
+        def make(label: str, total: int) -> Callable[[int], None]:
+            task = progress.add_task(label, total=total)
+            return lambda n: progress.advance(task, n)
+
+        yield make

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ops.errors import JobNotFound
 from persistence.db import SessionFactory
@@ -105,29 +106,44 @@ def discard_unpublished(factory: SessionFactory, job: ChatJob, conversation_crea
 
 def start_job(factory: SessionFactory, job_id: str, worker: str) -> JobStatus:
     """Mark a job running (again, on redelivery); returns the status it had before."""
+    return begin_job(factory, job_id, worker, history=0)[0]
+
+
+def begin_job(
+    factory: SessionFactory, job_id: str, worker: str, history: int
+) -> tuple[JobStatus, list[Turn]]:
+    """Mark a job running and read up to `history` earlier turns, in one transaction.
+
+    Returns the status the job had before (a final one means a duplicate delivery: do nothing).
+    """
     with factory.begin() as session:
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
             raise JobNotFound(job_id)
         before = JobStatus(job.status)
-        if not before.final:
-            job.status = JobStatus.RUNNING.value
-            job.started_at = utcnow()
-            job.attempts += 1
-            job.worker = worker
-        return before
+        if before.final:
+            return before, []
+        job.status = JobStatus.RUNNING.value
+        job.started_at = utcnow()
+        job.attempts += 1
+        job.worker = worker
+        return before, _turns_before(session, job.conversation_id, job_id, history)
 
 
 def recent_turns(factory: SessionFactory, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
     """Up to `limit` turns of the conversation that came before the user turn of `before_job`."""
+    with factory() as session:
+        return _turns_before(session, conversation_id, before_job, limit)
+
+
+def _turns_before(session: Session, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
     if limit <= 0:
         return []
-    with factory() as session:
-        anchor = session.scalar(select(Message.id).where(Message.job_id == before_job, Message.role == USER))
-        query = select(Message).where(Message.conversation_id == conversation_id)
-        if anchor is not None:
-            query = query.where(Message.id < anchor)
-        rows = session.scalars(query.order_by(Message.id.desc()).limit(limit)).all()
+    anchor = session.scalar(select(Message.id).where(Message.job_id == before_job, Message.role == USER))
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if anchor is not None:
+        query = query.where(Message.id < anchor)
+    rows = session.scalars(query.order_by(Message.id.desc()).limit(limit)).all()
     return [_turn(row) for row in reversed(rows)]
 
 
@@ -217,3 +233,47 @@ def fail_job(factory: SessionFactory, job_id: str, error: str) -> None:
             job.status = JobStatus.FAILED.value
             job.error = error
             job.finished_at = utcnow()
+
+
+@dataclass(frozen=True)
+class JobTiming:
+    """The timing facts of one job, for benchmarks."""
+
+    job_id: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    queued_ms: float | None
+    batch_wait_ms: float | None
+    infer_ms: float | None
+    batch_size: int | None
+
+
+def job_timings(factory: SessionFactory, job_ids: list[str]) -> list[JobTiming]:
+    """Timing rows of the given jobs (in chunks, so thousands of ids stay one cheap query each)."""
+    rows: list[JobTiming] = []
+    with factory() as session:
+        for start in range(0, len(job_ids), 500):
+            query = select(Job).where(Job.job_id.in_(job_ids[start : start + 500]))
+            rows.extend(_timing(job) for job in session.scalars(query))
+    return rows
+
+
+def _timing(job: Job) -> JobTiming:
+    return JobTiming(
+        job.job_id, job.status, job.created_at, job.finished_at, job.queued_ms,
+        job.batch_wait_ms, job.infer_ms, job.batch_size,
+    )  # fmt: skip
+
+
+def count_final(factory: SessionFactory, job_ids: list[str]) -> int:
+    """How many of the given jobs are done, failed or expired."""
+    final = [JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.EXPIRED.value]
+    total = 0
+    with factory() as session:
+        for start in range(0, len(job_ids), 500):
+            chunk = job_ids[start : start + 500]
+            total += len(
+                session.scalars(select(Job.job_id).where(Job.job_id.in_(chunk), Job.status.in_(final))).all()
+            )
+    return total

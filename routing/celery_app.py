@@ -35,8 +35,9 @@ def _delivery_conf(settings: Settings, table: RoutingTable) -> dict[str, Any]:
         "broker_transport_options": _transport_options(settings),
         "task_publish_retry": True,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost a broker publish each (3 per job on a worker, 1 on the producer).
+        # Off by default: Flower switches them on in the workers while it runs (enable_events).
+        "worker_send_task_events": False,
     }
 
 

@@ -20,10 +20,16 @@ detector works in steps, each removing a way to be wrong:
 
 `Detection.confidence` is the winner's probability against its strongest rival, and
 `reliable` (may the routing rules act on it?) needs 0.75 of it, 0.85 against a close language
-(da/no/sv, id/ms, es/pt, ru/uk), plus at least one word of the winner's own evidence. So "ok",
-"tak" (Polish yes, Danish thanks), "terima kasih" (Indonesian and Malay) or a lone unknown
-word stay unreliable and the conversation's or the channel's language is used instead. Text
-the model is sure is an unsupported language (Swahili, Catalan) is unreliable too.
+(da/no/sv, id/ms, es/pt, ru/uk), plus at least one word of evidence that tells the winner from
+that rival: a lexicon or marker word the rival lacks, or two words the model read that are not
+lexicon words of both. So "ok", "tak" (Polish yes, Danish thanks), "ja tak" (both words Danish
+and Polish), "terima kasih" (Indonesian and Malay) or a lone unknown word stay unreliable and
+the conversation's or the channel's language is used instead. Text the model is sure is an
+unsupported language (Swahili, Catalan) is unreliable too.
+
+Romanized Hindi ("mera order kab aayega") is a Latin-script candidate only when Hinglish words
+of the lexicon are in the message: py3langid knows Hindi only in Devanagari, so for it the
+model is silent and the lexicon alone must outweigh the model's favourite.
 
 `Detection.words` counts word tokens after noise stripping; scripts written without spaces
 (Chinese, Japanese, Thai, ...) count one word per two characters, rounded up.
@@ -46,8 +52,10 @@ from routing.lexicon import (
     CLOSE_LANGUAGES,
     LOANWORDS,
     MARKER_CHARS,
+    ROMANIZED_WORDS,
     SCRIPT_LANGUAGES,
     SHORT_WORDS,
+    SIBLING_WORDS,
     UNIVERSAL,
 )
 from routing.rules import Detection
@@ -216,8 +224,12 @@ MIN_CONFIDENCE = 0.75
 # ... or this one when the runner-up is a close language (da/no/sv, id/ms, es/pt, ru/uk),
 # so that a follow-up does not switch language on a few ambiguous words.
 MIN_SIBLING_CONFIDENCE = 0.85
-# ... and at least one word of its own evidence (a lexicon word, or two words for the model).
+# ... and at least one word of evidence the rival lacks (a lexicon word, or two words for the model).
 MIN_EVIDENCE = 1.0
+# A language the model cannot read in this script (romanized Hindi) starts this far behind the
+# model's favourite: Latin-script chat is rarely Hindi, so one Hinglish-looking word in another
+# language ("hai" is Indonesian hello) must not be enough.
+ROMANIZED_HANDICAP = LEXICON_BONUS
 # The model gives less than this to all candidates together: probably another language.
 MIN_CANDIDATE_MASS = 0.1
 _PHRASE_LENGTHS = (3, 2, 1)
@@ -226,9 +238,10 @@ _PHRASE_LENGTHS = (3, 2, 1)
 def build_lexicon(languages: Collection[str]) -> dict[str, frozenset[str]]:
     """Chat word or phrase -> the languages (of `languages`) it belongs to."""
     index: dict[str, set[str]] = {}
-    for language in languages:
-        for word in SHORT_WORDS.get(language, ()):
-            index.setdefault(word, set()).add(language)
+    for table in (SHORT_WORDS, SIBLING_WORDS, ROMANIZED_WORDS):
+        for language in languages:
+            for word in table.get(language, ()):
+                index.setdefault(word, set()).add(language)
     return {word: frozenset(langs) for word, langs in index.items() if word not in UNIVERSAL}
 
 
@@ -257,16 +270,37 @@ def _is_shouting(tokens: list[Token]) -> bool:
     return bool(letters) and sum(c.isupper() for c in letters) >= 0.6 * len(letters)
 
 
+@dataclass(frozen=True)
+class _Hit:
+    """One lexicon entry or marker word found in a message."""
+
+    languages: frozenset[str]  # the candidates it is evidence for
+    weight: float  # words it is worth (a loanword among native words counts half)
+    words: int  # words of the message it covers
+
+
 @dataclass
 class _Evidence:
     """What one message says about each candidate language."""
 
-    lexicon: dict[str, float]  # lexicon words per language
-    markers: dict[str, float]  # words with marker letters per language
+    candidates: tuple[str, ...]  # the script's candidates, less lexicon-only ones without words
+    lexicon_hits: list[_Hit]
+    marker_hits: list[_Hit]
     log_scores: dict[str, float]  # unnormalised log-probability per candidate
     lid_words: int  # words the model read
     lid_mass: float  # the model's probability for all candidates together
     letters: int  # letters of the words that count (not brands)
+    lexicon_only: frozenset[str]  # candidates the model cannot read (romanized Hindi)
+
+    @property
+    def lexicon(self) -> dict[str, float]:
+        """Lexicon words per language."""
+        return _totals(self.lexicon_hits)
+
+    @property
+    def markers(self) -> dict[str, float]:
+        """Words with marker letters per language."""
+        return _totals(self.marker_hits)
 
 
 class LanguageDetector:
@@ -275,6 +309,7 @@ class LanguageDetector:
     def __init__(self, supported: Collection[str] = DEFAULT_SUPPORTED_LANGUAGES) -> None:
         self.supported: tuple[str, ...] = tuple(dict.fromkeys(normalize_language_code(c) for c in supported))
         self._by_script = _candidates_by_script(self.supported)
+        self._romanized = frozenset(ROMANIZED_WORDS) & frozenset(self.supported)
         self._lexicon = build_lexicon(self.supported)
         self._markers = build_markers(self.supported)
         self._model: Any = None  # py3langid identifier, loaded on first use (~0.4 s)
@@ -292,8 +327,11 @@ class LanguageDetector:
         if not candidates:
             return Detection(None, 0.0, False, words)
         own = [t for t in tokens if t.script == script or {t.script, script} == {"HAN", "KANA"}]
-        evidence = self._evidence(own, candidates)
-        return self._decide(evidence, candidates, words)
+        lexicon_only = self._romanized if script == "LATIN" else frozenset()
+        evidence = self._evidence(own, candidates, lexicon_only)
+        if not evidence.candidates:
+            return Detection(None, 0.0, False, words)  # only a lexicon-only language could be it
+        return self._decide(evidence, words)
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first message."""
@@ -301,48 +339,65 @@ class LanguageDetector:
 
     # -- evidence -----------------------------------------------------------------------------
 
-    def _evidence(self, tokens: list[Token], candidates: tuple[str, ...]) -> _Evidence:
+    def _evidence(
+        self, tokens: list[Token], candidates: tuple[str, ...], lexicon_only: frozenset[str]
+    ) -> _Evidence:
         shouting = _is_shouting(tokens)
         content = [t for t in tokens if not is_brand(t, shouting)]
-        lexicon = self._lexicon_words(content, candidates)
-        markers = self._marker_words(content, candidates)
+        lexicon_hits = self._lexicon_hits(content, candidates)
+        # A language the model cannot read is a candidate only on words of its own.
+        worded = frozenset(language for hit in lexicon_hits for language in hit.languages)
+        candidates = tuple(c for c in candidates if c not in lexicon_only or c in worded)
+        marker_hits = self._marker_hits(content, candidates)
         log_scores = dict.fromkeys(candidates, 0.0)
-        _add_scaled(log_scores, lexicon, LEXICON_BONUS)
-        _add_scaled(log_scores, markers, MARKER_BONUS)
+        _add_scaled(log_scores, _totals(lexicon_hits), LEXICON_BONUS)
+        _add_scaled(log_scores, _totals(marker_hits), MARKER_BONUS)
         lid_tokens = self._lid_tokens(content)
-        lid_text = " ".join(t.text for t in lid_tokens)
         lid_words = count_words(lid_tokens)
-        probs, mass = self._lid_probabilities(lid_text, candidates) if lid_words else ({}, 1.0)
-        power = min(1.0, lid_words / LID_FULL_WORDS)
-        for language, prob in probs.items():
-            log_scores[language] += power * math.log(prob + LID_FLOOR)
+        model, mass = self._model_scores(lid_tokens, tuple(c for c in candidates if c not in lexicon_only))
+        # The model is silent on a language it cannot read: such a candidate gets the score of
+        # the model's favourite, less a handicap, and its lexicon words must make up the rest.
+        silent = max(model.values(), default=0.0) - ROMANIZED_HANDICAP
+        for language in candidates:
+            log_scores[language] += model.get(language, silent)
         letters = sum(len(t.text) for t in content)
-        return _Evidence(lexicon, markers, log_scores, lid_words, mass, letters)
+        only = lexicon_only & frozenset(candidates)
+        return _Evidence(candidates, lexicon_hits, marker_hits, log_scores, lid_words, mass, letters, only)
 
-    def _lexicon_words(self, tokens: list[Token], candidates: tuple[str, ...]) -> dict[str, float]:
-        """Words per language found in the chat lexicon (a phrase counts its words)."""
-        found: dict[str, float] = {}
+    def _model_scores(self, tokens: list[Token], readable: tuple[str, ...]) -> tuple[dict[str, float], float]:
+        """The model's log-probability per readable candidate, tempered by the words it read,
+        and the probability mass it gave the candidates together."""
+        words = count_words(tokens)
+        if not words or not readable:
+            return {}, 1.0
+        probs, mass = self._lid_probabilities(" ".join(t.text for t in tokens), readable)
+        power = min(1.0, words / LID_FULL_WORDS)
+        return {language: power * math.log(prob + LID_FLOOR) for language, prob in probs.items()}, mass
+
+    def _lexicon_hits(self, tokens: list[Token], candidates: tuple[str, ...]) -> list[_Hit]:
+        """Chat-lexicon entries in the message and their candidates (a phrase counts its words)."""
+        hits: list[_Hit] = []
         # Loanwords only count less when other words could be the customer's own language.
         borrowed = any(t.key not in LOANWORDS and t.key not in UNIVERSAL for t in tokens)
         allowed = frozenset(candidates)
         for phrase in _phrases(tokens, self._lexicon):
+            languages = self._lexicon[phrase] & allowed
+            words = phrase.count(" ") + 1
             share = LOANWORD_SHARE if borrowed and phrase in LOANWORDS else 1.0
-            _add_scaled(
-                found, dict.fromkeys(self._lexicon[phrase] & allowed, 1.0), share * (phrase.count(" ") + 1)
-            )
-        return found
+            if languages:
+                hits.append(_Hit(languages, share * words, words))
+        return hits
 
-    def _marker_words(self, tokens: list[Token], candidates: tuple[str, ...]) -> dict[str, float]:
+    def _marker_hits(self, tokens: list[Token], candidates: tuple[str, ...]) -> list[_Hit]:
         """Words with marker letters, for the languages all the word's markers share."""
-        found: dict[str, float] = {}
+        hits: list[_Hit] = []
         allowed = frozenset(candidates)
         for token in tokens:
             sets = [self._markers[c] & allowed for c in token.key if c in self._markers]
             sets = [s for s in sets if s]
             if sets:
-                languages = frozenset.intersection(*sets) or frozenset.union(*sets)
-                _add_scaled(found, dict.fromkeys(languages, 1.0), 1.0)
-        return found
+                hits.append(_Hit(frozenset.intersection(*sets) or frozenset.union(*sets), 1.0, 1))
+        return hits
 
     def _lid_tokens(self, tokens: list[Token]) -> list[Token]:
         """What the model reads: no universal words, and no loanwords if anything else is left."""
@@ -370,8 +425,11 @@ class LanguageDetector:
         probs = dict.fromkeys(candidates, 0.0)
         for label, prob in ranked:
             folded = self._labels.get(label)
+            # The best of a language's labels, not their sum: py3langid has two Norwegians
+            # (no, nn) and three Arabics, and summing would give them two or three votes each
+            # against a sibling with one (Danish, Swedish).
             if folded in probs:
-                probs[folded] += prob
+                probs[folded] = max(probs[folded], prob)
         mass = sum(probs.values())
         if mass <= 0:
             return {c: 1.0 / len(candidates) for c in candidates}, 0.0
@@ -379,8 +437,8 @@ class LanguageDetector:
 
     # -- decision -----------------------------------------------------------------------------
 
-    def _decide(self, evidence: _Evidence, candidates: tuple[str, ...], words: int) -> Detection:
-        if not (evidence.lid_words or evidence.lexicon or evidence.markers):
+    def _decide(self, evidence: _Evidence, words: int) -> Detection:
+        if not (evidence.lid_words or evidence.lexicon_hits or evidence.marker_hits):
             return Detection(None, 0.0, False, words)  # only universal words ("ok", "hello")
         scores = evidence.log_scores
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)
@@ -389,17 +447,30 @@ class LanguageDetector:
         needed = MIN_SIBLING_CONFIDENCE if _close(best, runner_up) else MIN_CONFIDENCE
         reliable = (
             confidence >= needed
-            and _own_evidence(evidence, len(candidates) == 1, best) >= MIN_EVIDENCE
+            and _own_evidence(evidence, best, runner_up) >= MIN_EVIDENCE
             and not _foreign(evidence, best)
         )
         return Detection(best, round(confidence, 4), reliable, words)
 
 
-def _own_evidence(evidence: _Evidence, script_decides: bool, best: str) -> float:
-    """Words backing the winner: its lexicon and marker words, plus half the words the model
-    read (so the model alone needs two), or half the letters when the script decides."""
-    own = evidence.lexicon.get(best, 0.0) + evidence.markers.get(best, 0.0)
-    return own + (evidence.letters if script_decides else evidence.lid_words) / 2
+def _own_evidence(evidence: _Evidence, best: str, runner_up: str | None) -> float:
+    """Words that tell the winner from its runner-up: lexicon and marker words the runner-up
+    lacks, plus half the words the model read (so the model alone needs two), or half the
+    letters when the script decides.
+
+    Words both have in the lexicon do not count, and neither does the model reading them: for
+    "ja tak" (both words Danish and Polish) the model's pick between the two is a guess."""
+    own = sum(
+        hit.weight
+        for hit in evidence.lexicon_hits + evidence.marker_hits
+        if best in hit.languages and runner_up not in hit.languages
+    )
+    if runner_up is None:  # the script decides
+        return own + evidence.letters / 2
+    if best in evidence.lexicon_only:
+        return own  # the model cannot read it, so it vouches for nothing
+    shared = sum(hit.words for hit in evidence.lexicon_hits if {best, runner_up} <= hit.languages)
+    return own + max(0, evidence.lid_words - shared) / 2
 
 
 def _foreign(evidence: _Evidence, best: str) -> bool:
@@ -424,6 +495,15 @@ def _pairwise(log_scores: dict[str, float], best: str, runner_up: str | None) ->
 
 def _close(language: str, other: str | None) -> bool:
     return other is not None and any({language, other} <= group for group in CLOSE_LANGUAGES)
+
+
+def _totals(hits: Iterable[_Hit]) -> dict[str, float]:
+    """Words per language over some hits."""
+    totals: dict[str, float] = {}
+    for hit in hits:
+        for language in hit.languages:
+            totals[language] = totals.get(language, 0.0) + hit.weight
+    return totals
 
 
 def _add_scaled(target: dict[str, float], source: dict[str, float], weight: float) -> None:
@@ -462,7 +542,8 @@ def _candidates_by_script(supported: tuple[str, ...]) -> dict[str, tuple[str, ..
     by_script: dict[str, list[str]] = {}
     for language in supported:
         scripts = [s for s, langs in SCRIPT_LANGUAGES.items() if language in langs]
-        if not scripts or language in ALSO_LATIN:
+        # Romanized languages are Latin candidates too, but only on lexicon words (see detect).
+        if not scripts or language in ALSO_LATIN or language in ROMANIZED_WORDS:
             scripts.append("LATIN")
         for script in scripts:
             by_script.setdefault(script, []).append(language)

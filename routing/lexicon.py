@@ -387,6 +387,155 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
     ),
 }
 
+# Words that tell a language from its close siblings (CLOSE_LANGUAGES). Words the siblings share
+# ("kan", "pakke", "pedido") add the same bonus to each and cancel out, so on their own the
+# lists above leave Danish against Norwegian, or Indonesian against Malay, to a model reading
+# a few words. Every word here is absent from its siblings' lists (a unit test checks it).
+SIBLING_WORDS: dict[str, frozenset[str]] = {
+    "sv": _words(
+        "inte, och, jag, hur, vad, när, varför, vem, vilket, vilka, mycket, ska, än, alls, fel, felet,"
+        " storlek, storleken, skor, skorna, kläder, tröja, byxor, jacka, varan, varor, varorna, kvitto,"
+        " kvittot, returnera, returnerat, skicka, skickat, skickade, skickats, levererad, levererat,"
+        " levererades, försenad, försenat, försenade, trasig, trasigt, trasiga, saknas, saknar, fick,"
+        " väntar, väntat, vänta, veckor, veckan, dagar, sedan, kanske, måste, varit, gick, tyvärr, vänliga,"
+        " kundtjänst, beställde, beställt, ordernummer, spåra, spårning, spårningsnummer, betalat, betala,"
+        " betalade, pengarna, inloggning, logga, byta, byte, ångra, hallå, förstår, svara, svarat, mejl,"
+        " mejlet, meddelande, hemma, imorgon, i morgon, skadad, skadat, dålig, dåligt, nöjd, varje, alla,"
+        " allt, inga, hälsning, snabbt, igen, säger, använda, dig, sig, sådan, ändrar, ändra"
+    ),
+    "da": _words(
+        "ind, hvad, hvornår, meget, nu, efter, af, tilbage, op, ud, fik, noget, nogen, nogle, blev, købt,"
+        " købte, ændre, ændret, penge, uge, uger, ugen, dage, måske, desværre, hjælp, hjælpen, tak, venlig,"
+        " rigtig, rigtigt, forkert, fejl, fejlen, modtaget, modtage, modtog, leveret, sket, skete, spørge,"
+        " spørger, bruge, siger, sige, hedder, endnu, tøj, tøjet, beskadiget, oplade, oplader, adgangskode,"
+        " jeres, sådan, stadigvæk, beløb, gerne, mig, dig, sig, igen, ændrer"
+    ),
+    "no": _words(
+        "inn, hva, kva, korleis, kvifor, kor, ikkje, eg, meg, deg, seg, mye, veldig, nå, etter, av,"
+        " tilbake, opp, fikk, noe, noen, ble, blitt, kjøpt, kjøpe, kjøpte, endre, endret, penger, uke, uker,"
+        " uka, dager, kanskje, dessverre, hjelp, hjelpe, hjelpen, takk, hei, nei, vennlig, feil, feilen,"
+        " mottatt, mottok, motta, levert, skjedd, skjedde, igjen, spørre, bruke, sier, ennå, klær, klærne,"
+        " passord, dere, frå, sånn, gjerne, beløp, snarest, endrer"
+    ),
+    "id": _words(
+        "nggak, gak, enggak, ngga, udah, belom, bisa, mau, uang, kapan, gimana, karena, aja, kirim,"
+        " dikirim, paket, pengiriman, banget, gratis, mobil, rusak, akun, kata sandi, tagihan, faktur,"
+        " kemarin, toko, nomor, resi, ongkir, telepon, silakan, dong, sih, deh, nih, tuh, kok, bilang,"
+        " pengen, nunggu, diskon, sepatu, celana, tas, besok, paham, kasih tahu, kasih tau, informasi, gue,"
+        " gw, emang, tdk, sdh, blm, sampe, dipake, konfirmasi"
+    ),
+    "ms": _words(
+        "tak, nak, dah, je, kat, macam, macam mana, camne, apasal, sikit, sahaja, hantar, dihantar, wang,"
+        " awak, korang, kitorang, mahu, tempah, tempahan, poslaju, pos laju, kedai, saiz, kasut, seluar,"
+        " beg, percuma, kereta, telefon, bil, akaun, kata laluan, nombor, sila, rosak, pulangkan,"
+        " dipulangkan, bayaran balik, baki, selepas, sekejap, faham, cakap, beritahu, maklumat, kemaskini,"
+        " tiada, perkhidmatan, khidmat, elok, bungkusan, penghantaran, invois, kerana, encik, puan,"
+        " pengesahan"
+    ),
+    "es": _with_ascii(
+        _words(
+            "pero, y, el, los, las, del, al, mi, mis, todavía, aún, hay, muy, llegó, llegado, dónde,"
+            " cuándo, cuál, ahora, hoy, ayer, mañana, dinero, ayuda, quiero, necesito, puedo, tengo, tiene,"
+            " tienen, estoy, usted, ustedes, nosotros, cuenta, contraseña, devolución, talla, tamaño,"
+            " zapatos, roto, dañado, dañada, equivocado, equivocada, incorrecto, llegar, recibí, envié,"
+            " cobraron, tarjeta, seguimiento, dirección, correo, teléfono, tienda, producto, artículo, caja,"
+            " siempre, hace, hola, gracias, bueno, buena, malo, cambiar, nadie, ningún, ninguna, cosa, ya,"
+            " eso, esto, tmb, xfa, porfa"
+        )
+    ),
+    "pt": _with_ascii(
+        _words(
+            "não, você, vocês, meu, minha, ainda, chegou, ontem, hoje, agora, também, muito, obrigado,"
+            " obrigada, tá, cadê, então, porém, onde, qual, quais, isso, esse, essa, ficar, fiquei, estava,"
+            " estão, tem, têm, tenho, posso, quero, preciso, gostaria, encomenda, entregue, recebi,"
+            " enviaram, mandaram, dinheiro, cartão, tamanho, errado, errada, quebrado, quebrada, defeito,"
+            " troca, trocar, estorno, rastreio, rastreamento, endereço, senha, conta, loja, produto, artigo,"
+            " caixa, nenhum, nenhuma, ninguém, coisa, tudo, pra, né, vc, vcs, blz, obg, tbm, hj, msm, eu,"
+            " ele, ela, bom, boa, ruim, amanhã, comprei, paguei, enviei, cobraram"
+        )
+    ),
+    "ru": _words(
+        "что, нет, да, и, мой, заказ, заказа, пришёл, пришел, пришло, пришли, получил, получила, когда,"
+        " почему, где, как, сегодня, вчера, деньги, можно, нельзя, нужно, сколько, размер, неделю, неделя,"
+        " недели, дней, дня, уже, только, очень, посылка, оплатил, вернуть, вернули, возврат, сломан,"
+        " сломался, сломалась, помогите, здравствуйте, пожалуйста, спасибо, если, чтобы, этот, эта, этого,"
+        " его, они, мы, сделать, сделал, подскажите, скажите, ответ, ответа, никто, ничего, нету, поддержка,"
+        " отправили, хотел, хотела, рублей, руб, ещё, еще"
+    ),
+    "uk": _words(
+        "що, ні, так, і, мій, моє, коли, чому, де, як, сьогодні, вчора, гроші, кошти, можна, потрібно,"
+        " треба, скільки, розмір, тиждень, днів, вже, тільки, дуже, посилка, оплатив, повернути, повернення,"
+        " зламаний, зламався, зламалася, допоможіть, підкажіть, скажіть, будь ласка, дякую, якщо, щоб, цей,"
+        " ця, це, його, вони, ми, ще, досі, отримав, отримала, отримали, надіслали, відправили, замовив,"
+        " замовила, замовлення, відповідь, ніхто, нічого, немає, нема, хотів, хотіла, підтримка, картка,"
+        " картки, гривень, грн, зробити, вітаю, привіт"
+    ),
+    "cs": _with_ascii(
+        _words(
+            "jsem, jsi, jste, jsme, ještě, není, nejde, nemůžu, nemohu, zboží, velikost, špatná, špatný,"
+            " špatně, rozbitý, rozbitá, rozbité, poškozené, poškozený, poškozená, reklamace, reklamovat,"
+            " vrátit, vrácení, peníze, zaplaceno, odeslána, doručeno, doručena, kurýr, přepravce, sledování,"
+            " potřebuju, potřebuji, chtěl, chtěla, bych, byste, mohl, kdy, proč, kolik, týdny, týden, tady,"
+            " hned, teď, žádný, žádná, žádné, vůbec, bohužel, opravdu, děkuji, děkuju, můj, nebo, taky,"
+            " přišla, nepřišla, přišel, dobrý den"
+        )
+    ),
+    "nl": _words(
+        "niet, nog, mijn, het, een, ik, geen, pakket, wanneer, waarom, hoe, wat, waar, heb, hebt,"
+        " ontvangen, bestelling, terug, retourneren, maat, verkeerde, verkeerd, kapot, beschadigd, werkt,"
+        " betaald, verzonden, bezorgd, dagen, weken, graag, jullie, uw, hebben, zou, kunnen, willen, moet,"
+        " moeten, gaan, komen, gekregen, gekocht, besteld, antwoord, klantenservice, alstublieft, bedankt,"
+        " groet, groeten, wel, toch, omdat, zijn, wordt, werd, nooit, altijd, iemand, iets, veel, weer,"
+        " zelf, daar, vandaag, gisteren, kleur, schoenen, jas, broek, groot, factuur, rekening,"
+        " teruggestort, overgemaakt, nou"
+    ),
+    "de": _words(
+        "nicht, noch, mein, meine, ich, kein, keine, wann, warum, wo, habe, erhalten, bestellung, zurück,"
+        " zurueck, größe, grösse, groesse, falsch, falsche, falschen, kaputt, beschädigt, funktioniert,"
+        " bezahlt, versendet, verschickt, tage, wochen, woche, gerne, ihr, ihre, sie, haben, würde, könnte,"
+        " können, koennen, möchte, moechte, wollen, muss, müssen, bekommen, gekauft, bestellt, nachricht,"
+        " antwort, kundenservice, kundendienst, bitte, danke, grüße, mfg, doch, jetzt, weil, dann, wurde,"
+        " immer, jemand, etwas, viel, wieder, selbst, heute, gestern, farbe, schuhe, jacke, hose, zu, groß,"
+        " rechnung, erstattet, überwiesen, storniert, sendungsnummer, zugestellt, angekommen, leider, schon,"
+        " nichts, auch, sehr, für, fuer, paket"
+    ),
+    # Polish has no sibling in CLOSE_LANGUAGES, but shares enough short words with Czech
+    # (jak, ale, co, nic, to) that a few Czech sentences otherwise lean Polish.
+    "pl": _with_ascii(
+        _words(
+            "nie, jest, jestem, mój, zamówienie, jeszcze, dlaczego, kiedy, gdzie, ile, niestety, teraz,"
+            " proszę, dziękuję, paczka, przesyłka, rozmiar, zły, złe, zła, uszkodzony, uszkodzona, zepsuty,"
+            " zepsuta, reklamacja, zwrot, zwrócić, pieniądze, zapłaciłem, zapłaciłam, zamówiłem, zamówiłam,"
+            " kurier, numer, śledzenia, tydzień, dni, dzień, czekam, nadal, wciąż, żadnej, żadnego, nikt,"
+            " chciałem, chciałam, mogę, możecie, pomocy, sklep, towar, czy, się, albo, też"
+        )
+    ),
+}
+
+# Languages also typed in Latin script that py3langid cannot read there (it knows Hindi only
+# in Devanagari). They are Latin-script candidates only when these words are in the message,
+# so the model alone never picks them (see the routing.language module docstring).
+ROMANIZED_WORDS: dict[str, frozenset[str]] = {
+    # Hinglish. Left out on purpose: short words other languages use every day (to, se, ka,
+    # ki, ke, ko, na, me, main, mein, din, mat, par, pe, ab, ya, log, tak).
+    "hi": _words(
+        "mera, meri, mere, mujhe, mujhko, muje, hamara, hamari, hamare, humko, humein, aap,"
+        " aapka, aapki, aapke, aapko, apka, apki, apke, apko, tumhara, tera, teri, apna, apni,"
+        " kya, kyaa, kab, kab tak, kitna, kitne, kitni, kaise, kaisa, kaun, kahan, kidhar,"
+        " kyun, kyu, kyon, kyunki, nahi, nahin, nhi, hai, hain, tha, thi, hoga, hogi,"
+        " ho gaya, abhi, abhi tak, kabhi, jaldi, turant, bilkul, lekin, magar, aur, bhi,"
+        " sirf, phir, kuch, kuchh, koi, sab, sabhi, bahut, bohot, bahot, bohat, accha,"
+        " acha, achha, theek, thik, theek hai, thik hai, galat, kharab, toota, tuta, tooti,"
+        " tuti, paisa, paise, paisay, rupaye, wapas, wapis, vapas, mila, mili, milega,"
+        " milegi, aaya, aayi, aaye, aayega, aayegi, ayega, ayegi, gaya, gayi, gaye, hua,"
+        " hui, raha, rahi, rahe, chahiye, chahie, chaiye, karna, karo, karein, kariye,"
+        " karenge, kiya, kijiye, kardo, kar do, batao, bataiye, bataye, bolo, boliye,"
+        " dekho, dekhiye, samajh, samaan, saman, saamaan, aaj, hafta, hafte, mahina, bhej,"
+        " bhejo, bheja, bheji, bhejiye, dhanyavaad, dhanyawad, shukriya, namaste, kripya,"
+        " yaar, bhai, bhaiya, ji, haan, liye, ke liye, wala, wali, wale, kyonki"
+    ),
+}
+
 # Letters that only some languages use. A word containing one is evidence for those languages;
 # with several markers in one word, the languages they share decide ("będzie" -> ę -> pl).
 MARKER_CHARS: dict[str, frozenset[str]] = {

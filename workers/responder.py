@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from ops.errors import BabelqError, ItemExpired
 from persistence import repository
 from persistence.db import SessionFactory
+from persistence.repository import Turn
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from routing.table import Profile
 from workers.batcher import Batched, Batcher
@@ -60,14 +61,15 @@ class Responder:
 
     def answer(self, job: ChatJob, worker: str) -> ChatAnswer | None:
         """Answer and store one job; None when it was already final (a duplicate delivery)."""
-        if repository.start_job(self._factory, job.job_id, worker).final:
+        before, history = repository.begin_job(self._factory, job.job_id, worker, self._history_turns)
+        if before.final:
             log.info("job %s already final; duplicate delivery ignored", job.job_id)
             return None
         started = self._now()
         if job.deadline_at is not None and started >= job.deadline_at:
             return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed"))
         try:
-            batched = self._generate(job, started)
+            batched = self._generate(job, history, started)
         except ItemExpired as exc:
             return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error=str(exc)))
         except BabelqError as exc:
@@ -78,8 +80,7 @@ class Responder:
             return self._store(self._outcome(job, worker, JobStatus.FAILED, error=error))
         return self._store(self._done(job, worker, started, batched))
 
-    def _generate(self, job: ChatJob, started: datetime) -> Batched[Generation]:
-        history = repository.recent_turns(self._factory, job.conversation_id, job.job_id, self._history_turns)
+    def _generate(self, job: ChatJob, history: list[Turn], started: datetime) -> Batched[Generation]:
         messages = build_prompt(self._profile.system_prompt(job.language), history, job.text)
         max_new = self._profile.max_new_tokens
         tokens = self._count_tokens(messages) + max_new

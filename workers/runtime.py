@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ops.errors import ConfigurationError
 from ops.settings import Settings
@@ -80,10 +80,9 @@ def build_runtime(settings: Settings, profile: Profile, factory: SessionFactory)
     runner = make_runner(settings, profile)
     runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
     policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)
-    batcher: Batcher[PromptRequest, Generation] = Batcher(policy, lambda reqs: _run(runner, reqs))
+    batcher: Batcher[PromptRequest, Generation] = Batcher(policy, lambda reqs: run_requests(runner, reqs))
     batcher.start()
-    max_new = min(profile.max_new_tokens, settings.max_new_tokens)
-    effective = Profile(**{**profile.__dict__, "max_new_tokens": max_new})
+    effective = effective_profile(settings, profile)
     responder = Responder(
         factory, batcher, effective, runner.model_name, runner.count_tokens,
         history_turns=settings.history_turns, timeout_s=settings.job_timeout_s,
@@ -91,6 +90,12 @@ def build_runtime(settings: Settings, profile: Profile, factory: SessionFactory)
     return WorkerRuntime(effective, runner, batcher, responder)
 
 
-def _run(runner: Runner, requests: list[PromptRequest]) -> list[Generation]:
+def effective_profile(settings: Settings, profile: Profile) -> Profile:
+    """The profile with BABELQ_MAX_NEW_TOKENS applied as a cap."""
+    return replace(profile, max_new_tokens=min(profile.max_new_tokens, settings.max_new_tokens))
+
+
+def run_requests(runner: Runner, requests: list[PromptRequest]) -> list[Generation]:
+    """Run one batch; prompts of one batch share the largest max_new_tokens among them."""
     max_new = max(r.max_new_tokens for r in requests)
     return runner.generate([r.messages for r in requests], max_new_tokens=max_new)

@@ -8,10 +8,12 @@ from ops.errors import InvalidLanguage
 from routing.language import (
     DEFAULT_SUPPORTED_LANGUAGES,
     LanguageDetector,
+    build_lexicon,
     normalize_language_code,
     strip_noise,
     tokenize,
 )
+from routing.lexicon import CLOSE_LANGUAGES, SIBLING_WORDS
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +179,14 @@ def test_short_words_of_several_languages_are_unreliable(detector, text):
     assert not detector.detect(text).reliable
 
 
+def test_a_short_message_whose_words_two_languages_share_is_unreliable(detector):
+    # given "ja tak": both words are Danish and Polish, so the lexicon ties the two
+    detection = detector.detect("ja tak")
+    # when the model breaks the tie on two words, expect no reliable pick between them
+    assert detection.language in {"da", "pl"}
+    assert not detection.reliable
+
+
 def test_marker_letters_resolve_an_ambiguous_short_word(detector):
     # "tak" is Polish yes and Danish thanks; the words around it settle it
     assert detected(detector, "tak, dziękuję") == ("pl", True)
@@ -210,6 +220,48 @@ def test_marker_letters_resolve_an_ambiguous_short_word(detector):
 )
 def test_close_languages_are_told_apart(detector, text, language):
     assert detected(detector, text) == (language, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # the same message, apart from the words that tell the siblings apart
+        ("forkert størrelse på jakken", "da"),
+        ("fel storlek på jackan", "sv"),
+        ("feil størrelse på jakken", "no"),
+        ("jeg fik forkert vare", "da"),
+        ("jag fick fel vara", "sv"),
+        ("måske i morgen", "da"),
+        ("kanske i morgon", "sv"),
+        ("jeg kan ikke logge ind", "da"),
+        ("jeg kan ikke logge inn", "no"),
+    ],
+)
+def test_scandinavian_siblings_are_told_apart_by_their_own_words(detector, text, language):
+    assert detected(detector, text) == (language, True)
+
+
+def test_sibling_words_tell_their_language_from_at_least_one_sibling():
+    # a "distinguishing" word every sibling also has would cancel out and distinguish nothing
+    lexicon = build_lexicon(DEFAULT_SUPPORTED_LANGUAGES)
+    for language, words in SIBLING_WORDS.items():
+        for group in (g for g in CLOSE_LANGUAGES if language in g):
+            siblings = group & set(DEFAULT_SUPPORTED_LANGUAGES) - {language}
+            shared = sorted(w for w in words if siblings and siblings <= lexicon.get(w, frozenset()))
+            assert shared == [], (language, shared)
+
+
+def test_norwegian_is_not_counted_twice_for_its_two_model_labels():
+    # given a model that splits Norwegian between its labels "no" and "nn"
+    class SplitModel:
+        def rank(self, text):
+            return [("sv", 0.4), ("no", 0.3), ("nn", 0.3)]
+
+    detector = LanguageDetector(supported=["sv", "no"])
+    detector._model, detector._labels = SplitModel(), {"sv": "sv", "no": "no", "nn": "no"}
+    # when its probabilities are read, expect Norwegian's best label, not the two summed
+    probs, _ = detector._lid_probabilities("whatever", ("sv", "no"))
+    assert probs["sv"] > probs["no"]
 
 
 def test_a_message_valid_in_two_close_languages_is_not_reliable(detector):
@@ -253,6 +305,29 @@ def test_code_mixed_messages_go_to_the_dominant_language(detector, text, languag
 
 def test_english_loanwords_alone_are_english(detector):
     assert detected(detector, "refund?") == ("en", True)
+
+
+# -- romanized Hindi --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["bhai mera order kab aayega", "mera paisa kab wapas aayega", "order abhi tak nahi aaya"]
+)
+def test_hinglish_is_hindi_on_its_lexicon_words(detector, text):
+    assert detected(detector, text) == ("hi", True)
+
+
+def test_latin_text_is_never_hindi_without_hinglish_words():
+    # given a detector where Hindi's only Latin-script rival is English, and Swahili text the
+    # model can read as neither; when detected, expect the model alone not to pick Hindi
+    detection = LanguageDetector(supported=["hi", "en"]).detect("Habari yako rafiki, asante sana")
+    assert detection.language != "hi"
+
+
+def test_a_hinglish_word_another_language_shares_does_not_make_a_message_hindi(detector):
+    # "hai" is Hinglish "is" and Indonesian/Malay "hi": it must not make a message Hindi
+    assert detected(detector, "hai kak, pesanan saya belum sampai") == ("id", True)
+    assert not detector.detect("hai").reliable
 
 
 # -- languages we do not support --------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""`babelq bench`: drive the real path (API or publisher → broker → worker → store) with open-loop
+Poisson arrivals, next to the direct baseline, and report how much of the model the queue delivers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ops.bench.arrivals import poisson_schedule
+from ops.bench.dataset import load_texts
+from ops.bench.direct import direct_jobs_per_s
+from ops.bench.fleet import fleet
+from ops.bench.load import LoadResult, Sent, drive, http_sender, publish_sender
+from ops.bench.report import write_json, write_plot
+from ops.bench.stats import JobSample, summarize
+from ops.errors import ConfigurationError
+from ops.settings import Settings
+from ops.stack import Stack, build_stack
+from persistence.migrate import upgrade
+from persistence.repository import count_final, job_timings
+from routing.table import Profile, load_table
+
+Path_ = Literal["http", "publish"]
+SWEEP_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 1.25)
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure; checked when built."""
+
+    path: Path_ = "http"
+    runner: Literal["default", "null"] = "default"
+    rate: float | None = None
+    sweep: bool = False
+    duration_s: float = 20.0
+    dataset: Path | None = None
+    out: Path = Path("bench-out")
+    external: bool = False
+    max_rate: float = 2000.0
+    drain_s: float = 180.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.rate is None) == (not self.sweep):
+            raise ConfigurationError("give exactly one of --rate R or --sweep")
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigurationError("--rate must be > 0")
+        if self.duration_s <= 0:
+            raise ConfigurationError("--duration must be > 0")
+
+    @property
+    def direct_jobs(self) -> int:
+        return 5000 if self.runner == "null" else 64
+
+
+def run_bench(settings: Settings, options: BenchOptions, progress: ProgressFactory) -> dict[str, Any]:
+    """Measure, write DIR/bench.json and DIR/bench.png, and return the result."""
+    if options.path == "publish" and settings.embedded:
+        raise ConfigurationError(
+            "--path publish needs a shared broker: set BABELQ_BROKER_URL (redis or amqp)"
+        )
+    settings = settings.model_copy(update={"runner": "null" if options.runner == "null" else "transformers"})
+    options.out.mkdir(parents=True, exist_ok=True)
+    table = load_table(settings.routes_file)
+    profile = table.profile_for_queue(table.fallback_queue)
+    texts = load_texts(options.dataset)
+    direct = direct_jobs_per_s(settings, profile, texts, options.direct_jobs)
+    upgrade(settings.store_url)
+    stack = build_stack(settings)
+    spawn = (
+        nullcontext()
+        if options.external
+        else fleet(settings, settings.runner, options.path == "http", options.out)
+    )
+    with spawn:
+        runs = [_run_once(stack, options, rate, texts, progress) for rate in _rates(options, direct)]
+    stack.close()
+    result = _assemble(settings, options, profile, direct, runs)
+    write_json(result, options.out)
+    write_plot(runs, direct, options.out)
+    return result
+
+
+def _rates(options: BenchOptions, direct: float) -> list[float]:
+    if options.rate is not None:
+        return [options.rate]
+    capacity = min(direct, options.max_rate)
+    return [round(capacity * f, 2) for f in SWEEP_FRACTIONS]
+
+
+def _run_once(stack: Stack, options: BenchOptions, rate: float, texts: list[str],
+              progress: ProgressFactory) -> dict[str, Any]:  # fmt: skip
+    schedule = poisson_schedule(rate, options.duration_s, seed=options.seed)
+    advance = progress(f"{rate:g} jobs/s", len(schedule))
+    load = _drive(stack, options, texts, schedule, advance)
+    ids = [s.job_id for s in load.sent]
+    _drain(stack, ids, options.drain_s)
+    summary = summarize(_samples(stack, load.sent), rate)
+    summary["send_errors"] = len(load.errors)
+    summary["first_send_error"] = load.errors[0] if load.errors else None
+    return summary
+
+
+def _drive(stack: Stack, options: BenchOptions, texts: list[str], schedule: list[float],
+           advance: Callable[[int], None]) -> LoadResult:  # fmt: skip
+    if options.path == "publish":
+        return drive(publish_sender(stack.intake), texts, schedule, advance)
+    url = f"http://{stack.settings.api_host}:{stack.settings.api_port}"
+    return drive(http_sender(url), texts, schedule, advance)
+
+
+def _drain(stack: Stack, ids: list[str], timeout_s: float) -> None:
+    """Wait until every sent job is final (or the drain time is over)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and count_final(stack.factory, ids) < len(ids):
+        time.sleep(0.25)
+
+
+def _samples(stack: Stack, sent: list[Sent]) -> list[JobSample]:
+    sent_at = {s.job_id: s.sent_at for s in sent}
+    rows = job_timings(stack.factory, list(sent_at))
+    return [JobSample(sent_at[r.job_id], r.created_at, r.finished_at, r.status, r.queued_ms, r.infer_ms,
+                      r.batch_size) for r in rows]  # fmt: skip
+
+
+def _assemble(settings: Settings, options: BenchOptions, profile: Profile, direct: float,
+              runs: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    saturated = max(runs, key=lambda r: r["throughput_jobs_s"])
+    result: dict[str, Any] = {**saturated, "direct_jobs_s": direct}
+    result["efficiency"] = saturated["throughput_jobs_s"] / direct if direct else None
+    result["latency_target_at_half_load"] = _half_load_check(runs, direct, profile)
+    result["config"] = _config(settings, options, profile)
+    result["runs"] = runs
+    return result
+
+
+def _half_load_check(runs: list[dict[str, Any]], direct: float, profile: Profile) -> dict[str, Any] | None:
+    """P99 at ~50% of capacity against 1.5 × (one full batch's service time + max wait)."""
+    half = min(runs, key=lambda r: abs(r["offered_rate"] - direct / 2))
+    if abs(half["offered_rate"] - direct / 2) > 0.1 * direct:
+        return None
+    batch_ms = profile.max_batch_size / direct * 1000.0
+    target = 1.5 * (batch_ms + profile.max_wait_ms)
+    p99 = half["latency_ms"]["p99"]
+    return {"offered_rate": half["offered_rate"], "p99_ms": p99, "target_ms": target,
+            "met": p99 is not None and p99 <= target}  # fmt: skip
+
+
+def _config(settings: Settings, options: BenchOptions, profile: Profile) -> dict[str, Any]:
+    return {
+        "path": options.path, "runner": options.runner, "broker": settings.broker_url.split("://")[0],
+        "store": settings.store_url.split(":")[0], "duration_s": options.duration_s,
+        "max_batch_size": profile.max_batch_size, "max_wait_ms": profile.max_wait_ms,
+        "max_new_tokens": min(profile.max_new_tokens, settings.max_new_tokens),
+        "model": settings.model or profile.model or "default", "cpus": os.cpu_count(),
+    }  # fmt: skip

@@ -1,0 +1,99 @@
+"""The processes a benchmark starts itself (unless --external): `babelq run`, or api + worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from ops.errors import BabelqError
+from ops.settings import Settings
+
+BABELQ = str(Path(sys.executable).with_name("babelq"))
+
+
+def process_env(settings: Settings, runner: str) -> dict[str, str]:
+    """The environment of the started processes: ours, with the runner the bench asked for."""
+    env = dict(os.environ)
+    env["BABELQ_RUNNER"] = runner
+    env["BABELQ_API_HOST"] = settings.api_host
+    env["BABELQ_API_PORT"] = str(settings.api_port)
+    return env
+
+
+@contextmanager
+def started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `babelq COMMAND` with output to `log`; SIGTERM it (then kill) when done."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen([BABELQ, *command], env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def fleet(settings: Settings, runner: str, need_api: bool, out: Path) -> Iterator[None]:
+    """Start what `babelq run` would: the embedded stack, or a worker (and an API) on the broker."""
+    env = process_env(settings, runner)
+    with ExitStack() as stack:
+        if settings.embedded:
+            process = stack.enter_context(started(["run"], env, out / "run.log"))
+            wait_for_api(settings, [process], out / "run.log")
+        else:
+            worker = stack.enter_context(started(["worker"], env, out / "worker.log"))
+            processes = [worker]
+            if need_api:
+                processes.append(stack.enter_context(started(["api"], env, out / "api.log")))
+                wait_for_api(settings, processes, out / "api.log")
+            _wait_for_log(worker, out / "worker.log", "ready.")
+        yield
+
+
+def wait_for_api(
+    settings: Settings, processes: list[subprocess.Popen[bytes]], log: Path, timeout: float = 180
+) -> None:
+    url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _check_alive(processes, log)
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise BabelqError(f"the API at {url} did not become ready; see {log}")
+
+
+def _wait_for_log(process: subprocess.Popen[bytes], log: Path, marker: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _check_alive([process], log)
+        if marker in log.read_text(errors="replace"):
+            return
+        time.sleep(0.3)
+    raise BabelqError(f"the worker did not become ready; see {log}")
+
+
+def _check_alive(processes: list[subprocess.Popen[bytes]], log: Path) -> None:
+    for process in processes:
+        if process.poll() is not None:
+            raise BabelqError(f"a benchmark process exited with {process.returncode}; see {log}")

@@ -1,0 +1,141 @@
+"""ContinuousBatchRunner on the tiny random model: same answers as static batching, own lifetimes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from ops.errors import BabelqError, BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
+from workers.model_loader import LoadedModel, load_model
+from workers.runners.continuous import ContinuousBatchRunner
+from workers.runners.static import StaticBatchRunner
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "You answer customers."}, {"role": "user", "content": text}]
+
+
+PROMPTS = [
+    ask("Hello, where is my order?"),
+    ask("Hola, ¿dónde está mi pedido? Lo pedí hace dos semanas y todavía no ha llegado."),
+    ask("你好，我的订单在哪里？"),
+    ask("Bonjour"),
+    ask("Guten Tag, meine Bestellung ist noch nicht da."),
+]
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir: Path) -> LoadedModel:
+    return load_model(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def static(loaded: LoadedModel) -> StaticBatchRunner:
+    return StaticBatchRunner(loaded)
+
+
+@pytest.fixture(scope="module")
+def runner(loaded: LoadedModel) -> Iterator[ContinuousBatchRunner]:
+    with ContinuousBatchRunner(loaded) as continuous:
+        yield continuous
+
+
+def test_one_result_per_prompt_in_order_equal_to_static_batching(runner, static) -> None:
+    # given the same prompts for both engines, greedy decoding
+    expected = static.generate(PROMPTS, max_new_tokens=12)
+    # when the continuous runner generates them
+    results = runner.generate(PROMPTS, max_new_tokens=12)
+    # expect the same answers, in order, with the same counts
+    assert results == expected
+    assert [r.prompt_tokens for r in results] == [runner.count_tokens(p) for p in PROMPTS]
+    assert sum(bool(r.text) for r in results) >= len(PROMPTS) - 1
+
+
+def test_repetition_penalty_gives_the_static_answers(loaded: LoadedModel) -> None:
+    # given a penalty, which transformers' manager cannot apply itself (we add our own processor)
+    expected = StaticBatchRunner(loaded, repetition_penalty=1.5).generate(PROMPTS, max_new_tokens=16)
+    # when / expect the same answers as static generation with that penalty
+    with ContinuousBatchRunner(loaded, repetition_penalty=1.5) as penalised:
+        assert penalised.generate(PROMPTS, max_new_tokens=16) == expected
+
+
+def test_each_request_keeps_its_own_max_new_tokens(runner, static) -> None:
+    # given limits that differ per request
+    limits = [1, 7, 3, 12, 5]
+    # when all are submitted at once
+    futures = [runner.submit(prompt, limit) for prompt, limit in zip(PROMPTS, limits, strict=True)]
+    results = [future.result(timeout=30) for future in futures]
+    # expect each cut at its own limit (the tiny model hardly ever emits eos), as a lone run would be
+    assert [r.completion_tokens for r in results] == limits
+    assert all(r.finish_reason == "length" for r in results)
+    assert results == [static.generate([p], n)[0] for p, n in zip(PROMPTS, limits, strict=True)]
+
+
+def test_submit_from_several_threads(runner, static) -> None:
+    # given callers on their own threads, each submitting while the others' requests run
+    jobs = [(prompt, 4 + 3 * index) for index, prompt in enumerate(PROMPTS * 2)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda job: runner.submit(*job).result(timeout=60), jobs))
+    # expect every caller to get the answer of its own prompt
+    assert results == [static.generate([prompt], n)[0] for prompt, n in jobs]
+
+
+def test_a_short_request_leaves_while_a_long_one_runs(runner) -> None:
+    # given a long request already decoding
+    long = runner.submit(PROMPTS[1], max_new_tokens=600)
+    # when a short one joins after it
+    short = runner.submit(PROMPTS[3], max_new_tokens=2)
+    # expect the short one done while the long one still runs; the long one can be cancelled
+    assert short.result(timeout=30).completion_tokens == 2
+    assert not long.done()
+    assert long.cancel()
+    assert runner.generate([PROMPTS[0]], max_new_tokens=2)[0].completion_tokens == 2
+
+
+def test_close_is_idempotent_and_refuses_later_requests(loaded: LoadedModel) -> None:
+    # given a runner that answered, then was closed twice
+    closing = ContinuousBatchRunner(loaded)
+    pending = closing.submit(PROMPTS[0], max_new_tokens=5)
+    closing.close()
+    closing.close()
+    # expect the request taken before close answered, and later requests refused with our error
+    assert pending.result(timeout=0).completion_tokens == 5
+    with pytest.raises(BatcherClosed):
+        closing.submit(PROMPTS[0], max_new_tokens=2)
+    with pytest.raises(BabelqError):
+        closing.generate(PROMPTS[:1], max_new_tokens=2)
+
+
+def test_empty_and_invalid_requests(runner) -> None:
+    assert runner.generate([], max_new_tokens=8) == []
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        runner.submit(PROMPTS[0], max_new_tokens=0)
+    # a request the KV cache could never hold is refused up front, not left to stop the loop
+    with pytest.raises(ItemTooLarge):
+        runner.submit(PROMPTS[0], max_new_tokens=1_000_000)
+
+
+def test_a_failing_model_fails_the_requests_and_later_ones(loaded: LoadedModel, monkeypatch) -> None:
+    # given a model whose forward pass breaks
+    def broken_forward(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(loaded.model, "forward", broken_forward)
+    with ContinuousBatchRunner(loaded) as failing:
+        # expect the request failed with our error, and the runner refusing work afterwards
+        with pytest.raises(BatchError):
+            failing.submit(PROMPTS[0], max_new_tokens=3).result(timeout=30)
+        with pytest.raises(BatchError):
+            failing.submit(PROMPTS[0], max_new_tokens=3)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"repetition_penalty": 0.0}, {"max_batch_tokens": 0}, {"max_batch_size": 0}],
+)
+def test_unsupported_options_are_refused_at_construction(loaded: LoadedModel, options) -> None:
+    with pytest.raises(ConfigurationError):
+        ContinuousBatchRunner(loaded, **options)
