@@ -6,7 +6,8 @@ short and alike. Decoding is greedy, so the same prompt gives the same answer in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import cast
 
 import torch
@@ -46,7 +47,7 @@ class StaticBatchRunner:
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         batch = self._encode(prompts)
-        with torch.inference_mode():
+        with torch.inference_mode(), _release_cuda_cache_on_oom():
             output = self._generate(
                 **batch, max_new_tokens=max_new_tokens, do_sample=False,
                 repetition_penalty=self.repetition_penalty,
@@ -118,3 +119,13 @@ def _eos_token_ids(loaded: LoadedModel) -> frozenset[int]:
     if not ids:
         raise ModelLoadError(f"{loaded.name} has no eos token, so answers could never stop")
     return frozenset(ids)
+
+
+@contextmanager
+def _release_cuda_cache_on_oom() -> Iterator[None]:
+    """On a CUDA OOM, hand the cached blocks back before the batcher retries with half the batch."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        raise
