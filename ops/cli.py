@@ -54,18 +54,30 @@ def api() -> None:
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues (default: every queue).")] = "",
-    gpus: Annotated[str, typer.Option(help="'none' for CPU; GPU pinning is issue #4.")] = "none",
+    gpus: Annotated[
+        str, typer.Option(help="none (CPU), all, or GPU indexes like 0,1: one process each.")
+    ] = "none",
+    pinned_gpu: Annotated[int | None, typer.Option(hidden=True, help="Set by --gpus for each child.")] = None,
 ) -> None:
-    """Run a worker that answers jobs from the given queues (needs a real broker)."""
+    """Run workers that answer jobs from the given queues (needs a real broker)."""
+    import os
+
     from routing.table import load_table
+    from workers.gpus import GpuFleet, select_gpus, visible_gpu_count
     from workers.launcher import run_worker
 
     settings = _settings()
     _require_real_broker(settings, "worker")
-    if gpus != "none":
-        raise BabelqError("only --gpus none is supported so far")
-    selected = [q.strip() for q in queues.split(",") if q.strip()] or None
-    raise typer.Exit(run_worker(settings, load_table(settings.routes_file), selected))
+    selected = [q.strip() for q in queues.split(",") if q.strip()]
+    table = load_table(settings.routes_file)
+    if pinned_gpu is not None:
+        raise typer.Exit(
+            run_worker(settings, table, selected or None, name=f"gpu{pinned_gpu}", exact_name=True)
+        )
+    chosen = select_gpus(gpus, visible_gpu_count() if gpus.strip().lower() != "none" else 0)
+    if chosen is None:
+        raise typer.Exit(run_worker(settings, table, selected or None))
+    raise typer.Exit(GpuFleet(chosen, selected, os.environ).run())
 
 
 @app.command()

@@ -20,9 +20,10 @@ from workers.tasks import register_tasks
 log = logging.getLogger(__name__)
 
 
-def node_name(prefix: str) -> str:
-    """Celery node name that says what the worker is, e.g. cpu@host or gpu0@host."""
-    return f"{prefix}-{os.getpid()}@{socket.gethostname()}"
+def node_name(prefix: str, exact: bool = False) -> str:
+    """Celery node name that says what the worker is: gpu0@host, or cpu-<pid>@host (several CPU
+    workers may share a host)."""
+    return f"{prefix}@{socket.gethostname()}" if exact else f"{prefix}-{os.getpid()}@{socket.gethostname()}"
 
 
 def run_worker(
@@ -31,6 +32,7 @@ def run_worker(
     queues: Sequence[str] | None = None,
     app: Celery | None = None,
     name: str = "cpu",
+    exact_name: bool = False,
 ) -> int:
     """Load the model, warm it up, consume until stopped; returns the worker's exit code."""
     queues = list(queues or table.queue_names)
@@ -44,7 +46,7 @@ def run_worker(
     concurrency = settings.worker_concurrency or 2 * profile.max_batch_size
     log.info("worker %s consumes %s with %d task threads", name, queues, concurrency)
     worker = app.Worker(
-        hostname=node_name(name), queues=queues, pool_cls="threads", concurrency=concurrency,
+        hostname=node_name(name, exact_name), queues=queues, pool_cls="threads", concurrency=concurrency,
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
     )  # fmt: skip
     try:
