@@ -57,6 +57,7 @@ def test_one_result_per_prompt_in_order_equal_to_static_batching(runner, static)
 def test_repetition_penalty_gives_the_static_answers(loaded: LoadedModel) -> None:
     # given a penalty, which transformers' manager cannot apply itself (we add our own processor)
     expected = StaticBatchRunner(loaded, repetition_penalty=1.5).generate(PROMPTS, max_new_tokens=16)
+    assert expected != StaticBatchRunner(loaded).generate(PROMPTS, max_new_tokens=16)  # it matters here
     # when / expect the same answers as static generation with that penalty
     with ContinuousBatchRunner(loaded, repetition_penalty=1.5) as penalised:
         assert penalised.generate(PROMPTS, max_new_tokens=16) == expected

@@ -11,7 +11,7 @@ What the manager does not do, and how this module fills the gap:
 - repetition_penalty: its logits processor is not supported in continuous batching (transformers
   drops it), so we add our own per-request version (`RepetitionPenalty` below), with the same
   formula as transformers' and the same token set (the prompt and the answer so far). It needs
-  the synchronous loop, so asynchronous batching is switched off while a penalty is in use.
+  the synchronous loop, so asynchronous batching and CUDA graphs are off while a penalty is used.
 - results by request: the manager has one output queue; a dispatcher thread of ours hands each
   result to the Future of its request.
 - cache size on CPU: the manager would size its cache from host RAM (60 %); we give it a fixed
@@ -106,8 +106,14 @@ class ContinuousBatchRunner:
         """Submit every prompt, then wait for all; the first failure is raised for the whole call."""
         if not prompts:
             return []
-        futures = [self.submit(prompt, max_new_tokens) for prompt in prompts]
-        return [future.result() for future in futures]
+        futures: list[Future[Generation]] = []
+        try:
+            futures += [self.submit(prompt, max_new_tokens) for prompt in prompts]
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:  # the call fails as a whole: stop the work nobody will read
+                future.cancel()
+            raise
 
     def submit(self, prompt: ChatPrompt, max_new_tokens: int) -> Future[Generation]:
         """Queue one prompt now; its Future resolves as soon as its own answer ends.
@@ -250,7 +256,8 @@ class RepetitionPenalty(ContinuousBatchingLogitsProcessor):
 
     `prepare_tensor_args` sees the requests of the coming step in the order of their logits rows;
     it keeps their token sets for `__call__`. Both run on the manager's thread, one step after the
-    other, which holds only with synchronous batching.
+    other, which holds only with synchronous batching and without CUDA graphs (a captured graph
+    would replay the token sets of its capture).
     """
 
     def __init__(self, penalty: float) -> None:
@@ -272,12 +279,18 @@ class RepetitionPenalty(ContinuousBatchingLogitsProcessor):
 
     def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
         seen = self._seen
-        if seen is None or seen.numel() == 0 or seen.shape[0] != scores.shape[0]:
-            return scores  # warm-up batches of the manager carry no real requests
+        if seen is None or seen.shape[0] > scores.shape[0]:
+            raise RuntimeError(  # a transformers change in how rows are prepared; never guess
+                f"repetition penalty prepared {0 if seen is None else seen.shape[0]} rows "
+                f"for {scores.shape[0]} logits rows"
+            )
+        if seen.numel() == 0:
+            return scores
         seen = seen.to(scores.device)
-        score = scores.gather(1, seen)
+        rows = scores[: seen.shape[0]]  # rows past the real requests are padding
+        score = rows.gather(1, seen)
         score = torch.where(score < 0, score * self.penalty, score / self.penalty)
-        return scores.scatter(1, seen, score)
+        return torch.cat([rows.scatter(1, seen, score), scores[seen.shape[0] :]])
 
 
 def _penalty_processors(penalty: float) -> ContinuousBatchingLogitsProcessorList:
@@ -297,7 +310,9 @@ def _batching_config(
         num_blocks=math.ceil(CPU_CACHE_TOKENS / page_size) if on_cpu else None,
         max_batch_tokens=max_batch_tokens or (CPU_MAX_BATCH_TOKENS if on_cpu else None),
         max_requests_per_batch=max_batch_size,
+        # Our penalty reads each step's token sets on the host: no graphs, no step ahead.
         use_async_batching=False if penalty != 1.0 else None,
+        use_cuda_graph=False if penalty != 1.0 else None,
     )
 
 

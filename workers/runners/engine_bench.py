@@ -5,7 +5,12 @@ each with its own max_new_tokens. All requests are there at t=0. The static engi
 in batches of `batch_size`, in arrival order, and runs each batch to the largest limit in it
 (then cuts every answer to its own limit): a batch pays for its longest answer. The continuous
 engine gets every request at once and runs at most `batch_size` of them together, so both
-engines decode the same number of sequences at a time.
+engines decode the same number of sequences at a time. Decoding is greedy with the default
+profile's repetition penalty, so both engines give the same answers (checked in the report).
+
+On a shared machine other processes only ever slow a run down, so each engine runs `repeats`
+times, alternating, and the fastest run is reported; the CPU seconds of this process are given
+too, as a second view that load elsewhere disturbs less.
 
     python -m workers.runners.engine_bench [MODEL_PATH]   # prints JSON
 """
@@ -125,11 +130,7 @@ def compare_engines(
     repetition_penalty: float = REPETITION_PENALTY,
     repeats: int = 2,
 ) -> dict[str, Any]:
-    """Requests/s and generated tokens/s of both engines, for mixed limits and for equal ones (32).
-
-    Each engine runs `repeats` times, alternating with the other; the fastest run is reported
-    (other processes on a shared machine only ever slow a run down), with every run's seconds.
-    """
+    """Requests/s and generated tokens/s of both engines, for mixed limits and for equal ones (32)."""
     loaded = load_model(model_path)
     static = StaticBatchRunner(loaded, repetition_penalty=repetition_penalty)
     report: dict[str, Any] = {
@@ -154,6 +155,7 @@ def _compare(
     batch_size: int,
     repeats: int,
 ) -> dict[str, Any]:
+    limits = [limit for _, limit in jobs]
     static_runs, continuous_runs = [], []
     for _ in range(repeats):
         static_runs.append(run_static(static, jobs, batch_size))
@@ -163,8 +165,13 @@ def _compare(
     static_summary = _summary(static_runs, len(jobs))
     continuous_summary = _summary(continuous_runs, len(jobs))
     return {
-        "max_new_tokens": _span([limit for _, limit in jobs]),
-        "requested_tokens": sum(limit for _, limit in jobs),
+        "max_new_tokens": _span(limits),
+        "requested_tokens": sum(limits),
+        # What static batching decodes when each batch runs to its longest limit (eos aside).
+        "static_token_slots": sum(
+            max(limits[i : i + batch_size]) * len(limits[i : i + batch_size])
+            for i in range(0, len(limits), batch_size)
+        ),
         "static": static_summary,
         "continuous": continuous_summary,
         "speedup_tokens_per_s": round(_rate(best_continuous) / _rate(best_static), 2),
