@@ -32,6 +32,7 @@ class Profile:
     max_batch_tokens: int
     system_prompts: Mapping[str, str]
     repetition_penalty: float = 1.0
+    engine: str = "static"
 
     def system_prompt(self, language: str) -> str:
         """The system prompt for a language: its own, else the generic one naming the language."""
@@ -102,6 +103,7 @@ def _profile_view(profile: Profile) -> dict[str, Any]:
         "max_batch_size": profile.max_batch_size, "max_wait_ms": profile.max_wait_ms,
         "max_new_tokens": profile.max_new_tokens, "max_batch_tokens": profile.max_batch_tokens,
         "repetition_penalty": profile.repetition_penalty,
+        "engine": profile.engine,
         "system_prompt_languages": sorted(profile.system_prompts),
     }  # fmt: skip
 
@@ -213,7 +215,19 @@ def _profile(name: str, spec: Any) -> Profile:
         max_batch_tokens=_positive(spec, "max_batch_tokens", 8192, name),
         system_prompts={str(k): str(v) for k, v in prompts.items()},
         repetition_penalty=_penalty(spec.get("repetition_penalty", 1.0), name),
+        engine=_engine(spec.get("engine", "static"), name),
     )
+
+
+ENGINES = ("static", "continuous")
+
+
+def _engine(value: Any, profile: str) -> str:
+    if value not in ENGINES:
+        raise ConfigurationError(
+            f"routing table: profiles.{profile}.engine must be one of {ENGINES}, got {value!r}"
+        )
+    return str(value)
 
 
 def _penalty(value: Any, profile: str) -> float:

@@ -36,6 +36,8 @@ def _batch_policy(state: Any, **changes: Any) -> dict[str, Any]:
     runtime = getattr(state.consumer.app, RUNTIME_ATTRIBUTE, None)
     if runtime is None:
         return {"error": "this worker has no babelq runtime"}
+    if runtime.batcher is None:
+        return {"error": "this worker runs the continuous engine, which has no batch policy to change"}
     wanted = {k: v for k, v in changes.items() if v is not None}
     try:
         policy = replace(runtime.batcher.policy, **wanted)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ops.errors import BabelqError, ItemExpired
@@ -14,20 +13,13 @@ from persistence.db import SessionFactory
 from persistence.repository import Turn
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from routing.table import Profile
-from workers.batcher import Batched, Batcher
+from workers.batcher import Batched
+from workers.feeders import Feeder, PromptRequest
 from workers.prompts import build_prompt
 from workers.runners.base import ChatMessage, Generation
 
 log = logging.getLogger(__name__)
 Now = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class PromptRequest:
-    """What the batcher hands the runner for one job."""
-
-    messages: list[ChatMessage]
-    max_new_tokens: int
 
 
 class Responder:
@@ -36,7 +28,7 @@ class Responder:
     def __init__(
         self,
         factory: SessionFactory,
-        batcher: Batcher[PromptRequest, Generation],
+        batcher: Feeder,
         profile: Profile,
         model_name: str,
         count_tokens: Callable[[list[ChatMessage]], int],

@@ -14,7 +14,8 @@ from ops.settings import Settings
 from persistence.db import SessionFactory
 from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
-from workers.responder import PromptRequest, Responder
+from workers.feeders import ContinuousFeeder, Feeder, PromptRequest
+from workers.responder import Responder
 from workers.runners.base import Generation, Runner
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,16 @@ class WorkerRuntime:
 
     profile: Profile
     runner: Runner
-    batcher: Batcher[PromptRequest, Generation]
+    feeder: Feeder
     responder: Responder
 
+    @property
+    def batcher(self) -> Batcher[PromptRequest, Generation] | None:
+        """The micro-batcher, when this worker runs the static engine (None for continuous)."""
+        return self.feeder if isinstance(self.feeder, Batcher) else None
+
     def close(self) -> None:
-        self.batcher.close(timeout=30)
+        self.feeder.close(timeout=30)
 
 
 def profile_for_queues(table: RoutingTable, queues: Sequence[str]) -> Profile:
@@ -68,10 +74,19 @@ def make_runner(settings: Settings, profile: Profile) -> Runner:
 
         return NullRunner()
     from workers.model_loader import load_model
-    from workers.runners.static import StaticBatchRunner
 
     loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
-    log.info("loaded model %s on %s (%s)", loaded.name, loaded.device, loaded.dtype)
+    log.info(
+        "loaded model %s on %s (%s), engine %s", loaded.name, loaded.device, loaded.dtype, profile.engine
+    )
+    if profile.engine == "continuous":
+        from workers.runners.continuous import ContinuousBatchRunner
+
+        return ContinuousBatchRunner(
+            loaded, profile.repetition_penalty, max_batch_tokens=None, max_batch_size=profile.max_batch_size
+        )
+    from workers.runners.static import StaticBatchRunner
+
     return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty)
 
 
@@ -79,15 +94,26 @@ def build_runtime(settings: Settings, profile: Profile, factory: SessionFactory)
     """Load the model, warm it up, and start the batcher loop."""
     runner = make_runner(settings, profile)
     runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
+    feeder = make_feeder(runner, profile)
+    effective = effective_profile(settings, profile)
+    responder = Responder(
+        factory, feeder, effective, runner.model_name, runner.count_tokens,
+        history_turns=settings.history_turns, timeout_s=settings.job_timeout_s,
+    )  # fmt: skip
+    return WorkerRuntime(effective, runner, feeder, responder)
+
+
+def make_feeder(runner: Runner, profile: Profile) -> Feeder:
+    """Continuous runners take jobs one by one; every other runner goes behind the micro-batcher."""
+    if profile.engine == "continuous":
+        from workers.runners.continuous import ContinuousBatchRunner
+
+        if isinstance(runner, ContinuousBatchRunner):
+            return ContinuousFeeder(runner)
     policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)
     batcher: Batcher[PromptRequest, Generation] = Batcher(policy, lambda reqs: run_requests(runner, reqs))
     batcher.start()
-    effective = effective_profile(settings, profile)
-    responder = Responder(
-        factory, batcher, effective, runner.model_name, runner.count_tokens,
-        history_turns=settings.history_turns, timeout_s=settings.job_timeout_s,
-    )  # fmt: skip
-    return WorkerRuntime(effective, runner, batcher, responder)
+    return batcher
 
 
 def effective_profile(settings: Settings, profile: Profile) -> Profile:

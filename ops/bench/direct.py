@@ -13,8 +13,8 @@ from ops.settings import Settings
 from routing.language import LanguageDetector
 from routing.table import Profile
 from workers.batcher import Batcher, BatchPolicy
+from workers.feeders import PromptRequest
 from workers.prompts import build_prompt
-from workers.responder import PromptRequest
 from workers.runners.base import Generation, Runner
 from workers.runtime import WARM_UP_PROMPT, effective_profile, make_runner, run_requests
 
