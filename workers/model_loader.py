@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,12 @@ class LoadedModel:
     name: str
     device: str
     dtype: str
+
+    def render_chat(self, prompt: Sequence[dict[str, str]]) -> str:
+        """The prompt as text, ending with the assistant header the model answers after."""
+        text = self.tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=False)
+        assert isinstance(text, str)  # tokenize=False always renders to one string
+        return text
 
 
 def resolve_device(requested: str) -> str:

@@ -9,22 +9,13 @@ from pathlib import Path
 import pytest
 
 from ops.errors import BabelqError, BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
+from tests.support.prompts import PROMPTS as BASE_PROMPTS
+from tests.support.prompts import ask
 from workers.model_loader import LoadedModel, load_model
 from workers.runners.continuous import ContinuousBatchRunner
 from workers.runners.static import StaticBatchRunner
 
-
-def ask(text: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": "You answer customers."}, {"role": "user", "content": text}]
-
-
-PROMPTS = [
-    ask("Hello, where is my order?"),
-    ask("Hola, ¿dónde está mi pedido? Lo pedí hace dos semanas y todavía no ha llegado."),
-    ask("你好，我的订单在哪里？"),
-    ask("Bonjour"),
-    ask("Guten Tag, meine Bestellung ist noch nicht da."),
-]
+PROMPTS = [*BASE_PROMPTS, ask("Guten Tag, meine Bestellung ist noch nicht da.")]
 
 
 @pytest.fixture(scope="module")

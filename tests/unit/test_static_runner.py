@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ops.errors import ConfigurationError, ModelLoadError
+from tests.support.prompts import PROMPTS
 from tests.support.tiny_model import build_tiny_model
 from workers.model_loader import LoadedModel, load_model, resolve_device, resolve_dtype
 from workers.runners.null import NULL_ANSWER, NullRunner
 from workers.runners.static import StaticBatchRunner, answer_text, completion
-
-
-def ask(text: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": "You answer customers."}, {"role": "user", "content": text}]
-
-
-PROMPTS = [
-    ask("Hello, where is my order?"),
-    ask("Hola, ¿dónde está mi pedido? Lo pedí hace dos semanas y todavía no ha llegado."),
-    ask("你好，我的订单在哪里？"),
-    ask("Bonjour"),
-]
 
 
 @pytest.fixture(scope="module")

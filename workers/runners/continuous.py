@@ -92,12 +92,7 @@ class ContinuousBatchRunner:
         self._dispatcher.start()
 
     def render(self, prompt: ChatPrompt) -> str:
-        """The prompt as text, ending with the assistant header the model answers after."""
-        text = self.loaded.tokenizer.apply_chat_template(
-            list(prompt), add_generation_prompt=True, tokenize=False
-        )
-        assert isinstance(text, str)  # tokenize=False always renders to one string
-        return text
+        return self.loaded.render_chat(prompt)
 
     def count_tokens(self, prompt: ChatPrompt) -> int:
         return len(self._encode(prompt))
