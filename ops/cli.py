@@ -38,7 +38,11 @@ def run() -> None:
 
 
 @app.command()
-def api() -> None:
+def api(
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (a line per request costs CPU under load).")
+    ] = False,
+) -> None:
     """Serve the HTTP API on BABELQ_API_HOST:BABELQ_API_PORT (needs a real broker)."""
     import uvicorn
 
@@ -48,7 +52,8 @@ def api() -> None:
     settings = _settings()
     _require_real_broker(settings, "api")
     stack = build_stack(settings)
-    uvicorn.run(create_app(stack), host=settings.api_host, port=settings.api_port, log_level="info")
+    uvicorn.run(create_app(stack), host=settings.api_host, port=settings.api_port, log_level="info",
+                access_log=access_log)  # fmt: skip
 
 
 @app.command()

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ops.errors import JobNotFound
-from persistence.db import SessionFactory
+from persistence.db import SessionFactory, connect
 from persistence.models import Conversation, Job, Message
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 
 USER = "user"
 ASSISTANT = "assistant"
+# The hot paths (one user turn in, one job started, one answer out) are plain SQL statements on
+# these tables: the ORM's unit of work cost more CPU than the database did, per job.
+_conversations = cast(Table, Conversation.__table__)
+_jobs = cast(Table, Job.__table__)
+_messages = cast(Table, Message.__table__)
+_FINAL = [JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.EXPIRED.value]
 
 
 @dataclass(frozen=True)
@@ -48,51 +55,111 @@ class JobView:
     created_at: datetime
 
 
+_LANGUAGE = select(_conversations.c.language).where(_conversations.c.id == bindparam("b_id"))
+_TOUCH = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("b_id"))
+    .values(language=bindparam("b_language"), updated_at=bindparam("b_now"))
+)
+_INSERT_CONVERSATION = insert(_conversations)
+_INSERT_MESSAGE = insert(_messages)
+_INSERT_JOB = insert(_jobs)
+_STATUS = select(_jobs.c.status).where(_jobs.c.job_id == bindparam("b_id"))
+# One guarded UPDATE decides and marks at once, so two deliveries of a job cannot both start it
+# from a final state (and cannot both write its answer, below).
+_START = (
+    update(_jobs)
+    .where(_jobs.c.job_id == bindparam("b_id"), *[_jobs.c.status != final for final in _FINAL])
+    .values(status=JobStatus.RUNNING.value, started_at=bindparam("b_now"), attempts=_jobs.c.attempts + 1,
+            worker=bindparam("b_worker"))
+    .returning(_jobs.c.conversation_id, _jobs.c.attempts)
+)  # fmt: skip
+_FINISH = (
+    update(_jobs)
+    .where(_jobs.c.job_id == bindparam("b_id"), _jobs.c.status != JobStatus.DONE.value)
+    .values(worker=func.coalesce(bindparam("b_worker"), _jobs.c.worker))
+    .returning(_jobs.c.conversation_id)
+)
+_anchor = _messages.alias("anchor")
+_turn_columns = [_messages.c[name] for name in ("role", "text", "language", "created_at", "job_id")]
+_HISTORY = (
+    select(*_turn_columns)
+    .where(
+        _messages.c.conversation_id == bindparam("b_conversation"),
+        # Turns before the job's own user turn (all of them if it has none).
+        _messages.c.id < func.coalesce(
+            select(_anchor.c.id)
+            .where(_anchor.c.job_id == bindparam("b_job"), _anchor.c.role == USER)
+            .scalar_subquery(),
+            2**62,
+        ),
+    )
+    .order_by(_messages.c.id.desc())
+    .limit(bindparam("b_limit"))
+)  # fmt: skip
+
+
 def conversation_language(factory: SessionFactory, conversation_id: str) -> str | None:
     """The language the conversation was last answered in, or None for a new conversation."""
-    with factory() as session:
-        conversation = session.get(Conversation, conversation_id)
-        return conversation.language if conversation else None
+    with connect(factory) as connection:
+        return connection.execute(_LANGUAGE, {"b_id": conversation_id}).scalar()
 
 
-def record_user_turn(factory: SessionFactory, job: ChatJob, language_source: str) -> bool:
-    """Store the user's message and its queued job; True when the conversation was created."""
+def record_user_turn(
+    factory: SessionFactory, job: ChatJob, language_source: str, *, new_conversation: bool = False
+) -> bool:
+    """Store the user's message and its queued job; True when the conversation was created.
+
+    `new_conversation` says the caller has just made the conversation id up, so there is nothing
+    to update first.
+    """
+    return record_user_turns(factory, [(job, language_source, new_conversation)])[0]
+
+
+UserTurn = tuple[ChatJob, str, bool]
+
+
+def record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn]) -> list[bool]:
+    """record_user_turn for several jobs, in one transaction (see persistence.db.GroupCommit)."""
     try:
-        return _record_user_turn(factory, job, language_source)
+        return _record_user_turns(factory, turns, assume_new=True)
     except IntegrityError:
         # Another request created the same new conversation at the same moment: it exists now.
-        return _record_user_turn(factory, job, language_source)
+        return _record_user_turns(factory, turns, assume_new=False)
 
 
-def _record_user_turn(factory: SessionFactory, job: ChatJob, language_source: str) -> bool:
+def _record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn], assume_new: bool) -> list[bool]:
     now = utcnow()
-    with factory.begin() as session:
-        conversation = session.get(Conversation, job.conversation_id)
-        created = conversation is None
-        if conversation is None:
-            conversation = Conversation(id=job.conversation_id, channel=job.channel, created_at=now)
-            session.add(conversation)
-        conversation.language = job.language
-        conversation.updated_at = now
-        session.add(_user_message(job, now))
-        session.add(_queued_job(job, language_source))
+    created: list[bool] = []
+    with connect(factory, write=True) as connection:
+        for job, source, new_conversation in turns:
+            touch = {"b_id": job.conversation_id, "b_language": job.language, "b_now": now}
+            is_new = (new_conversation and assume_new) or connection.execute(_TOUCH, touch).rowcount == 0
+            if is_new:
+                connection.execute(_INSERT_CONVERSATION, {
+                    "id": job.conversation_id, "channel": job.channel, "language": job.language,
+                    "created_at": now, "updated_at": now,
+                })  # fmt: skip
+            connection.execute(_INSERT_MESSAGE, _user_message(job, now))
+            connection.execute(_INSERT_JOB, _queued_job(job, source))
+            created.append(is_new)
     return created
 
 
-def _user_message(job: ChatJob, now: datetime) -> Message:
-    return Message(
-        conversation_id=job.conversation_id, job_id=job.job_id, role=USER,
-        text=job.text, language=job.language, created_at=now,
-    )  # fmt: skip
+def _user_message(job: ChatJob, now: datetime) -> dict[str, Any]:
+    return {
+        "conversation_id": job.conversation_id, "job_id": job.job_id, "role": USER,
+        "text": job.text, "language": job.language, "created_at": now,
+    }  # fmt: skip
 
 
-def _queued_job(job: ChatJob, language_source: str) -> Job:
-    return Job(
-        job_id=job.job_id, conversation_id=job.conversation_id, status=JobStatus.QUEUED.value,
-        channel=job.channel, user_ref=job.user_ref, language=job.language,
-        language_source=language_source, queue=job.queue, profile=job.profile,
-        created_at=job.created_at, attempts=0,
-    )  # fmt: skip
+def _queued_job(job: ChatJob, language_source: str) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id, "conversation_id": job.conversation_id, "status": JobStatus.QUEUED.value,
+        "channel": job.channel, "user_ref": job.user_ref, "language": job.language,
+        "language_source": language_source, "queue": job.queue, "profile": job.profile,
+        "created_at": job.created_at, "attempts": 0,
+    }  # fmt: skip
 
 
 def discard_unpublished(factory: SessionFactory, job: ChatJob, conversation_created: bool) -> None:
@@ -109,100 +176,122 @@ def start_job(factory: SessionFactory, job_id: str, worker: str) -> JobStatus:
     return begin_job(factory, job_id, worker, history=0)[0]
 
 
-def begin_job(
-    factory: SessionFactory, job_id: str, worker: str, history: int
-) -> tuple[JobStatus, list[Turn]]:
+Begun = tuple[JobStatus, list[Turn]]
+
+
+def begin_job(factory: SessionFactory, job_id: str, worker: str, history: int) -> Begun:
     """Mark a job running and read up to `history` earlier turns, in one transaction.
 
     Returns the status the job had before (a final one means a duplicate delivery: do nothing).
     """
-    with factory.begin() as session:
-        job = session.get(Job, job_id, with_for_update=True)
-        if job is None:
-            raise JobNotFound(job_id)
-        before = JobStatus(job.status)
-        if before.final:
-            return before, []
-        job.status = JobStatus.RUNNING.value
-        job.started_at = utcnow()
-        job.attempts += 1
-        job.worker = worker
-        return before, _turns_before(session, job.conversation_id, job_id, history)
+    outcome = begin_jobs(factory, [(job_id, worker)], history)[0]
+    if isinstance(outcome, JobNotFound):
+        raise outcome
+    return outcome
+
+
+def begin_jobs(
+    factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int
+) -> list[Begun | JobNotFound]:
+    """begin_job for several (job_id, worker) in one transaction; an unknown job gets its JobNotFound."""
+    with connect(factory, write=True) as connection:
+        return [_begin(connection, job_id, worker, history) for job_id, worker in starts]
+
+
+def _begin(connection: Connection, job_id: str, worker: str, history: int) -> Begun | JobNotFound:
+    row = connection.execute(_START, {"b_id": job_id, "b_now": utcnow(), "b_worker": worker}).first()
+    if row is None:
+        status = connection.execute(_STATUS, {"b_id": job_id}).scalar()
+        return JobNotFound(job_id) if status is None else (JobStatus(status), [])
+    # Only begin_job moves a job off `queued`, and it counts attempts: the first start was from
+    # `queued`, any later one a redelivery of a job left `running`.
+    before = JobStatus.QUEUED if row.attempts == 1 else JobStatus.RUNNING
+    return before, _turns_before(connection, row.conversation_id, job_id, history)
 
 
 def recent_turns(factory: SessionFactory, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
     """Up to `limit` turns of the conversation that came before the user turn of `before_job`."""
-    with factory() as session:
-        return _turns_before(session, conversation_id, before_job, limit)
+    with connect(factory) as connection:
+        return _turns_before(connection, conversation_id, before_job, limit)
 
 
-def _turns_before(session: Session, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
+def _turns_before(connection: Connection, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
     if limit <= 0:
         return []
-    anchor = session.scalar(select(Message.id).where(Message.job_id == before_job, Message.role == USER))
-    query = select(Message).where(Message.conversation_id == conversation_id)
-    if anchor is not None:
-        query = query.where(Message.id < anchor)
-    rows = session.scalars(query.order_by(Message.id.desc()).limit(limit)).all()
-    return [_turn(row) for row in reversed(rows)]
+    params = {"b_conversation": conversation_id, "b_job": before_job, "b_limit": limit}
+    rows = connection.execute(_HISTORY, params).all()
+    return [Turn(*row) for row in reversed(rows)]
 
 
 def store_answer(factory: SessionFactory, answer: ChatAnswer) -> bool:
     """Write a job's outcome once: True when written now, False when it was already final."""
+    outcome = store_answers(factory, [answer])[0]
+    if isinstance(outcome, JobNotFound):
+        raise outcome
+    return outcome
+
+
+def store_answers(factory: SessionFactory, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:
+    """store_answer for several answers in one transaction; an unknown job gets its JobNotFound back."""
     try:
-        with factory.begin() as session:
-            job = session.get(Job, answer.job_id, with_for_update=True)
-            if job is None:
-                raise JobNotFound(answer.job_id)
-            if JobStatus(job.status) == JobStatus.DONE:
-                return False
-            _apply_outcome(job, answer)
-            if answer.status == JobStatus.DONE:
-                session.add(_assistant_message(job, answer))
-        return True
+        with connect(factory, write=True) as connection:
+            return [_store(connection, answer) for answer in answers]
     except IntegrityError:
-        # A duplicate delivery raced us to the assistant turn: the first write stands.
-        return False
+        if len(answers) == 1:
+            # A duplicate delivery raced us to the assistant turn: the first write stands.
+            return [False]
+        return [store_answers(factory, [answer])[0] for answer in answers]
 
 
-def _apply_outcome(job: Job, answer: ChatAnswer) -> None:
-    job.status = answer.status.value
-    job.finished_at = utcnow()
-    job.error = answer.error
-    job.model = answer.model
-    job.batch_size = answer.batch_size
-    job.worker = answer.worker or job.worker
-    job.queued_ms = answer.timings.queued_ms
-    job.batch_wait_ms = answer.timings.batch_wait_ms
-    job.infer_ms = answer.timings.infer_ms
-    job.total_ms = answer.timings.total_ms
+def _store(connection: Connection, answer: ChatAnswer) -> bool | JobNotFound:
+    conversation_id = connection.execute(_FINISH, _outcome(answer)).scalar()
+    if conversation_id is None:
+        exists = connection.execute(_STATUS, {"b_id": answer.job_id}).first()
+        return False if exists else JobNotFound(answer.job_id)
+    if answer.status == JobStatus.DONE:
+        connection.execute(_INSERT_MESSAGE, _assistant_message(conversation_id, answer))
+    return True
 
 
-def _assistant_message(job: Job, answer: ChatAnswer) -> Message:
-    return Message(
-        conversation_id=job.conversation_id, job_id=job.job_id, role=ASSISTANT,
-        text=answer.text or "", language=answer.language, model=answer.model,
-        prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-        created_at=utcnow(),
-    )  # fmt: skip
+def _outcome(answer: ChatAnswer) -> dict[str, Any]:
+    timings = answer.timings
+    return {
+        "b_id": answer.job_id, "b_worker": answer.worker or None,
+        "status": answer.status.value, "finished_at": utcnow(), "error": answer.error,
+        "model": answer.model, "batch_size": answer.batch_size,
+        "queued_ms": timings.queued_ms, "batch_wait_ms": timings.batch_wait_ms,
+        "infer_ms": timings.infer_ms, "total_ms": timings.total_ms,
+    }  # fmt: skip
+
+
+def _assistant_message(conversation_id: str, answer: ChatAnswer) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id, "job_id": answer.job_id, "role": ASSISTANT,
+        "text": answer.text or "", "language": answer.language, "model": answer.model,
+        "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+        "created_at": utcnow(),
+    }  # fmt: skip
+
+
+_answer = _messages.alias("answer")
+_JOB_VIEW = (
+    select(_jobs, _answer.c.text.label("answer"))
+    .outerjoin(_answer, (_answer.c.job_id == _jobs.c.job_id) & (_answer.c.role == ASSISTANT))
+    .where(_jobs.c.job_id == bindparam("b_id"))
+)
 
 
 def get_job(factory: SessionFactory, job_id: str) -> JobView | None:
-    with factory() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            return None
-        answer = session.scalar(
-            select(Message.text).where(Message.job_id == job_id, Message.role == ASSISTANT)
-        )
-        return _job_view(job, answer)
+    with connect(factory) as connection:
+        row = connection.execute(_JOB_VIEW, {"b_id": job_id}).first()
+    return None if row is None else _job_view(row)
 
 
-def _job_view(job: Job, answer: str | None) -> JobView:
+def _job_view(job: Any) -> JobView:
     return JobView(
         job_id=job.job_id, conversation_id=job.conversation_id, status=JobStatus(job.status),
         language=job.language, language_source=job.language_source, queue=job.queue,
-        answer=answer, error=job.error, model=job.model,
+        answer=job.answer, error=job.error, model=job.model,
         timings=Timings(queued_ms=job.queued_ms, batch_wait_ms=job.batch_wait_ms,
                         infer_ms=job.infer_ms, total_ms=job.total_ms),
         batch_size=job.batch_size, worker=job.worker, created_at=job.created_at,

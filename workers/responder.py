@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ops.errors import BabelqError, ItemExpired
+from ops.errors import BabelqError, ItemExpired, JobNotFound
 from persistence import repository
-from persistence.db import SessionFactory
-from persistence.repository import Turn
+from persistence.db import GroupCommit, SessionFactory
+from persistence.repository import Begun, Turn
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from routing.table import Profile
 from workers.batcher import Batched
@@ -46,6 +46,16 @@ class Responder:
         self._history_turns = history_turns
         self._timeout_s = timeout_s
         self._now = now
+        # The task threads of a worker start and finish their jobs in step (a batch at a time):
+        # group commit lets one transaction start (or store) all of them, instead of one each.
+        self._starts: GroupCommit[tuple[str, str], Begun | JobNotFound] = GroupCommit(
+            lambda starts: repository.begin_jobs(factory, starts, history_turns),
+            lambda start: repository.begin_jobs(factory, [start], history_turns)[0],
+        )
+        self._answers: GroupCommit[ChatAnswer, bool | JobNotFound] = GroupCommit(
+            lambda answers: repository.store_answers(factory, answers),
+            lambda answer: repository.store_answers(factory, [answer])[0],
+        )
 
     @property
     def session_factory(self) -> SessionFactory:
@@ -53,7 +63,10 @@ class Responder:
 
     def answer(self, job: ChatJob, worker: str) -> ChatAnswer | None:
         """Answer and store one job; None when it was already final (a duplicate delivery)."""
-        before, history = repository.begin_job(self._factory, job.job_id, worker, self._history_turns)
+        begun = self._starts.submit((job.job_id, worker))
+        if isinstance(begun, JobNotFound):
+            raise begun
+        before, history = begun
         if before.final:
             log.info("job %s already final; duplicate delivery ignored", job.job_id)
             return None
@@ -104,7 +117,9 @@ class Responder:
         )  # fmt: skip
 
     def _store(self, answer: ChatAnswer) -> ChatAnswer:
-        repository.store_answer(self._factory, answer)
+        stored = self._answers.submit(answer)
+        if isinstance(stored, JobNotFound):
+            raise stored
         return answer
 
 
