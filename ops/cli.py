@@ -173,6 +173,7 @@ def bench(
     options = BenchOptions(path=path, runner=runner, rate=rate, sweep=sweep, duration_s=duration,  # type: ignore[arg-type]
                            dataset=dataset, out=out, external=external)  # fmt: skip
     settings = _settings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the bar
     if runner == "default":
         ensure_model(settings)
     with bench_progress() as progress:
