@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ops.errors import InvalidInput
 from routing.jobs import MAX_TEXT_CHARS, canonical_uuid
-from routing.language import normalize_language_code
+from routing.language_codes import normalize_language_code
 
 _CHANNEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 

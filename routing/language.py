@@ -37,16 +37,14 @@ model is silent and the lexicon alone must outweigh the model's favourite.
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 import threading
-import unicodedata
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ops.errors import InvalidLanguage
+from routing.language_codes import normalize_language_code as normalize_language_code
 from routing.lexicon import (
     ALSO_LATIN,
     CLOSE_LANGUAGES,
@@ -59,151 +57,19 @@ from routing.lexicon import (
     UNIVERSAL,
 )
 from routing.rules import Detection
+from routing.text_tokens import (
+    UNSPACED_SCRIPTS,
+    Token,
+    count_words,
+    dominant_script,
+    strip_noise,
+    tokenize,
+)
 
 DEFAULT_SUPPORTED_LANGUAGES: tuple[str, ...] = (
     "en", "zh", "es", "fr", "de", "it", "pt", "nl", "ru", "uk", "pl", "cs", "sv", "da", "no",
     "fi", "tr", "ar", "he", "fa", "hi", "ja", "ko", "th", "vi", "id", "ms", "el", "ro", "hu",
 )  # fmt: skip
-
-# ---------------------------------------------------------------------------------------------
-# Language codes
-# ---------------------------------------------------------------------------------------------
-
-# Primary subtag of 2-3 letters, then any number of 1-8 character subtags ("zh-Hant-TW").
-_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
-
-# Deprecated, macrolanguage-member and ISO 639-2/3 codes that mean one of our ISO 639-1 codes.
-_CODE_ALIASES: dict[str, str] = {
-    "nb": "no", "nn": "no", "nob": "no", "nno": "no", "nor": "no",
-    "iw": "he", "heb": "he", "hbo": "he", "in": "id", "ind": "id", "ji": "yi", "yid": "yi",
-    "ydd": "yi", "jw": "jv", "fil": "tl", "tgl": "tl", "mo": "ro", "mol": "ro", "ron": "ro",
-    "rum": "ro", "sh": "sr", "srp": "sr", "hbs": "sr",
-    "zsm": "ms", "zlm": "ms", "msa": "ms", "may": "ms",
-    "zho": "zh", "chi": "zh", "cmn": "zh", "yue": "zh", "wuu": "zh", "hak": "zh", "nan": "zh",
-    "gan": "zh", "hsn": "zh", "cjy": "zh", "cdo": "zh",
-    "ara": "ar", "arb": "ar", "arz": "ar", "ary": "ar", "arq": "ar", "apc": "ar", "ajp": "ar",
-    "acm": "ar", "afb": "ar", "aeb": "ar", "ayl": "ar", "apd": "ar",
-    "fas": "fa", "per": "fa", "pes": "fa", "prs": "fa",
-    "eng": "en", "spa": "es", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "ita": "it",
-    "por": "pt", "nld": "nl", "dut": "nl", "rus": "ru", "ukr": "uk", "pol": "pl", "ces": "cs",
-    "cze": "cs", "swe": "sv", "dan": "da", "fin": "fi", "tur": "tr", "hin": "hi", "jpn": "ja",
-    "kor": "ko", "tha": "th", "vie": "vi", "ell": "el", "gre": "el", "grc": "el", "hun": "hu",
-}  # fmt: skip
-
-
-def normalize_language_code(code: str) -> str:
-    """Fold a BCP 47-ish tag to its ISO 639-1 primary language: 'pt-BR' -> 'pt', 'nb' -> 'no'.
-
-    Well-formed codes we do not know ('xh') come back lowercased; the routing table sends
-    them to the fallback queue. Anything that is not a language tag raises InvalidLanguage.
-    """
-    tag = code.strip() if isinstance(code, str) else ""
-    if not _TAG.fullmatch(tag):
-        raise InvalidLanguage(
-            f"not a language code: {code!r}; expected an ISO 639 code such as 'en' "
-            "or a BCP 47 tag such as 'pt-BR'"
-        )
-    primary = re.split(r"[-_]", tag, maxsplit=1)[0].lower()
-    return _CODE_ALIASES.get(primary, primary)
-
-
-# ---------------------------------------------------------------------------------------------
-# Noise stripping and tokens
-# ---------------------------------------------------------------------------------------------
-
-_TLDS = (
-    "com|net|org|info|biz|io|ai|app|shop|store|online|site|co|me|tv|eu|uk|us|de|fr|es|it|nl|"
-    "pt|br|ru|ua|pl|cz|se|dk|no|fi|tr|gr|ro|hu|jp|kr|cn|tw|hk|vn|id|my|sg|th|in|ir|il|ae|sa|"
-    "au|ca|mx|ar|cl|be|at|ch"
-)
-_URL = re.compile(rf"(?:https?://|www\.)\S+|\b(?:[\w-]+\.)+(?:{_TLDS})\b(?:/\S*)?", re.IGNORECASE)
-_EMAIL = re.compile(r"\S+@\S+\.\S+")
-_HANDLE = re.compile(r"[@#]\w+")
-# Scripts written without spaces: a digit next to them must not take their words with it.
-_UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_DIGIT_TOKEN = re.compile(rf"[^\s{_UNSPACED}]*\d[^\s{_UNSPACED}]*")
-# Combining marks of the scripts we read: Python's \w does not include them, and a Hindi or
-# Thai word split at every vowel sign would fall apart into letters.
-_MARKS = (
-    "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
-    "\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed"
-    "\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963"
-    "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u200c\u200d\u3099\u309a"
-)
-_LETTER = rf"(?:[^\W\d_]|[{_MARKS}])"
-_WORD = re.compile(rf"{_LETTER}+(?:['’]{_LETTER}+)*")
-_UNSPACED_SCRIPTS = frozenset({"HAN", "KANA", "HANGUL", "THAI", "LAO", "KHMER", "MYANMAR"})
-
-
-def strip_noise(text: str) -> str:
-    """The message without URLs, e-mails, @mentions, #tags and tokens containing digits."""
-    text = unicodedata.normalize("NFKC", text)
-    for pattern in (_EMAIL, _URL, _HANDLE, _DIGIT_TOKEN):
-        text = pattern.sub(" ", text)
-    return text
-
-
-@dataclass(frozen=True)
-class Token:
-    """One word of one script; `text` keeps its case (brand names are told by it)."""
-
-    text: str
-    script: str
-
-    @property
-    def key(self) -> str:
-        """Lowercase form for lexicon look-ups (Turkish İ lowercases to a plain i)."""
-        return self.text.replace("İ", "i").lower().replace("’", "'")
-
-    @property
-    def words(self) -> int:
-        """How many words this token is worth: unspaced scripts count two characters a word."""
-        return math.ceil(len(self.text) / 2) if self.script in _UNSPACED_SCRIPTS else 1
-
-
-@functools.lru_cache(maxsize=8192)
-def script_of(char: str) -> str:
-    """Script of one letter, named after its Unicode name ('LATIN', 'HAN', 'KANA'...)."""
-    if unicodedata.category(char).startswith("M"):
-        return ""  # combining marks belong to the letter before them
-    first = unicodedata.name(char, "").split(" ", 1)[0]
-    if first in ("CJK", "IDEOGRAPHIC"):
-        return "HAN"
-    if first in ("HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"):
-        return "KANA"
-    return first
-
-
-def tokenize(text: str) -> list[Token]:
-    """Letter-only words of an already de-noised text, split where the script changes."""
-    return [token for word in _WORD.findall(text) for token in _split_by_script(word)]
-
-
-def _split_by_script(word: str) -> Iterator[Token]:
-    start, current = 0, ""
-    for i, char in enumerate(word):
-        script = script_of(char) if char not in "'’" else ""
-        if script and current and script != current:
-            yield Token(word[start:i], current)
-            start = i
-        current = script or current
-    yield Token(word[start:], current or "UNKNOWN")
-
-
-def count_words(tokens: Iterable[Token]) -> int:
-    """Word tokens in a message; see the module docstring for unspaced scripts."""
-    return sum(token.words for token in tokens)
-
-
-def dominant_script(tokens: Iterable[Token]) -> str | None:
-    """The script with the most letters; any kana makes Han text Japanese."""
-    weights: dict[str, float] = {}
-    for token in tokens:
-        unspaced = token.script in _UNSPACED_SCRIPTS
-        weights[token.script] = weights.get(token.script, 0) + len(token.text) * (2 if unspaced else 1)
-    if "KANA" in weights and "HAN" in weights:
-        weights["KANA"] += weights.pop("HAN")
-    return max(weights, key=weights.__getitem__) if weights else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +123,7 @@ def build_markers(languages: Collection[str]) -> dict[str, frozenset[str]]:
 def is_brand(token: Token, shouting: bool) -> bool:
     """iPhone, PlayStation, eBay (inner capitals) or DHL, USB (acronyms, unless all caps)."""
     text = token.text
-    if len(text) < 2 or token.script in _UNSPACED_SCRIPTS:
+    if len(text) < 2 or token.script in UNSPACED_SCRIPTS:
         return False
     if text.isupper():
         return not shouting
@@ -266,7 +132,7 @@ def is_brand(token: Token, shouting: bool) -> bool:
 
 def _is_shouting(tokens: list[Token]) -> bool:
     """Mostly capitals: then "GRACIAS" or "THX" are words, not acronyms."""
-    letters = "".join(t.text for t in tokens if t.script not in _UNSPACED_SCRIPTS)
+    letters = "".join(t.text for t in tokens if t.script not in UNSPACED_SCRIPTS)
     return bool(letters) and sum(c.isupper() for c in letters) >= 0.6 * len(letters)
 
 

@@ -172,7 +172,7 @@ def _queue_profile(queue: str, spec: Any, profiles: Mapping[str, Profile]) -> st
 
 
 def _one_language(code: Any, where: str) -> str:
-    from routing.language import normalize_language_code
+    from routing.language_codes import normalize_language_code
 
     try:
         return normalize_language_code(str(code))
