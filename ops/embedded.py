@@ -12,9 +12,11 @@ import threading
 import uvicorn
 
 from ops.settings import Settings
-from ops.stack import build_stack
+from ops.stack import Stack, build_stack
+from persistence import repository
 from persistence.migrate import upgrade
 from producers.api import create_app
+from routing.queues import publish_job
 from workers.launcher import run_worker
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ def run_embedded(settings: Settings) -> int:
     """Migrate the store, start the API thread, and run the worker until interrupted."""
     upgrade(settings.store_url)
     stack = build_stack(settings)
+    _republish_unfinished(stack)
     server = uvicorn.Server(
         uvicorn.Config(create_app(stack), host=settings.api_host, port=settings.api_port, log_level="info")
     )
@@ -36,6 +39,16 @@ def run_embedded(settings: Settings) -> int:
         server.should_exit = True
         api.join(timeout=10)
         stack.close()
+
+
+def _republish_unfinished(stack: Stack) -> None:
+    """The in-memory broker forgets jobs when the process stops; the store does not. Jobs it
+    still holds as queued or running go back on their queues (answers stay idempotent)."""
+    jobs = repository.unfinished_jobs(stack.factory)
+    for job in jobs:
+        publish_job(stack.celery, job)
+    if jobs:
+        log.info("re-published %d unfinished jobs from the store", len(jobs))
 
 
 def _announce(settings: Settings) -> None:

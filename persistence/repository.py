@@ -366,3 +366,24 @@ def count_final(factory: SessionFactory, job_ids: list[str]) -> int:
                 session.scalars(select(Job.job_id).where(Job.job_id.in_(chunk), Job.status.in_(final))).all()
             )
     return total
+
+
+def unfinished_jobs(factory: SessionFactory) -> list[ChatJob]:
+    """Jobs still queued or running, rebuilt from the store (to re-publish after a restart of the
+    embedded stack, whose in-memory broker lost them)."""
+    statuses = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+    query = (
+        select(Job, Message.text)
+        .join(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
+        .where(Job.status.in_(statuses))
+        .order_by(Job.created_at)
+    )
+    with factory() as session:
+        return [_chat_job(job, text) for job, text in session.execute(query).all()]
+
+
+def _chat_job(job: Job, text: str) -> ChatJob:
+    return ChatJob(
+        job_id=job.job_id, conversation_id=job.conversation_id, channel=job.channel, user_ref=job.user_ref,
+        text=text, language=job.language, queue=job.queue, profile=job.profile, created_at=job.created_at,
+    )  # fmt: skip

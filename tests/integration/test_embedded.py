@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +101,36 @@ def test_publish_cli_refuses_a_file_with_a_bad_line_and_publishes_nothing(embedd
     )
     assert done.returncode == 2
     assert "line 2" in done.stderr and "line 3" in done.stderr and "nothing published" in done.stderr
+
+
+def test_restart_answers_jobs_the_in_memory_broker_lost(tiny_model_dir: Path, tmp_path: Path):
+    # Given a store holding a queued job that no broker knows about (the last run stopped)
+    from ops.settings import load_settings
+    from persistence import repository
+    from persistence.db import make_engine, make_session_factory
+    from persistence.migrate import upgrade
+    from routing.jobs import ChatJob, new_id
+
+    settings = load_settings(var_dir=str(tmp_path / "var"))
+    upgrade(settings.store_url)
+    engine = make_engine(settings.store_url)
+    factory = make_session_factory(engine)
+    job = ChatJob(job_id=new_id(), conversation_id=new_id(), text="Where is my parcel?", language="en",
+                  queue="chat.en")  # fmt: skip
+    repository.record_user_turn(factory, job, "detected")
+    # When the embedded stack starts again on that store
+    port = free_port()
+    env = babelq_env(model=str(tiny_model_dir), max_new_tokens="4", var_dir=str(tmp_path / "var"),
+                     api_port=str(port))  # fmt: skip
+    # Expect the job to be answered without anyone sending it again
+    with (
+        babelq_process(["run"], env, tmp_path / "run.log", ready_marker="ready.", timeout=120),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
+        for _ in range(300):
+            if client.get(f"/v1/jobs/{job.job_id}").json()["status"] == "done":
+                break
+            time.sleep(0.1)
+        assert client.get(f"/v1/jobs/{job.job_id}").json()["status"] == "done"
+    assert "re-published 1 unfinished jobs" in (tmp_path / "run.log").read_text()
+    engine.dispose()
