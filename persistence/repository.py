@@ -209,12 +209,6 @@ def _begin(connection: Connection, job_id: str, worker: str, history: int) -> Be
     return before, _turns_before(connection, row.conversation_id, job_id, history)
 
 
-def recent_turns(factory: SessionFactory, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
-    """Up to `limit` turns of the conversation that came before the user turn of `before_job`."""
-    with connect(factory) as connection:
-        return _turns_before(connection, conversation_id, before_job, limit)
-
-
 def _turns_before(connection: Connection, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
     if limit <= 0:
         return []

@@ -50,9 +50,11 @@ class SizeCap:
                 self._streak = 0
 
     def reset(self, ceiling: int) -> None:
+        """A new ceiling (a policy change): a cap that is backing off stays as low, else it follows."""
         with self._lock:
+            backing_off = self._current < self.ceiling
             self.ceiling = ceiling
-            self._current = min(self._current, ceiling) if self._current < self.ceiling else ceiling
+            self._current = min(self._current, ceiling) if backing_off else ceiling
 
 
 def run_splitting(

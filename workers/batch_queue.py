@@ -101,10 +101,6 @@ class BatchQueue(Generic[T]):
         self._pending = [p for p in live if id(p) not in chosen]
         return Cut(batch, expired)
 
-    def drain(self) -> list[Pending[T]]:
-        items, self._pending = self._pending, []
-        return items
-
     def _choose(self, live: list[Pending[T]]) -> list[Pending[T]]:
         if not live:
             return []

@@ -256,3 +256,16 @@ def test_errors_other_than_memory_are_not_retried():
     batcher.step()
     assert calls == [4]
     assert all(isinstance(f.exception(0), RuntimeError) for f in futures)
+
+
+def test_raising_the_policy_size_raises_the_cap_at_once_unless_backing_off():
+    batcher = Batcher(BatchPolicy(8, 0), doubling, FakeClock())
+    batcher.set_policy(BatchPolicy(16, 0))
+    assert batcher.size_cap == 16
+    runner = OomAbove(limit=4)
+    backing_off = Batcher(BatchPolicy(8, 0), runner, FakeClock())
+    for i in range(8):
+        backing_off.submit(i)
+    backing_off.step()
+    backing_off.set_policy(BatchPolicy(16, 0))
+    assert backing_off.size_cap == 4
