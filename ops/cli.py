@@ -150,6 +150,30 @@ def batch_policy(
 
 
 @app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw snapshots as JSON.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the workers' replies.")] = 2.0,
+) -> None:
+    """The worker fleet as a table: queues, device, breaker, in-flight jobs, last batch, GPU."""
+    from rich.console import Console
+
+    from ops.fleet_status import status_table
+    from routing.celery_app import create_celery_app
+    from routing.table import load_table
+    from workers.control import fleet_status
+
+    settings = _settings()
+    _require_real_broker(settings, "status")
+    replies = fleet_status(create_celery_app(settings, load_table(settings.routes_file)), timeout_s=timeout)
+    if not replies:
+        raise BabelqError("no worker replied")
+    if as_json:
+        typer.echo(json.dumps(replies, indent=2))
+        return
+    Console(width=160).print(status_table(replies))
+
+
+@app.command()
 def bench(
     path: Annotated[
         str, typer.Option(help="http (through the API) or publish (straight to the broker).")

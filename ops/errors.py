@@ -57,3 +57,19 @@ class ModelLoadError(BabelqError):
 
 class ItemExpired(BatchError):
     """An item's deadline passed before its batch could run; it was not run."""
+
+
+class WorkerUnavailable(BabelqError):
+    """This worker cannot run jobs now; the job goes back to the broker untried for another worker."""
+
+
+class BreakerOpen(WorkerUnavailable):
+    """The worker's circuit breaker is open after repeated model failures."""
+
+
+class WorkerDraining(WorkerUnavailable):
+    """The worker is shutting down: it finishes the batch it runs and hands the rest back."""
+
+
+class ModelFailed(BabelqError):
+    """The model failed on a job through no fault of the job's input; the job may be retried."""

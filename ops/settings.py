@@ -37,12 +37,19 @@ class Settings(BaseSettings):
     max_wait_s: float = Field(default=60.0, gt=0, le=600)
     job_timeout_s: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=0, ge=0)
+    torch_threads: int = Field(default=0, ge=0, le=1024)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_basic_auth: str = ""
-    visibility_timeout_s: int = Field(default=3600, ge=60)
+    visibility_timeout_s: int = Field(default=3600, ge=5)
+
+    job_max_retries: int = Field(default=5, ge=0, le=100)
+    breaker_fail_max: int = Field(default=5, ge=1, le=1000)
+    breaker_reset_s: float = Field(default=30.0, gt=0, le=3600)
+    health_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("broker_url")
     @classmethod

@@ -46,6 +46,12 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
         # In-process memory transport: polling is a cheap in-memory check, so poll often.
         return {"polling_interval": 0.005}
     if settings.broker_url.startswith(("redis", "rediss")):
-        # Must exceed the longest batch, or Redis hands an unacked job to a second worker.
-        return {"visibility_timeout": settings.visibility_timeout_s}
+        # Must exceed the longest batch, or Redis hands an unacked job to a second worker. A dead
+        # worker's jobs come back once it has passed: sweep for them every few seconds (kombu's
+        # default sweep runs only every ~100 s).
+        return {
+            "visibility_timeout": settings.visibility_timeout_s,
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 2)),
+            "unacked_restore_throttle": 1,
+        }
     return {"confirm_publish": True}

@@ -77,6 +77,11 @@ class BatchQueue(Generic[T]):
     def put(self, pending: Pending[T]) -> None:
         self._pending.append(pending)
 
+    def take_all(self) -> list[Pending[T]]:
+        """Remove and return every pending item (a worker handing its queue back)."""
+        taken, self._pending = self._pending, []
+        return taken
+
     def seconds_until_ready(self, now: float) -> float | None:
         """0 when a cut is due now, else the time until the oldest item's wait or any deadline
         ends; None when nothing is pending."""

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ops.errors import BatcherClosed, ItemExpired, ItemTooLarge
+from ops.errors import BatcherClosed, ItemExpired, ItemTooLarge, WorkerDraining
 from workers.backoff import SizeCap, run_splitting
 from workers.batch_queue import BatchPolicy, BatchQueue, Pending
 
@@ -106,6 +106,17 @@ class Batcher(Generic[T, R]):
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def drain(self) -> int:
+        """Stop taking items and hand back every one not yet in a batch (each gets WorkerDraining);
+        the batch running now finishes. Returns how many were handed back."""
+        with self._cond:
+            self._closed = True
+            handed_back = self._queue.take_all()
+            self._cond.notify_all()
+        for pending in handed_back:
+            pending.future.set_exception(WorkerDraining("the worker is shutting down; job handed back"))
+        return len(handed_back)
 
     def _loop(self) -> None:
         while (batch := self._next_batch()) is not None:

@@ -1,4 +1,5 @@
-"""Celery remote-control commands of a babelq worker: read or change its batch policy live.
+"""Celery remote-control commands of a babelq worker: its batch policy (read or change it live)
+and its health (`babelq status`).
 
 `babelq batch-policy --max-batch-size 16` broadcasts `babelq_batch_policy`; every worker (or the
 one named) applies the change to its batcher without a restart and replies with its policy.
@@ -15,6 +16,7 @@ from celery.worker.control import control_command
 from ops.errors import BabelqError
 
 POLICY_COMMAND = "babelq_batch_policy"
+STATUS_COMMAND = "babelq_status"
 RUNTIME_ATTRIBUTE = "babelq_runtime"
 _registered = False
 
@@ -29,7 +31,23 @@ def register_control_commands() -> None:
         args=[("max_batch_size", int), ("max_wait_ms", float), ("max_batch_tokens", int)],
         signature="[max_batch_size [max_wait_ms [max_batch_tokens]]]",
     )(_batch_policy)
+    control_command(name=STATUS_COMMAND)(_status)
     _registered = True
+
+
+def _status(state: Any) -> dict[str, Any]:
+    runtime = getattr(state.consumer.app, RUNTIME_ATTRIBUTE, None)
+    if runtime is None:
+        return {"error": "this worker has no babelq runtime"}
+    return dict(runtime.monitor.snapshot())
+
+
+def fleet_status(
+    app: Celery, destination: list[str] | None = None, timeout_s: float = 2.0
+) -> list[dict[str, Any]]:
+    """Every worker's health snapshot ({node: snapshot} replies), from remote control."""
+    replies = app.control.broadcast(STATUS_COMMAND, destination=destination, reply=True, timeout=timeout_s)
+    return list(replies or [])
 
 
 def _batch_policy(state: Any, **changes: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ops.errors import ItemExpired
+from ops.errors import ItemExpired, WorkerDraining
 from workers.batcher import Batched
 from workers.runners.base import ChatMessage, Generation
 
@@ -32,20 +32,33 @@ class Feeder(Protocol):
         self, item: PromptRequest, tokens: int = 0, deadline: float | None = None
     ) -> Future[Batched[Generation]]: ...
 
+    def drain(self) -> int:
+        """Take no more items and hand back those not yet running; returns how many."""
+        ...
+
     def close(self, timeout: float | None = None) -> None: ...
 
 
 class ContinuousFeeder:
     """Each job joins the running batch at once and leaves it when its answer ends."""
 
-    def __init__(self, runner: ContinuousBatchRunner, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        runner: ContinuousBatchRunner,
+        clock: Callable[[], float] = time.monotonic,
+        on_outcome: Callable[[BaseException | None], None] | None = None,
+    ) -> None:
         self._runner = runner
         self._clock = clock
+        self._on_outcome = on_outcome  # the breaker hears of every request's success or failure
+        self._draining = False
 
     def submit(
         self, item: PromptRequest, tokens: int = 0, deadline: float | None = None
     ) -> Future[Batched[Generation]]:
         outer: Future[Batched[Generation]] = Future()
+        if self._draining:
+            raise WorkerDraining("the worker is shutting down; job handed back")
         if deadline is not None and self._clock() >= deadline:
             outer.set_exception(ItemExpired("deadline passed before the item could run"))
             return outer
@@ -54,11 +67,18 @@ class ContinuousFeeder:
         inner.add_done_callback(lambda done: self._relay(done, outer, started))
         return outer
 
+    def drain(self) -> int:
+        """Joined sequences are all running (there is no waiting line here): let them finish."""
+        self._draining = True
+        return 0
+
     def close(self, timeout: float | None = None) -> None:
         self._runner.close(timeout)
 
     def _relay(self, done: Future[Generation], outer: Future[Batched[Generation]], started: float) -> None:
         error = done.exception()
+        if self._on_outcome is not None:
+            self._on_outcome(error)
         if error is not None:
             outer.set_exception(error)
             return

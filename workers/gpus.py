@@ -120,3 +120,33 @@ class GpuFleet:
         for child in self._children.values():
             if child.poll() is None:
                 child.send_signal(signum)
+
+
+def gpu_readings(index: int = 0) -> dict[str, float] | None:
+    """Utilisation (%) and memory (MiB) of the GPU this process sees as `index`, through NVML;
+    None where there is no GPU or no driver. With CUDA_VISIBLE_DEVICES=N the one GPU is index 0
+    to CUDA but N to NVML, so the pinned GPU's NVML index is read from that variable."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(_nvml_index(index))
+            util = pynvml.nvmlDeviceGetUtilizationRates(handle)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            mib = 1024 * 1024
+            return {"gpu_util_pct": float(util.gpu), "gpu_memory_used_mib": memory.used / mib,
+                    "gpu_memory_total_mib": memory.total / mib}  # fmt: skip
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no driver, no library, no such GPU: nothing to report
+        return None
+
+
+def _nvml_index(index: int) -> int:
+    import os
+
+    visible = [part for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
+    if index < len(visible) and visible[index].strip().isdigit():
+        return int(visible[index])
+    return index

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_shutting_down
 
 from ops.settings import Settings
 from persistence.db import make_engine, make_session_factory
 from routing.celery_app import create_celery_app
 from routing.table import RoutingTable
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
-from workers.runtime import build_runtime, profile_for_queues
+from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
 from workers.tasks import register_tasks
 
 log = logging.getLogger(__name__)
@@ -38,20 +41,57 @@ def run_worker(
     queues = list(queues or table.queue_names)
     profile = profile_for_queues(table, queues)
     app = app or create_celery_app(settings, table)
+    set_torch_threads(settings.torch_threads)
     engine = make_engine(settings.store_url)
-    runtime = build_runtime(settings, profile, make_session_factory(engine))
-    register_tasks(app, lambda: runtime.responder)
+    runtime = build_runtime(settings, profile, make_session_factory(engine), queues)
+    register_tasks(app, lambda: runtime.responder, settings.job_max_retries, track=runtime.activity.job)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands
     concurrency = settings.worker_concurrency or 2 * profile.max_batch_size
-    log.info("worker %s consumes %s with %d task threads", name, queues, concurrency)
+    hostname = node_name(name, exact_name)
+    log.info("worker %s consumes %s with %d task threads", hostname, queues, concurrency)
     worker = app.Worker(
-        hostname=node_name(name, exact_name), queues=queues, pool_cls="threads", concurrency=concurrency,
+        hostname=hostname, queues=queues, pool_cls="threads", concurrency=concurrency,
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
     )  # fmt: skip
+    runtime.switch.attach(worker.consumer)
+    on_shutdown = _drain_on_shutdown(runtime, hostname, settings.shutdown_timeout_s)
     try:
         worker.start()
     finally:
+        worker_shutting_down.disconnect(on_shutdown)
         runtime.close()
         engine.dispose()
     return int(worker.exitcode or 0)
+
+
+def _drain_on_shutdown(runtime: WorkerRuntime, hostname: str, deadline_s: float) -> Callable[..., None]:
+    """On SIGTERM/SIGINT (Celery's warm shutdown): stop consuming, let the running batch finish
+    and be acked, hand the jobs still waiting back to the broker; past the deadline, exit without
+    acking what is left, so the broker redelivers it."""
+
+    def on_shutdown(sender: str | None = None, **_: Any) -> None:
+        if sender not in (None, hostname):
+            return
+        runtime.drain()
+        timer = threading.Timer(deadline_s, _exit_past_deadline, args=(deadline_s,))
+        timer.daemon = True
+        timer.start()
+
+    worker_shutting_down.connect(on_shutdown, weak=False)
+    return on_shutdown
+
+
+def _exit_past_deadline(deadline_s: float) -> None:
+    log.error("shutdown took longer than %.0f s: exiting; unacked jobs go back to the broker", deadline_s)
+    logging.shutdown()
+    os._exit(1)
+
+
+def set_torch_threads(threads: int) -> None:
+    """Cap torch's CPU threads (0 leaves torch's default: every core), so that several CPU
+    workers on one host do not oversubscribe its cores."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
+DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16", "int8")
 _DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -63,7 +64,10 @@ def load_model(name_or_path: str, device: str = "auto", dtype: str = "auto") -> 
     resolved_dtype = resolve_dtype(dtype, resolved_device)
     _check_device(resolved_device)
     local = _local_only(name_or_path)
-    model = _load_weights(name_or_path, getattr(torch, resolved_dtype), resolved_device, local)
+    if resolved_dtype == "int8":
+        model = _load_int8(name_or_path, resolved_device, local)
+    else:
+        model = _load_weights(name_or_path, getattr(torch, resolved_dtype), resolved_device, local)
     tokenizer = _load_tokenizer(name_or_path, local)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.train(False)  # = model.eval() (no dropout); eval() is untyped for mypy
@@ -103,6 +107,53 @@ def _load_weights(name_or_path: str, dtype: torch.dtype, device: str, local: boo
     except (OSError, ValueError) as error:
         raise _load_error(name_or_path, local, error) from error
     return model
+
+
+def _load_int8(name_or_path: str, device: str, local: bool) -> PreTrainedModel:
+    """int8 weights: torch dynamic quantisation of the Linear layers on CPU, bitsandbytes on CUDA."""
+    import torch
+
+    if device == "cpu":
+        from torch.ao.quantization import quantize_dynamic
+
+        model = _load_weights(name_or_path, torch.float32, device, local)
+        with warnings.catch_warnings():  # torch.ao.quantization warns that it moves to torchao
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+            quantized: PreTrainedModel = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
+        return quantized
+    return _load_bitsandbytes_int8(name_or_path, device, local)
+
+
+def _load_bitsandbytes_int8(name_or_path: str, device: str, local: bool) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401  (transformers needs it for load_in_8bit)
+    except ImportError as error:
+        raise ModelLoadError("dtype int8 on CUDA needs bitsandbytes: pip install bitsandbytes") from error
+    try:
+        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
+            name_or_path, quantization_config=BitsAndBytesConfig(load_in_8bit=True),  # type: ignore[no-untyped-call]
+            device_map=device,
+            local_files_only=local,
+        )  # fmt: skip
+    except (OSError, ValueError) as error:
+        raise _load_error(name_or_path, local, error) from error
+    return model
+
+
+def footprint_mib(model: PreTrainedModel) -> float:
+    """Bytes the weights take, in MiB: parameters and buffers, plus the packed weights of
+    dynamically quantised layers (which are neither)."""
+    total = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    for module in model.modules():
+        packed = getattr(module, "_packed_params", None)
+        if packed is not None and hasattr(packed, "_weight_bias"):
+            weight, bias = packed._weight_bias()
+            total += weight.numel() * weight.element_size()
+            total += 0 if bias is None else bias.numel() * bias.element_size()
+    return total / (1024 * 1024)
 
 
 def _load_tokenizer(name_or_path: str, local: bool) -> PreTrainedTokenizerBase:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ops.errors import BabelqError, ItemExpired, JobNotFound
+from ops.errors import InvalidInput, ItemExpired, ItemTooLarge, JobNotFound, ModelFailed, WorkerUnavailable
 from persistence import repository
 from persistence.db import GroupCommit, SessionFactory
 from persistence.repository import Begun, Turn
@@ -20,6 +20,12 @@ from workers.runners.base import ChatMessage, Generation
 
 log = logging.getLogger(__name__)
 Now = Callable[[], datetime]
+INPUT_FAULTS = (InvalidInput, ItemTooLarge)
+"""Errors that are the job's own: it fails at once. Any other model error may be retried elsewhere."""
+
+
+def always_admit() -> None:
+    """The admission check of a worker that never refuses work (tests, benchmarks)."""
 
 
 class Responder:
@@ -36,7 +42,9 @@ class Responder:
         timeout_s: float,
         now: Now = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        admit: Callable[[], None] = always_admit,
     ) -> None:
+        self._admit = admit
         self._monotonic = monotonic
         self._factory = factory
         self._batcher = batcher
@@ -62,7 +70,13 @@ class Responder:
         return self._factory
 
     def answer(self, job: ChatJob, worker: str) -> ChatAnswer | None:
-        """Answer and store one job; None when it was already final (a duplicate delivery)."""
+        """Answer and store one job; None when it was already final (a duplicate delivery).
+
+        Raises WorkerUnavailable when this worker refuses work now (breaker open, shutting down)
+        and ModelFailed when the model failed through no fault of the job: the caller hands the
+        job back to the broker or retries it; nothing final is stored for it.
+        """
+        self._admit()
         begun = self._starts.submit((job.job_id, worker))
         if isinstance(begun, JobNotFound):
             raise begun
@@ -77,13 +91,18 @@ class Responder:
             batched = self._generate(job, history, started)
         except ItemExpired as exc:
             return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error=str(exc)))
-        except BabelqError as exc:
-            return self._store(self._outcome(job, worker, JobStatus.FAILED, error=str(exc)))
+        except INPUT_FAULTS as exc:
+            return self.fail(job, worker, str(exc))
+        except WorkerUnavailable:
+            raise
         except Exception as exc:
-            log.exception("job %s failed in the model", job.job_id)
-            error = f"{type(exc).__name__}: {exc}"
-            return self._store(self._outcome(job, worker, JobStatus.FAILED, error=error))
+            log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc)
+            raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
         return self._store(self._done(job, worker, started, batched))
+
+    def fail(self, job: ChatJob, worker: str, error: str) -> ChatAnswer:
+        """Store the job as failed (its input's fault, or its retries are spent)."""
+        return self._store(self._outcome(job, worker, JobStatus.FAILED, error=error))
 
     def _generate(self, job: ChatJob, history: list[Turn], started: datetime) -> Batched[Generation]:
         messages = build_prompt(self._profile.system_prompt(job.language), history, job.text)

@@ -6,20 +6,42 @@ Built after the worker process starts (never at import, never before a fork), on
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from ops.errors import ConfigurationError
+from ops.errors import BreakerOpen, ConfigurationError, WorkerDraining
 from ops.settings import Settings
 from persistence.db import SessionFactory
 from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
+from workers.breaker import ModelBreaker
+from workers.consumption import ConsumptionSwitch
 from workers.feeders import ContinuousFeeder, Feeder, PromptRequest
+from workers.gpus import gpu_readings
+from workers.health import Activity, HealthMonitor, ModelFacts
 from workers.responder import Responder
 from workers.runners.base import Generation, Runner
 
+if TYPE_CHECKING:
+    from workers.model_loader import LoadedModel
+
 log = logging.getLogger(__name__)
 WARM_UP_PROMPT = [{"role": "system", "content": "warm-up"}, {"role": "user", "content": "hello"}]
+
+
+@dataclass
+class Admission:
+    """Whether this worker takes a job now: not while draining, not while its breaker is open."""
+
+    breaker: ModelBreaker
+    draining: bool = False
+
+    def __call__(self) -> None:
+        if self.draining:
+            raise WorkerDraining("the worker is shutting down; job handed back")
+        if self.breaker.is_open:
+            raise BreakerOpen("the model breaker is open; job handed back")
 
 
 @dataclass
@@ -30,13 +52,30 @@ class WorkerRuntime:
     runner: Runner
     feeder: Feeder
     responder: Responder
+    admission: Admission
+    switch: ConsumptionSwitch
+    activity: Activity
+    monitor: HealthMonitor
 
     @property
     def batcher(self) -> Batcher[PromptRequest, Generation] | None:
         """The micro-batcher, when this worker runs the static engine (None for continuous)."""
         return self.feeder if isinstance(self.feeder, Batcher) else None
 
+    @property
+    def breaker(self) -> ModelBreaker:
+        return self.admission.breaker
+
+    def drain(self) -> int:
+        """Shutting down: take no more jobs, hand back those not in the running batch."""
+        self.admission.draining = True
+        self.switch.pause()
+        handed_back = self.feeder.drain()
+        log.warning("draining: the running batch finishes, %d waiting jobs handed back", handed_back)
+        return handed_back
+
     def close(self) -> None:
+        self.monitor.stop()
         self.feeder.close(timeout=30)
 
 
@@ -68,17 +107,22 @@ def resolve_model(settings: Settings, profile: Profile) -> str:
     return str(prepared_model_dir(settings.models_dir))
 
 
-def make_runner(settings: Settings, profile: Profile) -> Runner:
+def make_runner(settings: Settings, profile: Profile) -> tuple[Runner, ModelFacts]:
+    """The profile's runner, and the facts of what it loaded (logged, with the memory it takes)."""
     if settings.runner == "null":
         from workers.runners.null import NullRunner
 
-        return NullRunner()
-    from workers.model_loader import load_model
+        return NullRunner(), ModelFacts("null", "cpu", "none", "null")
+    from workers.model_loader import footprint_mib, load_model
 
     loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
-    log.info(
-        "loaded model %s on %s (%s), engine %s", loaded.name, loaded.device, loaded.dtype, profile.engine
-    )
+    facts = ModelFacts(loaded.name, loaded.device, loaded.dtype, profile.engine, footprint_mib(loaded.model))
+    log.info("loaded model %s on %s (%s, %.1f MiB of weights), engine %s",
+             facts.name, facts.device, facts.dtype, facts.footprint_mib, facts.engine)  # fmt: skip
+    return _runner_for(loaded, profile), facts
+
+
+def _runner_for(loaded: LoadedModel, profile: Profile) -> Runner:
     if profile.engine == "continuous":
         from workers.runners.continuous import ContinuousBatchRunner
 
@@ -90,28 +134,56 @@ def make_runner(settings: Settings, profile: Profile) -> Runner:
     return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty)
 
 
-def build_runtime(settings: Settings, profile: Profile, factory: SessionFactory) -> WorkerRuntime:
-    """Load the model, warm it up, and start the batcher loop."""
-    runner = make_runner(settings, profile)
+def build_runtime(
+    settings: Settings, profile: Profile, factory: SessionFactory, queues: Sequence[str]
+) -> WorkerRuntime:
+    """Load the model, warm it up, start the batcher loop and the health monitor."""
+    runner, facts = make_runner(settings, profile)
     runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
-    feeder = make_feeder(runner, profile)
+    switch = ConsumptionSwitch(queues)
+    breaker = ModelBreaker(settings.breaker_fail_max, settings.breaker_reset_s, _follow_breaker(switch))
+    activity = Activity()
+    feeder = make_feeder(runner, profile, breaker)
+    if isinstance(feeder, Batcher):
+        feeder.on_batch = activity.batch_done
     effective = effective_profile(settings, profile)
+    monitor = HealthMonitor(
+        facts, breaker, switch, activity, probe=lambda: runner.generate([WARM_UP_PROMPT], max_new_tokens=1),
+        interval_s=settings.health_interval_s, gpu=gpu_readings if facts.device.startswith("cuda") else None,
+    )  # fmt: skip
+    admission = Admission(breaker)
     responder = Responder(
         factory, feeder, effective, runner.model_name, runner.count_tokens,
-        history_turns=settings.history_turns, timeout_s=settings.job_timeout_s,
+        history_turns=settings.history_turns, timeout_s=settings.job_timeout_s, admit=admission,
     )  # fmt: skip
-    return WorkerRuntime(effective, runner, feeder, responder)
+    monitor.start()
+    return WorkerRuntime(effective, runner, feeder, responder, admission, switch, activity, monitor)
 
 
-def make_feeder(runner: Runner, profile: Profile) -> Feeder:
-    """Continuous runners take jobs one by one; every other runner goes behind the micro-batcher."""
+def _follow_breaker(switch: ConsumptionSwitch) -> Callable[[str], None]:
+    """An open breaker stops consumption; a closed one resumes it."""
+
+    def on_change(state: str) -> None:
+        if state == "open":
+            switch.pause()
+        elif state == "closed":
+            switch.resume()
+
+    return on_change
+
+
+def make_feeder(runner: Runner, profile: Profile, breaker: ModelBreaker | None = None) -> Feeder:
+    """Continuous runners take jobs one by one; every other runner goes behind the micro-batcher.
+    With a breaker, each batch (each request, for continuous) is a call through it."""
     if profile.engine == "continuous":
         from workers.runners.continuous import ContinuousBatchRunner
 
         if isinstance(runner, ContinuousBatchRunner):
-            return ContinuousFeeder(runner)
+            return ContinuousFeeder(runner, on_outcome=breaker.record if breaker else None)
     policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)
-    batcher: Batcher[PromptRequest, Generation] = Batcher(policy, lambda reqs: run_requests(runner, reqs))
+    run: Callable[[list[PromptRequest]], list[Generation]] = lambda reqs: run_requests(runner, reqs)  # noqa: E731
+    guarded = run if breaker is None else (lambda reqs: breaker.call(run_requests, runner, reqs))
+    batcher: Batcher[PromptRequest, Generation] = Batcher(policy, guarded)
     batcher.start()
     return batcher
 

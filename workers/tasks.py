@@ -1,4 +1,10 @@
-"""The Celery task: a thin adapter from a broker message to the Responder."""
+"""The Celery task: a thin adapter from a broker message to the Responder.
+
+Outcomes: answered (acked); the job's own fault (stored failed, acked); the model failed
+(retried as a new message, up to `max_retries`, then stored failed); this worker refuses work
+now (breaker open, shutting down): rejected with requeue, so the untouched job goes back to the
+broker for another worker.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 
-from ops.errors import InvalidInput
+from ops.errors import InvalidInput, ModelFailed, WorkerUnavailable
 from persistence import repository
 from routing.jobs import ChatJob
 from routing.queues import ANSWER_TASK
@@ -17,8 +24,11 @@ from workers.responder import Responder
 log = logging.getLogger(__name__)
 
 
-def register_tasks(app: Celery, responder: Callable[[], Responder]) -> None:
-    """Register the chat task on a worker's app; `responder` gives this process's Responder."""
+def register_tasks(
+    app: Celery, responder: Callable[[], Responder], max_retries: int, track: Callable[[], Any] | None = None
+) -> None:
+    """Register the chat task on a worker's app; `responder` gives this process's Responder and
+    `track` a context manager that counts the job as in flight."""
 
     @app.task(name=ANSWER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
     def answer_chat(self: Task, payload: dict[str, Any]) -> str | None:
@@ -28,7 +38,18 @@ def register_tasks(app: Celery, responder: Callable[[], Responder]) -> None:
         except InvalidInput as exc:
             _reject_malformed(responder(), payload, exc)
             return None
-        answer = responder().answer(job, worker)
+        try:
+            if track is None:
+                answer = responder().answer(job, worker)
+            else:
+                with track():
+                    answer = responder().answer(job, worker)
+        except WorkerUnavailable as exc:
+            raise Reject(str(exc), requeue=True) from exc
+        except ModelFailed as exc:
+            if self.request.retries < max_retries:
+                raise self.retry(exc=exc, countdown=0, max_retries=max_retries) from exc
+            answer = responder().fail(job, worker, f"{exc} (after {self.request.retries + 1} attempts)")
         return answer.status.value if answer else None
 
 

@@ -22,7 +22,7 @@ from workers.runtime import WARM_UP_PROMPT, effective_profile, make_runner, run_
 def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str], jobs: int) -> float:
     """Jobs per second of the runner behind the batcher, saturated, on `jobs` messages."""
     profile = effective_profile(settings, profile)
-    runner = make_runner(settings, profile)
+    runner, _facts = make_runner(settings, profile)
     runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
     requests = _requests(runner, profile, [texts[i % len(texts)] for i in range(jobs)])
     policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)

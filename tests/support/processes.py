@@ -32,13 +32,26 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Pa
     raise TimeoutError(f"{what} not within {timeout}s\n{tail}")
 
 
+SCRIPTED_WORKER = [sys.executable, "-m", "tests.support.scripted_worker"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
 @contextmanager
 def babelq_process(
-    args: list[str], env: Mapping[str, str], log: Path, ready_marker: str, timeout: float = 90
+    args: list[str],
+    env: Mapping[str, str],
+    log: Path,
+    ready_marker: str,
+    timeout: float = 90,
+    program: list[str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `babelq ARGS`, wait until its log shows `ready_marker`, stop it (SIGTERM) afterwards."""
+    """Run `babelq ARGS` (or `PROGRAM ARGS`), wait until its log shows `ready_marker`, stop it
+    (SIGTERM) afterwards."""
+    command = [*(program or [BABELQ]), *args]
     with log.open("wb") as sink:
-        process = subprocess.Popen([BABELQ, *args], env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=dict(env), stdout=sink, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
     try:
         wait_until(
             lambda: ready_marker in log.read_text(errors="replace") or process.poll() is not None,

@@ -7,7 +7,7 @@ import pytest
 from ops.errors import ConfigurationError, ModelLoadError
 from tests.support.prompts import PROMPTS
 from tests.support.tiny_model import build_tiny_model
-from workers.model_loader import LoadedModel, load_model, resolve_device, resolve_dtype
+from workers.model_loader import LoadedModel, footprint_mib, load_model, resolve_device, resolve_dtype
 from workers.runners.null import NULL_ANSWER, NullRunner
 from workers.runners.static import StaticBatchRunner, answer_text, completion
 
@@ -100,8 +100,9 @@ def test_device_and_dtype_resolution() -> None:
     assert resolve_dtype("auto", "cuda:0") == "float16"
     with pytest.raises(ConfigurationError):
         resolve_device("tpu")
-    with pytest.raises(ConfigurationError):
-        resolve_dtype("int8", "cpu")
+    assert resolve_dtype("int8", "cpu") == "int8"
+    with pytest.raises(ConfigurationError, match="dtype must be one of"):
+        resolve_dtype("int4", "cpu")
 
 
 def test_missing_local_folder_is_a_clear_error(tmp_path) -> None:
@@ -117,3 +118,16 @@ def test_unreachable_hub_id_says_to_use_a_local_path(monkeypatch: pytest.MonkeyP
     # expect our error, naming the id and the way out
     with pytest.raises(ModelLoadError, match=r"(?s)babelq-test/no-such-model.*local model folder"):
         load_model("babelq-test/no-such-model", device="cpu")
+
+
+def test_int8_on_cpu_quantises_the_linear_layers_and_still_answers(tiny_model_dir) -> None:
+    full = load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+    quantised = load_model(str(tiny_model_dir), device="cpu", dtype="int8")
+    assert quantised.dtype == "int8"
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    assert any(isinstance(m, DynamicQuantizedLinear) for m in quantised.model.modules())
+    # the Linear weights shrink from 4 bytes to 1; embeddings and norms stay float32
+    assert footprint_mib(quantised.model) < 0.8 * footprint_mib(full.model)
+    results = StaticBatchRunner(quantised).generate(PROMPTS[:3], max_new_tokens=4)
+    assert len(results) == 3 and all(1 <= r.completion_tokens <= 4 for r in results)

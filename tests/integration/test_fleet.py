@@ -1,0 +1,158 @@
+"""The worker fleet under faults, on real brokers with real (tiny) models in real processes:
+a circuit breaker that stops consumption, kill -9 mid-batch, SIGTERM during load."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ops.settings import load_settings
+from ops.stack import Stack, build_stack
+from persistence.migrate import upgrade
+from persistence.models import Job
+from routing.jobs import JobStatus
+from tests.support.jobs import (
+    all_done,
+    answered_by,
+    assistant_turns,
+    publish_english_jobs,
+    purge_queues,
+    statuses,
+)
+from tests.support.processes import BABELQ, SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
+
+pytestmark = pytest.mark.integration
+WORKER = ["worker", "--queues", "chat.en"]
+
+
+def _settings(broker_url: str, tiny_model_dir: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
+    store = f"sqlite:///{tmp_path / 'babelq.db'}"
+    return dict(broker_url=broker_url, database_url=store, model=str(tiny_model_dir), max_new_tokens="4",
+                var_dir=str(tmp_path / "var"), torch_threads="1", **extra)  # fmt: skip
+
+
+@pytest.fixture
+def make_stack() -> Iterator[list[Stack]]:
+    stacks: list[Stack] = []
+    yield stacks
+    for stack in stacks:
+        stack.close()
+
+
+def _stack(values: dict[str, str], stacks: list[Stack]) -> Stack:
+    upgrade(values["database_url"])
+    stack = build_stack(load_settings(**values))
+    stacks.append(stack)
+    purge_queues(stack)
+    return stack
+
+
+def _node(log: Path) -> str:
+    """The worker's Celery node name, from its start-up line."""
+    for line in log.read_text(errors="replace").splitlines():
+        if "worker cpu-" in line and " consumes " in line:
+            return line.split("worker ", 1)[1].split(" consumes", 1)[0]
+    raise AssertionError(f"no node name in {log}")
+
+
+def _markers(log: Path) -> list[str]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [line for line in lines if "batch-start" in line or "batch-end" in line]
+
+
+def _mid_batch(log: Path) -> bool:
+    markers = _markers(log)
+    return bool(markers) and "batch-start" in markers[-1]
+
+
+def _attempts(stack: Stack, job_ids: list[str]) -> list[int]:
+    with stack.factory() as session:
+        return list(session.execute(select(Job.attempts).where(Job.job_id.in_(job_ids))).scalars())
+
+
+def _running_on(stack: Stack, node: str) -> list[str]:
+    with stack.factory() as session:
+        query = select(Job.job_id).where(Job.worker == node, Job.status == JobStatus.RUNNING.value)
+        return list(session.execute(query).scalars())
+
+
+def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
+    redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
+):
+    values = _settings(redis_url, tiny_model_dir, tmp_path, breaker_reset_s="3", health_interval_s="1")
+    stack = _stack(values, make_stack)
+    flag = tmp_path / "broken"
+    env = {**babelq_env(**values), "SCRIPTED_FAIL_FLAG": str(flag)}
+    sick_log, healthy_log = tmp_path / "sick.log", tmp_path / "healthy.log"
+    with babelq_process(WORKER, env, sick_log, "ready.", program=SCRIPTED_WORKER) as sick:
+        flag.touch()  # the device breaks after the warm-up
+        jobs = publish_english_jobs(stack, 12)
+        # Five failed batches in a row open the breaker, and the worker stops consuming
+        wait_until(lambda: "stopped consuming chat.en" in sick_log.read_text(), 60, "breaker open", sick_log)
+        assert statuses(stack, jobs)[JobStatus.FAILED] == 0  # nothing failed for the worker's fault
+        with babelq_process(WORKER, babelq_env(**values), healthy_log, "ready.") as healthy:
+            wait_until(lambda: all_done(stack, jobs), 60, "every job answered", healthy_log)
+            status = _status(values)
+        assert answered_by(stack, jobs) == {_node(healthy_log): 12}
+        assert set(assistant_turns(stack, jobs).values()) == {1}
+        assert status[_node(sick_log)]["breaker"] == "open" and not status[_node(sick_log)]["consuming"]
+        assert status[_node(healthy_log)]["breaker"] == "closed"
+        assert healthy.returncode == 0
+        # The device recovers: the next trial batch closes the breaker and consumption resumes
+        flag.unlink()
+        resumed = "resumed consuming chat.en"
+        wait_until(lambda: resumed in sick_log.read_text(), 30, "breaker closed", sick_log)
+        later = publish_english_jobs(stack, 4, label="later")
+        wait_until(lambda: all_done(stack, later), 60, "answered by the recovered worker", sick_log)
+        assert answered_by(stack, later) == {_node(sick_log): 4}
+        assert sick.poll() is None
+
+
+def _status(values: dict[str, str]) -> dict[str, dict[str, object]]:
+    done = subprocess.run([BABELQ, "status", "--json"], env=babelq_env(**values), capture_output=True,
+                          text=True, timeout=60, check=True)  # fmt: skip
+    return {node: snapshot for reply in json.loads(done.stdout) for node, snapshot in reply.items()}
+
+
+@pytest.mark.parametrize("broker", ["redis", "amqp"])
+def test_kill_9_and_sigterm_during_load_lose_no_job_and_answer_each_once(
+    broker: str, request: pytest.FixtureRequest, tiny_model_dir: Path, tmp_path: Path,
+    make_stack: list[Stack],
+):  # fmt: skip
+    broker_url = request.getfixturevalue(f"{broker}_url")
+    values = _settings(
+        broker_url, tiny_model_dir, tmp_path, visibility_timeout_s="6", shutdown_timeout_s="30"
+    )
+    stack = _stack(values, make_stack)
+    env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "1.0"}
+    logs = [tmp_path / "killed.log", tmp_path / "stopped.log", tmp_path / "survivor.log"]
+    with (
+        babelq_process(WORKER, env, logs[0], "ready.", program=SCRIPTED_WORKER) as killed,
+        babelq_process(WORKER, env, logs[1], "ready.", program=SCRIPTED_WORKER) as stopped,
+    ):
+        jobs = publish_english_jobs(stack, 60)
+        # kill -9 one worker while a batch is running on it: its unacked jobs must be redelivered
+        wait_until(lambda: _mid_batch(logs[0]), 60, "a batch in flight", logs[0])
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        orphaned = _running_on(stack, _node(logs[0]))
+        assert orphaned  # started on the killed worker, never acked
+        # SIGTERM the other mid-batch: it finishes that batch and hands the waiting jobs back
+        wait_until(lambda: len(_markers(logs[1])) >= 3 and _mid_batch(logs[1]), 60, "2nd batch", logs[1])
+        stopped.send_signal(signal.SIGTERM)
+        assert stopped.wait(60) == 0
+        assert "batch-end" in _markers(logs[1])[-1]  # the in-flight batch was finished
+        assert "waiting jobs handed back" in logs[1].read_text()
+        with babelq_process(WORKER, babelq_env(**values), logs[2], "ready."):
+            wait_until(lambda: all_done(stack, jobs), 120, "every job answered", logs[2])
+    assert set(assistant_turns(stack, jobs).values()) == {1} and len(assistant_turns(stack, jobs)) == 60
+    assert killed.returncode == -signal.SIGKILL
+    # the killed worker's jobs were redelivered and answered by another worker
+    assert all(attempts >= 2 for attempts in _attempts(stack, orphaned))
+    assert _node(logs[0]) not in answered_by(stack, orphaned)

@@ -1,0 +1,56 @@
+"""Publishing test jobs the way the intake does (store the user turn, then publish), and reading
+what the store says about them afterwards."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from ops.stack import Stack
+from persistence import repository
+from persistence.models import Message
+from routing.jobs import ChatJob, JobStatus, new_id
+from routing.queues import publish_job
+
+
+def purge_queues(stack: Stack) -> None:
+    """Empty every babelq queue on the stack's broker (leftovers of earlier tests)."""
+    with stack.celery.connection_for_write() as connection:
+        for queue in stack.celery.conf.task_queues:
+            bound = queue.bind(connection.default_channel)
+            bound.declare()
+            bound.purge()
+
+
+def publish_english_jobs(stack: Stack, count: int, label: str = "question") -> list[ChatJob]:
+    jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text=f"{label} {i}: where is my parcel?",
+                    language="en", queue="chat.en") for i in range(count)]  # fmt: skip
+    for job in jobs:
+        repository.record_user_turn(stack.factory, job, "explicit")
+        publish_job(stack.celery, job)
+    return jobs
+
+
+def statuses(stack: Stack, jobs: list[ChatJob]) -> Counter[JobStatus | None]:
+    views = [repository.get_job(stack.factory, job.job_id) for job in jobs]
+    return Counter(view.status if view else None for view in views)
+
+
+def all_done(stack: Stack, jobs: list[ChatJob]) -> bool:
+    return statuses(stack, jobs)[JobStatus.DONE] == len(jobs)
+
+
+def assistant_turns(stack: Stack, jobs: list[ChatJob]) -> Counter[str]:
+    """How many assistant turns the store holds per job id (each must be exactly one)."""
+    wanted = {job.job_id for job in jobs}
+    with stack.factory() as session:
+        rows = session.execute(select(Message.job_id).where(Message.role == "assistant")).scalars()
+        return Counter(job_id for job_id in rows if job_id in wanted)
+
+
+def answered_by(stack: Stack, jobs: list[ChatJob] | list[str]) -> Counter[str]:
+    """Jobs answered per worker node name."""
+    ids = [job if isinstance(job, str) else job.job_id for job in jobs]
+    views = [repository.get_job(stack.factory, job_id) for job_id in ids]
+    return Counter(view.worker or "" for view in views if view and view.status is JobStatus.DONE)

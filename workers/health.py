@@ -1,0 +1,119 @@
+"""A worker's health: what it runs, what it is doing, and a periodic check that also gives an
+open breaker its trial batch. `babelq status` reads `snapshot()` through remote control."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from workers.breaker import ModelBreaker
+from workers.consumption import ConsumptionSwitch
+
+log = logging.getLogger(__name__)
+GpuReader = Callable[[], dict[str, float] | None]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a worker loaded: shown by `babelq status`, logged at start-up."""
+
+    name: str
+    device: str
+    dtype: str
+    engine: str
+    footprint_mib: float | None = None
+
+
+class Activity:
+    """Jobs in flight and the last batch, updated from the task and batcher threads."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.batches = 0
+        self.last_batch_at: float | None = None
+        self.last_batch_size = 0
+
+    @contextmanager
+    def job(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def batch_done(self, size: int, _seconds: float) -> None:
+        with self._lock:
+            self.batches += 1
+            self.last_batch_at = self._clock()
+            self.last_batch_size = size
+
+
+class HealthMonitor:
+    """Every `tick_s`: a due breaker trial; every `interval_s`: a health reading, logged."""
+
+    def __init__(self, facts: ModelFacts, breaker: ModelBreaker, switch: ConsumptionSwitch,
+                 activity: Activity, probe: Callable[[], object], interval_s: float,
+                 gpu: GpuReader | None = None, tick_s: float = 1.0) -> None:  # fmt: skip
+        self.facts, self.breaker, self.switch, self.activity = facts, breaker, switch, activity
+        self._probe = probe
+        self._interval_s = interval_s
+        self._gpu = gpu
+        self._tick_s = min(tick_s, interval_s)
+        self._stop = threading.Event()
+        self._gpu_reading: dict[str, float] | None = None
+        self._checked_at: float | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="babelq-health", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def check(self) -> dict[str, Any]:
+        """Take a reading now (GPU through NVML when there is one) and log it."""
+        self._gpu_reading = self._gpu() if self._gpu is not None else None
+        self._checked_at = time.time()
+        snapshot = self.snapshot()
+        level = logging.INFO if snapshot["breaker"] == "closed" else logging.WARNING
+        log.log(level, "health: %s", _one_line(snapshot))
+        return snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        """The latest health facts, as plain JSON-able values."""
+        last = self.activity.last_batch_at
+        return {
+            **asdict(self.facts), "model_loaded": True, "queues": self.switch.queues,
+            "consuming": self.switch.consuming, "breaker": self.breaker.state,
+            "consecutive_failures": self.breaker.consecutive_failures, "in_flight": self.activity.in_flight,
+            "batches": self.activity.batches, "last_batch_size": self.activity.last_batch_size,
+            "last_batch_at": _iso(last), "last_batch_age_s": None if last is None else time.time() - last,
+            "gpu": self._gpu_reading, "checked_at": _iso(self._checked_at),
+        }  # fmt: skip
+
+    def _loop(self) -> None:
+        next_check = time.monotonic()
+        while not self._stop.wait(self._tick_s):
+            if self.breaker.trial_due():
+                self.breaker.trial(self._probe)
+            if time.monotonic() >= next_check:
+                self.check()
+                next_check = time.monotonic() + self._interval_s
+
+
+def _iso(stamp: float | None) -> str | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()
+
+
+def _one_line(snapshot: dict[str, Any]) -> str:
+    keys = ("device", "dtype", "breaker", "consecutive_failures", "in_flight", "consuming", "gpu")
+    return " ".join(f"{key}={snapshot[key]}" for key in keys)
