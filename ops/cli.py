@@ -62,6 +62,7 @@ def worker(
     gpus: Annotated[
         str, typer.Option(help="none (CPU), all, or GPU indexes like 0,1: one process each.")
     ] = "none",
+    profile: Annotated[str, typer.Option(help="Serve every queue of this routing-table profile.")] = "",
     pinned_gpu: Annotated[int | None, typer.Option(hidden=True, help="Set by --gpus for each child.")] = None,
 ) -> None:
     """Run workers that answer jobs from the given queues (needs a real broker)."""
@@ -73,8 +74,8 @@ def worker(
 
     settings = _settings()
     _require_real_broker(settings, "worker")
-    selected = [q.strip() for q in queues.split(",") if q.strip()]
     table = load_table(settings.routes_file)
+    selected = [q.strip() for q in queues.split(",") if q.strip()] or table.queues_of_profile(profile)
     if pinned_gpu is not None:
         raise typer.Exit(
             run_worker(settings, table, selected or None, name=f"gpu{pinned_gpu}", exact_name=True)

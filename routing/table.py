@@ -75,6 +75,14 @@ class RoutingTable:
     def queue_names(self) -> list[str]:
         return list(self.queue_profiles)
 
+    def queues_of_profile(self, profile: str) -> list[str]:
+        """The queues a profile serves; [] for "" (no profile asked for)."""
+        if not profile:
+            return []
+        if profile not in self.profiles:
+            raise ConfigurationError(f"unknown profile {profile!r}; the table has {sorted(self.profiles)}")
+        return [queue for queue, name in self.queue_profiles.items() if name == profile]
+
     def profile_for_queue(self, queue: str) -> Profile:
         return self.profiles[self.queue_profiles[queue]]
 

@@ -50,6 +50,7 @@ class Batcher(Generic[T, R]):
         self._clock = clock
         self._cond = threading.Condition()
         self._closed = False
+        self._draining = False
         self._thread: threading.Thread | None = None
         self.on_batch: Callable[[int, float], None] | None = None
 
@@ -78,6 +79,8 @@ class Batcher(Generic[T, R]):
             raise ItemTooLarge(f"item needs {tokens} tokens, the batch budget is {budget}")
         pending: Pending[T] = Pending(item, tokens, self._clock(), deadline)
         with self._cond:
+            if self._draining:
+                raise WorkerDraining("the worker is shutting down; job handed back")
             if self._closed:
                 raise BatcherClosed("the batcher is closed")
             self._queue.put(pending)
@@ -111,7 +114,7 @@ class Batcher(Generic[T, R]):
         """Stop taking items and hand back every one not yet in a batch (each gets WorkerDraining);
         the batch running now finishes. Returns how many were handed back."""
         with self._cond:
-            self._closed = True
+            self._closed = self._draining = True
             handed_back = self._queue.take_all()
             self._cond.notify_all()
         for pending in handed_back:

@@ -8,6 +8,7 @@ broker for another worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from celery.exceptions import Reject
 
 from ops.errors import InvalidInput, ModelFailed, WorkerUnavailable
 from persistence import repository
-from routing.jobs import ChatJob
+from routing.jobs import ChatAnswer, ChatJob
 from routing.queues import ANSWER_TASK
 from workers.responder import Responder
 
@@ -38,19 +39,23 @@ def register_tasks(
         except InvalidInput as exc:
             _reject_malformed(responder(), payload, exc)
             return None
-        try:
-            if track is None:
-                answer = responder().answer(job, worker)
-            else:
-                with track():
-                    answer = responder().answer(job, worker)
-        except WorkerUnavailable as exc:
-            raise Reject(str(exc), requeue=True) from exc
-        except ModelFailed as exc:
-            if self.request.retries < max_retries:
-                raise self.retry(exc=exc, countdown=0, max_retries=max_retries) from exc
-            answer = responder().fail(job, worker, f"{exc} (after {self.request.retries + 1} attempts)")
+        with track() if track is not None else contextlib.nullcontext():
+            answer = _answer(self, responder(), job, worker, max_retries)
         return answer.status.value if answer else None
+
+
+def _answer(
+    task: Task, responder: Responder, job: ChatJob, worker: str, max_retries: int
+) -> ChatAnswer | None:
+    try:
+        return responder.answer(job, worker)
+    except WorkerUnavailable as exc:
+        raise Reject(str(exc), requeue=True) from exc
+    except ModelFailed as exc:
+        if task.request.retries < max_retries:
+            # a new message on the same queue, so that another (healthy) worker may take it
+            raise task.retry(exc=exc, countdown=0, max_retries=max_retries) from exc
+        return responder.fail(job, worker, f"{exc} (after {task.request.retries + 1} attempts)")
 
 
 def _reject_malformed(responder: Responder, payload: dict[str, Any], exc: InvalidInput) -> None:

@@ -6,7 +6,14 @@ import threading
 
 import pytest
 
-from ops.errors import BatcherClosed, BatchResultMismatch, ConfigurationError, ItemExpired, ItemTooLarge
+from ops.errors import (
+    BatcherClosed,
+    BatchResultMismatch,
+    ConfigurationError,
+    ItemExpired,
+    ItemTooLarge,
+    WorkerDraining,
+)
 from workers.batcher import Batcher, BatchPolicy
 
 
@@ -269,3 +276,27 @@ def test_raising_the_policy_size_raises_the_cap_at_once_unless_backing_off():
     backing_off.step()
     backing_off.set_policy(BatchPolicy(16, 0))
     assert backing_off.size_cap == 4
+
+
+def test_drain_finishes_the_running_batch_and_hands_back_the_waiting_items():
+    running, release = threading.Event(), threading.Event()
+
+    def slow(items: list[int]) -> list[int]:
+        running.set()
+        release.wait(5)
+        return doubling(items)
+
+    batcher = Batcher(BatchPolicy(2, 10_000), slow)
+    batcher.start()
+    in_flight = [batcher.submit(1), batcher.submit(2)]  # a full batch: runs at once
+    assert running.wait(5)
+    waiting = [batcher.submit(3), batcher.submit(4), batcher.submit(5)]
+    assert batcher.drain() == 3
+    with pytest.raises(WorkerDraining):
+        batcher.submit(6)
+    for future in waiting:
+        with pytest.raises(WorkerDraining):
+            future.result(0)
+    release.set()
+    assert [f.result(5).value for f in in_flight] == [2, 4]
+    batcher.close(timeout=5)

@@ -67,3 +67,11 @@ def test_invalid_tables_are_refused_with_a_clear_error(mutate, message):
 def test_unreadable_file_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="cannot read routing table"):
         load_table(tmp_path / "missing.yaml")
+
+
+def test_queues_of_a_profile_for_worker_profile_option():
+    table = load_table()
+    assert set(table.queues_of_profile("default")) == set(table.queue_names)
+    assert table.queues_of_profile("") == []
+    with pytest.raises(ConfigurationError, match="unknown profile 'gpu-big'"):
+        table.queues_of_profile("gpu-big")

@@ -1,0 +1,81 @@
+"""Worker health: the snapshot `babelq status` shows, and the monitor that trials an open breaker."""
+
+from __future__ import annotations
+
+import time
+
+from ops.fleet_status import status_rows
+from workers.breaker import ModelBreaker
+from workers.consumption import ConsumptionSwitch
+from workers.gpus import gpu_readings, visible_gpu_count
+from workers.health import Activity, HealthMonitor, ModelFacts
+
+FACTS = ModelFacts("tiny", "cpu", "float32", "static", 0.2)
+
+
+def _fail() -> None:
+    raise RuntimeError("device lost")
+
+
+def _monitor(breaker: ModelBreaker, switch: ConsumptionSwitch, probe=lambda: None, gpu=None) -> HealthMonitor:
+    return HealthMonitor(FACTS, breaker, switch, Activity(), probe, interval_s=30, gpu=gpu, tick_s=0.02)
+
+
+def test_snapshot_reports_what_the_worker_runs_and_does():
+    switch = ConsumptionSwitch(["chat.en"])
+    monitor = _monitor(ModelBreaker(5, 30), switch, gpu=lambda: {"gpu_util_pct": 87.0,
+                       "gpu_memory_used_mib": 1000.0, "gpu_memory_total_mib": 80000.0})  # fmt: skip
+    with monitor.activity.job():
+        monitor.activity.batch_done(6, 0.5)
+        snapshot = monitor.check()
+    assert snapshot["in_flight"] == 1 and snapshot["last_batch_size"] == 6 and snapshot["batches"] == 1
+    assert snapshot["device"] == "cpu" and snapshot["dtype"] == "float32" and snapshot["breaker"] == "closed"
+    assert snapshot["queues"] == ["chat.en"] and snapshot["consuming"] is True
+    assert snapshot["gpu"]["gpu_util_pct"] == 87.0 and snapshot["last_batch_age_s"] < 5
+    assert monitor.snapshot()["in_flight"] == 0
+
+
+def test_the_monitor_trials_an_open_breaker_and_consumption_resumes_when_it_closes():
+    switch = ConsumptionSwitch(["chat.en"])
+    breaker = ModelBreaker(1, 0.1, on_change=lambda s: switch.pause() if s == "open" else switch.resume())
+    healthy = {"now": False}
+
+    def probe() -> None:
+        if not healthy["now"]:
+            _fail()
+
+    monitor = _monitor(breaker, switch, probe)
+    breaker.record(RuntimeError("device lost"))
+    assert breaker.is_open and not switch.consuming
+    monitor.start()
+    time.sleep(0.4)  # trials ran and failed: still open
+    assert breaker.is_open and not switch.consuming
+    healthy["now"] = True
+    deadline = time.monotonic() + 5
+    while breaker.is_open and time.monotonic() < deadline:
+        time.sleep(0.02)
+    monitor.stop()
+    assert breaker.state == "closed" and switch.consuming
+
+
+def test_status_rows_show_each_worker_sorted_with_paused_queues_and_errors():
+    switch = ConsumptionSwitch(["chat.en"])
+    switch.pause()
+    snapshot = _monitor(ModelBreaker(5, 30), switch).snapshot()
+    replies = [{"gpu1@b": {**snapshot, "gpu": {"gpu_util_pct": 50.0, "gpu_memory_used_mib": 2048.0,
+                                               "gpu_memory_total_mib": 81920.0}}},
+               {"cpu-1@a": snapshot}, {"old@c": {"error": "this worker has no babelq runtime"}}]  # fmt: skip
+    rows = status_rows(replies)
+    assert [row[0] for row in rows] == ["cpu-1@a", "gpu1@b", "old@c"]
+    assert rows[0][1] == "chat.en (paused)" and rows[0][7] == "never" and rows[0][8] == "-"
+    assert rows[1][8] == "50% 2048/81920 MiB"
+    assert rows[2][8] == "this worker has no babelq runtime"
+
+
+def test_gpu_readings_are_absent_without_a_gpu_and_complete_with_one():
+    reading = gpu_readings()
+    if visible_gpu_count() == 0:  # CI: no NVIDIA driver, so no reading and no error
+        assert reading is None
+    else:
+        assert reading is not None and set(reading) == {"gpu_util_pct", "gpu_memory_used_mib",
+                                                         "gpu_memory_total_mib"}  # fmt: skip

@@ -1,0 +1,83 @@
+"""The Responder's outcomes: the job's own fault fails it, the model's fault is ModelFailed (the
+task retries it elsewhere), a worker that refuses work touches nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ops.errors import BreakerOpen, ModelFailed
+from persistence import repository
+from persistence.db import SessionFactory, make_engine, make_session_factory
+from persistence.migrate import upgrade
+from routing.jobs import ChatJob, JobStatus, new_id
+from routing.table import load_table
+from workers.batcher import Batcher, BatchPolicy
+from workers.feeders import PromptRequest
+from workers.responder import Responder
+from workers.runners.base import Generation
+
+
+@pytest.fixture
+def factory(sqlite_url: str) -> Iterator[SessionFactory]:
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _responder(factory: SessionFactory, run, budget: int = 10_000, admit=lambda: None) -> Responder:
+    batcher: Batcher[PromptRequest, Generation] = Batcher(BatchPolicy(4, 1, budget), run)
+    batcher.start()
+    profile = load_table(None).profiles["default"]
+    return Responder(factory, batcher, profile, "tiny", lambda messages: 10, history_turns=4,
+                     timeout_s=5, admit=admit)  # fmt: skip
+
+
+def _job(factory: SessionFactory, text: str = "Where is my parcel?") -> ChatJob:
+    job = ChatJob(job_id=new_id(), conversation_id=new_id(), text=text, language="en", queue="chat.en")
+    repository.record_user_turn(factory, job, "explicit")
+    return job
+
+
+def _broken(requests: list[PromptRequest]) -> list[Generation]:
+    raise RuntimeError("CUDA error: device-side assert")
+
+
+def test_a_model_failure_is_model_failed_and_nothing_final_is_stored(factory: SessionFactory):
+    job = _job(factory)
+    with pytest.raises(ModelFailed, match="RuntimeError: CUDA error"):
+        _responder(factory, _broken).answer(job, "w1")
+    view = repository.get_job(factory, job.job_id)
+    assert view is not None and view.status is JobStatus.RUNNING and view.answer is None
+
+
+def test_a_job_too_large_for_the_budget_fails_at_once(factory: SessionFactory):
+    job = _job(factory)
+    answer = _responder(factory, _broken, budget=20).answer(job, "w1")  # 10 prompt + 64 new > 20
+    view = repository.get_job(factory, job.job_id)
+    assert answer is not None and answer.status is JobStatus.FAILED
+    assert view is not None and view.status is JobStatus.FAILED and "budget" in (view.error or "")
+
+
+def test_a_refusing_worker_raises_before_touching_the_store(factory: SessionFactory):
+    job = _job(factory)
+
+    def refuse() -> None:
+        raise BreakerOpen("open")
+
+    with pytest.raises(BreakerOpen):
+        _responder(factory, _broken, admit=refuse).answer(job, "w1")
+    view = repository.get_job(factory, job.job_id)
+    assert view is not None and view.status is JobStatus.QUEUED and view.worker is None
+
+
+def test_fail_stores_the_final_failure_once_retries_are_spent(factory: SessionFactory):
+    job = _job(factory)
+    responder = _responder(factory, _broken)
+    with pytest.raises(ModelFailed):
+        responder.answer(job, "w1")
+    responder.fail(job, "w1", "RuntimeError: CUDA error (after 6 attempts)")
+    view = repository.get_job(factory, job.job_id)
+    assert view is not None and view.status is JobStatus.FAILED and "6 attempts" in (view.error or "")
