@@ -34,7 +34,7 @@ def run_embedded(settings: Settings) -> int:
     api.start()
     _announce(settings)
     try:
-        return run_worker(settings, stack.table, app=stack.celery, name="embedded")
+        return run_worker(settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache)
     finally:
         server.should_exit = True
         api.join(timeout=10)

@@ -53,6 +53,7 @@ class JobView:
     batch_size: int | None
     worker: str | None
     created_at: datetime
+    cached: bool = False
 
 
 _LANGUAGE = select(_conversations.c.language).where(_conversations.c.id == bindparam("b_id"))
@@ -80,6 +81,7 @@ _FINISH = (
     .values(worker=func.coalesce(bindparam("b_worker"), _jobs.c.worker))
     .returning(_jobs.c.conversation_id)
 )
+_MARK_CACHED = update(_jobs).where(_jobs.c.job_id == bindparam("b_id")).values(cached=True)
 _anchor = _messages.alias("anchor")
 _turn_columns = [_messages.c[name] for name in ("role", "text", "language", "created_at", "job_id")]
 _HISTORY = (
@@ -130,20 +132,37 @@ def record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn]) -> lis
 
 def _record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn], assume_new: bool) -> list[bool]:
     now = utcnow()
-    created: list[bool] = []
     with connect(factory, write=True) as connection:
-        for job, source, new_conversation in turns:
-            touch = {"b_id": job.conversation_id, "b_language": job.language, "b_now": now}
-            is_new = (new_conversation and assume_new) or connection.execute(_TOUCH, touch).rowcount == 0
-            if is_new:
-                connection.execute(_INSERT_CONVERSATION, {
-                    "id": job.conversation_id, "channel": job.channel, "language": job.language,
-                    "created_at": now, "updated_at": now,
-                })  # fmt: skip
-            connection.execute(_INSERT_MESSAGE, _user_message(job, now))
-            connection.execute(_INSERT_JOB, _queued_job(job, source))
-            created.append(is_new)
-    return created
+        return [_record_turn(connection, turn, assume_new, now) for turn in turns]
+
+
+def _record_turn(connection: Connection, turn: UserTurn, assume_new: bool, now: datetime) -> bool:
+    job, source, new_conversation = turn
+    touch = {"b_id": job.conversation_id, "b_language": job.language, "b_now": now}
+    is_new = (new_conversation and assume_new) or connection.execute(_TOUCH, touch).rowcount == 0
+    if is_new:
+        connection.execute(_INSERT_CONVERSATION, {
+            "id": job.conversation_id, "channel": job.channel, "language": job.language,
+            "created_at": now, "updated_at": now,
+        })  # fmt: skip
+    connection.execute(_INSERT_MESSAGE, _user_message(job, now))
+    connection.execute(_INSERT_JOB, _queued_job(job, source))
+    return is_new
+
+
+def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAnswer) -> None:
+    """A first question answered from the cache: its user turn, its job (done, cached) and the
+    assistant turn, in one transaction — stored like any other answered job."""
+    for assume_new in (True, False):  # see record_user_turns: a racing creator of the conversation
+        try:
+            with connect(factory, write=True) as connection:
+                _record_turn(connection, turn, assume_new, utcnow())
+                _store(connection, answer)
+                connection.execute(_MARK_CACHED, {"b_id": answer.job_id})
+            return
+        except IntegrityError:
+            if not assume_new:
+                raise
 
 
 def _user_message(job: ChatJob, now: datetime) -> dict[str, Any]:
@@ -288,7 +307,7 @@ def _job_view(job: Any) -> JobView:
         answer=job.answer, error=job.error, model=job.model,
         timings=Timings(queued_ms=job.queued_ms, batch_wait_ms=job.batch_wait_ms,
                         infer_ms=job.infer_ms, total_ms=job.total_ms),
-        batch_size=job.batch_size, worker=job.worker, created_at=job.created_at,
+        batch_size=job.batch_size, worker=job.worker, created_at=job.created_at, cached=bool(job.cached),
     )  # fmt: skip
 
 

@@ -92,6 +92,10 @@ def _add_message_routes(app: FastAPI, stack: Stack, threads: _Threads) -> None:
         except PublishError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
         job = submitted.job
+        if submitted.cached:  # answered at once from the cache: no queue, no worker
+            view = await threads.run(repository.get_job, stack.factory, job.job_id)
+            assert view is not None  # stored in the same call that found the answer
+            return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
         if wait > 0:
             view = await _wait_for_final(stack, threads, job.job_id, wait)
             if view is not None and view.status.final:
@@ -139,6 +143,11 @@ async def _wait_for_final(
 
 
 def _add_health_routes(app: FastAPI, stack: Stack, threads: _Threads) -> None:
+    @app.get("/v1/cache")
+    async def cache_stats() -> dict[str, object]:
+        """The answer cache's backend, hit and miss counters and entries."""
+        return dict((await threads.run(stack.cache.stats)).__dict__)
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}

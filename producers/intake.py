@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ops.errors import PublishError
 from persistence import repository
+from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
 from producers.messages import MessageIn
-from routing.jobs import ChatJob, new_id
+from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id
 from routing.language import LanguageDetector
 from routing.rules import Detection, LanguageChoice, choose_language
 from routing.table import RoutingTable
@@ -20,18 +22,25 @@ _NOT_DETECTED = Detection(language=None, confidence=0.0, reliable=False, words=0
 
 @dataclass(frozen=True)
 class Submitted:
-    """A job that is stored and on its queue."""
+    """A job that is stored and on its queue, or (cached) stored and answered from the cache."""
 
     job: ChatJob
     language_source: str
+    cached: bool = False
 
 
 class Intake:
     """The producer side shared by every channel (HTTP API, JSONL publisher, webhooks)."""
 
     def __init__(
-        self, table: RoutingTable, detector: LanguageDetector, factory: SessionFactory, publish: Publish
+        self,
+        table: RoutingTable,
+        detector: LanguageDetector,
+        factory: SessionFactory,
+        publish: Publish,
+        answers: AnswerLookup | None = None,
     ) -> None:
+        self._answers = answers
         self._table = table
         self._detector = detector
         self._factory = factory
@@ -55,6 +64,9 @@ class Intake:
             user_ref=message.user_ref, text=message.text, language=route.language,
             queue=route.queue, profile=route.profile,
         )  # fmt: skip
+        # Only a conversation's first question is answered from the cache: later ones depend on it.
+        if previous is None and self._answer_from_cache(job, choice.source, new_conversation):
+            return Submitted(job, choice.source, cached=True)
         created = self._turns.submit((job, choice.source, new_conversation))
         try:
             self._publish(job)
@@ -62,6 +74,20 @@ class Intake:
             repository.discard_unpublished(self._factory, job, created)
             raise
         return Submitted(job, choice.source)
+
+    def _answer_from_cache(self, job: ChatJob, source: str, new_conversation: bool) -> bool:
+        if self._answers is None:
+            return False
+        started = time.perf_counter()
+        text = self._answers.get(self._table.profiles[job.profile], job.language, job.text)
+        if text is None:
+            return False
+        answer = ChatAnswer(
+            job_id=job.job_id, text=text, language=job.language, model="answer-cache", status=JobStatus.DONE,
+            timings=Timings(total_ms=(time.perf_counter() - started) * 1000),
+        )  # fmt: skip
+        repository.record_cached_answer(self._factory, (job, source, new_conversation), answer)
+        return True
 
     def choose_language(self, message: MessageIn, conversation_id: str) -> LanguageChoice:
         return self._choose(message, self._previous_language(conversation_id))

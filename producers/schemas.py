@@ -37,6 +37,7 @@ class JobOut(BaseModel):
     batch_size: int | None
     worker: str | None
     created_at: datetime
+    cached: bool = False
 
     @classmethod
     def of(cls, view: JobView) -> JobOut:

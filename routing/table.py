@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,14 @@ class Profile:
     system_prompts: Mapping[str, str]
     repetition_penalty: float = 1.0
     engine: str = "static"
+
+    def answer_version(self, model_id: str, max_new_tokens_cap: int) -> str:
+        """A short hash of what shapes this profile's answers (model, precision, prompts, answer
+        length, repetition penalty): cached answers are keyed by it, so changing any of them
+        makes the old entries unreachable."""
+        shape = [model_id, self.dtype, sorted(self.system_prompts.items()),
+                 min(self.max_new_tokens, max_new_tokens_cap), self.repetition_penalty]  # fmt: skip
+        return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:12]
 
     def system_prompt(self, language: str) -> str:
         """The system prompt for a language: its own, else the generic one naming the language."""

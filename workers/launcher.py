@@ -13,6 +13,8 @@ from celery import Celery
 from celery.signals import worker_shutting_down
 
 from ops.settings import Settings
+from ops.stack import answer_lookup, open_answer_cache
+from persistence.answer_cache import AnswerCache
 from persistence.db import make_engine, make_session_factory
 from routing.celery_app import create_celery_app
 from routing.table import RoutingTable
@@ -36,6 +38,7 @@ def run_worker(
     app: Celery | None = None,
     name: str = "cpu",
     exact_name: bool = False,
+    cache: AnswerCache | None = None,
 ) -> int:
     """Load the model, warm it up, consume until stopped; returns the worker's exit code."""
     queues = list(queues or table.queue_names)
@@ -43,7 +46,8 @@ def run_worker(
     app = app or create_celery_app(settings, table)
     set_torch_threads(settings.torch_threads)
     engine = make_engine(settings.store_url)
-    runtime = build_runtime(settings, profile, make_session_factory(engine), queues)
+    answers = answer_lookup(cache or open_answer_cache(settings), settings)
+    runtime = build_runtime(settings, profile, make_session_factory(engine), queues, answers)
     register_tasks(app, lambda: runtime.responder, settings.job_max_retries, track=runtime.activity.job)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands

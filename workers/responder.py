@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from ops.errors import InvalidInput, ItemExpired, ItemTooLarge, JobNotFound, ModelFailed, WorkerUnavailable
 from persistence import repository
+from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
 from persistence.repository import Begun, Turn
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
@@ -43,7 +44,9 @@ class Responder:
         now: Now = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         admit: Callable[[], None] = always_admit,
+        answers: AnswerLookup | None = None,
     ) -> None:
+        self._cache = answers
         self._admit = admit
         self._monotonic = monotonic
         self._factory = factory
@@ -98,7 +101,10 @@ class Responder:
         except Exception as exc:
             log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc)
             raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
-        return self._store(self._done(job, worker, started, batched))
+        answer = self._store(self._done(job, worker, started, batched))
+        if self._cache is not None and not history:  # asked without earlier turns: cacheable
+            self._cache.put(self._profile, job.language, job.text, batched.value.text)
+        return answer
 
     def fail(self, job: ChatJob, worker: str, error: str) -> ChatAnswer:
         """Store the job as failed (its input's fault, or its retries are spent)."""

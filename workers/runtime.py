@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ops.errors import BreakerOpen, ConfigurationError, WorkerDraining
 from ops.settings import Settings
+from persistence.answer_cache import AnswerLookup
 from persistence.db import SessionFactory
 from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
@@ -135,7 +136,11 @@ def _runner_for(loaded: LoadedModel, profile: Profile) -> Runner:
 
 
 def build_runtime(
-    settings: Settings, profile: Profile, factory: SessionFactory, queues: Sequence[str]
+    settings: Settings,
+    profile: Profile,
+    factory: SessionFactory,
+    queues: Sequence[str],
+    answers: AnswerLookup | None = None,
 ) -> WorkerRuntime:
     """Load the model, warm it up, start the batcher loop and the health monitor."""
     runner, facts = make_runner(settings, profile)
@@ -155,6 +160,7 @@ def build_runtime(
     responder = Responder(
         factory, feeder, effective, runner.model_name, runner.count_tokens,
         history_turns=settings.history_turns, timeout_s=settings.job_timeout_s, admit=admission,
+        answers=answers,
     )  # fmt: skip
     monitor.start()
     return WorkerRuntime(effective, runner, feeder, responder, admission, switch, activity, monitor)

@@ -23,6 +23,8 @@ def process_env(settings: Settings, runner: str) -> dict[str, str]:
     """The environment of the started processes: ours, with the runner the bench asked for."""
     env = dict(os.environ)
     env["BABELQ_RUNNER"] = runner
+    # The dataset repeats its questions: with the answer cache on, the bench would price the cache.
+    env["BABELQ_CACHE_TTL_S"] = "0"
     env["BABELQ_API_HOST"] = settings.api_host
     env["BABELQ_API_PORT"] = str(settings.api_port)
     return env

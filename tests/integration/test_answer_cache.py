@@ -1,0 +1,81 @@
+"""The answer cache on real Redis, and through the whole path: a repeated first question is
+answered by the producer, without a worker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from ops.settings import load_settings
+from ops.stack import build_stack
+from persistence.answer_cache import KEY_PREFIX, RedisAnswerCache
+from persistence.migrate import upgrade
+from producers.api import create_app
+from tests.support.jobs import purge_queues
+from tests.support.processes import babelq_env, babelq_process, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{KEY_PREFIX}*"):
+        client.delete(key)
+    return redis_url
+
+
+def test_redis_cache_stores_with_ttl_caps_its_size_and_counts(clean_redis: str):
+    cache = RedisAnswerCache(clean_redis, ttl_s=60, max_entries=3)
+    for i in range(5):
+        cache.put(f"{KEY_PREFIX}test:{i}", f"answer {i}")
+    assert [cache.get(f"{KEY_PREFIX}test:{i}") for i in range(5)] == [None, None, "answer 2", "answer 3",
+                                                                       "answer 4"]  # fmt: skip
+    ttl = redis.Redis.from_url(clean_redis).pttl(f"{KEY_PREFIX}test:4")
+    assert 0 < ttl <= 60_000
+    stats = cache.stats()
+    assert (stats.backend, stats.hits, stats.misses, stats.entries) == ("redis", 3, 2, 3)
+
+
+def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
+    clean_redis: str, tiny_model_dir: Path, tmp_path: Path
+):
+    store = f"sqlite:///{tmp_path / 'babelq.db'}"
+    upgrade(store)
+    values = dict(broker_url=clean_redis, redis_url=clean_redis, database_url=store, model=str(tiny_model_dir),
+                  max_new_tokens="6", var_dir=str(tmp_path / "var"))  # fmt: skip
+    stack = build_stack(load_settings(**values))
+    purge_queues(stack)
+    log = tmp_path / "worker.log"
+    with (
+        babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),
+        TestClient(create_app(stack)) as client,
+    ):
+        first = client.post("/v1/messages?wait=30", json={"text": "Where is my parcel?", "language": "en"})
+        assert first.status_code == 200 and first.json()["status"] == "done" and not first.json()["cached"]
+        wait_until(lambda: client.get("/v1/cache").json()["entries"] == 1, 10, "the answer cached", log)
+        received = log.read_text().count("received")
+        # The same question, written differently, opening another conversation
+        started = time.perf_counter()
+        second = client.post("/v1/messages", json={"text": "  where is my PARCEL ", "language": "en"})
+        elapsed = time.perf_counter() - started
+        assert second.status_code == 200, second.text
+        body = second.json()
+        assert body["cached"] is True and body["status"] == "done" and body["answer"] == first.json()["answer"]
+        assert body["conversation_id"] != first.json()["conversation_id"]
+        assert elapsed < 0.1
+        turns = client.get(f"/v1/conversations/{body['conversation_id']}").json()["turns"]
+        assert [t["role"] for t in turns] == ["user", "assistant"]
+        # A follow-up in that conversation depends on its history: it goes to a worker
+        follow_up = client.post("/v1/messages?wait=30", json={"text": "Where is my parcel?", "language": "en",
+                                                              "conversation_id": body["conversation_id"]})  # fmt: skip
+        assert follow_up.status_code == 200 and follow_up.json()["cached"] is False
+        time.sleep(0.5)
+        assert log.read_text().count("received") == received + 1  # only the follow-up reached a worker
+        assert client.get("/v1/cache").json() | {"entries": 1} == {"backend": "redis", "hits": 1, "misses": 1,
+                                                                   "entries": 1}  # fmt: skip
+    stack.close()
