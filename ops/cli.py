@@ -19,6 +19,8 @@ model_app = typer.Typer(help="The model workers run.", no_args_is_help=True)
 db_app = typer.Typer(help="The store (SQLite or PostgreSQL).", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
+export_app = typer.Typer(help="Export stored data as JSON.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def _settings() -> Settings:
@@ -224,6 +226,44 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     settings = _settings()
     upgrade(settings.store_url, revision)
     typer.echo(f"store at revision {revision}")
+
+
+@db_app.command("purge")
+def db_purge(
+    older_than: Annotated[str, typer.Option(help="Age of the last activity: 30d, 12h, 2w …")],
+    yes: Annotated[bool, typer.Option("--yes", help="Delete. Without it, only count (dry run).")] = False,
+) -> None:
+    """Remove conversations inactive for longer than --older-than, with their turns and jobs."""
+    from persistence.db import make_engine, make_session_factory
+    from persistence.retention import parse_age, purge
+
+    age = parse_age(older_than)
+    engine = make_engine(_settings().store_url)
+    try:
+        counts = purge(make_session_factory(engine), age, dry_run=not yes)
+    finally:
+        engine.dispose()
+    verb = "removed" if yes else "would remove"
+    note = "" if yes else " (dry run: add --yes to delete)"
+    what = f"{counts.conversations} conversations, {counts.messages} turns, {counts.jobs} jobs"
+    typer.echo(f"{verb} {what} inactive for more than {older_than}{note}")
+
+
+@export_app.command("conversation")
+def export_conversation(conversation_id: str) -> None:
+    """Print one conversation (turns and jobs) as JSON."""
+    from persistence.db import make_engine, make_session_factory
+    from persistence.retention import export_conversation as export
+    from routing.jobs import canonical_uuid
+
+    engine = make_engine(_settings().store_url)
+    try:
+        data = export(make_session_factory(engine), canonical_uuid(conversation_id))
+    finally:
+        engine.dispose()
+    if data is None:
+        raise BabelqError(f"no conversation {conversation_id}")
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 @db_app.command("downgrade")

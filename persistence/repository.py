@@ -34,6 +34,7 @@ class Turn:
     language: str | None
     created_at: datetime
     job_id: str
+    turn_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ _FINISH = (
 )
 _MARK_CACHED = update(_jobs).where(_jobs.c.job_id == bindparam("b_id")).values(cached=True)
 _anchor = _messages.alias("anchor")
-_turn_columns = [_messages.c[name] for name in ("role", "text", "language", "created_at", "job_id")]
+_turn_columns = [_messages.c[name] for name in ("role", "text", "language", "created_at", "job_id", "id")]
 _HISTORY = (
     select(*_turn_columns)
     .where(
@@ -313,18 +314,31 @@ def _job_view(job: Any) -> JobView:
 
 def get_turns(factory: SessionFactory, conversation_id: str) -> list[Turn] | None:
     """Every turn of a conversation in order, or None when it does not exist."""
+    page = get_turns_page(factory, conversation_id, limit=None)
+    return None if page is None else page[0]
+
+
+def get_turns_page(
+    factory: SessionFactory, conversation_id: str, limit: int | None, before: int | None = None
+) -> tuple[list[Turn], int | None] | None:
+    """The latest `limit` turns before turn id `before` (all when None), oldest first, and the
+    cursor for the page before them (None when there is none); None for an unknown conversation."""
     with factory() as session:
         if session.get(Conversation, conversation_id) is None:
             return None
-        rows = session.scalars(
-            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-        ).all()
-        return [_turn(row) for row in rows]
+        query = select(Message).where(Message.conversation_id == conversation_id)
+        if before is not None:
+            query = query.where(Message.id < before)
+        query = query.order_by(Message.id.desc())
+        rows = session.scalars(query if limit is None else query.limit(limit + 1)).all()
+        more = limit is not None and len(rows) > limit
+        page = [_turn(row) for row in reversed(rows[:limit] if more else rows)]
+        return page, (page[0].turn_id if more else None)
 
 
 def _turn(row: Message) -> Turn:
     return Turn(role=row.role, text=row.text, language=row.language,
-                created_at=row.created_at, job_id=row.job_id)  # fmt: skip
+                created_at=row.created_at, job_id=row.job_id, turn_id=row.id)  # fmt: skip
 
 
 def fail_job(factory: SessionFactory, job_id: str, error: str) -> None:

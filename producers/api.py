@@ -113,12 +113,18 @@ def _add_message_routes(app: FastAPI, stack: Stack, threads: _Threads) -> None:
         return JobOut.of(view)
 
     @app.get("/v1/conversations/{conversation_id}", response_model=ConversationOut)
-    async def get_conversation(conversation_id: str) -> ConversationOut:
+    async def get_conversation(
+        conversation_id: str,
+        limit: Annotated[int, Query(ge=1, le=1000, description="Turns per page (the latest first).")] = 100,
+        before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page.")] = None,
+    ) -> ConversationOut:
         cid = _uuid_or_404(conversation_id, "conversation")
-        turns = await threads.run(repository.get_turns, stack.factory, cid)
-        if turns is None:
+        page = await threads.run(repository.get_turns_page, stack.factory, cid, limit, before)
+        if page is None:
             raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
-        return ConversationOut(conversation_id=cid, turns=[TurnOut.of(t) for t in turns])
+        turns, next_before = page
+        out = [TurnOut.of(turn) for turn in turns]
+        return ConversationOut(conversation_id=cid, turns=out, next_before=next_before)
 
 
 def _uuid_or_404(value: str, what: str) -> str:

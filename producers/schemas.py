@@ -45,6 +45,7 @@ class JobOut(BaseModel):
 
 
 class TurnOut(BaseModel):
+    turn_id: int
     role: str
     text: str
     language: str | None
@@ -59,3 +60,5 @@ class TurnOut(BaseModel):
 class ConversationOut(BaseModel):
     conversation_id: str
     turns: list[TurnOut]
+    next_before: int | None = None
+    """Pass as `before` to get the page of older turns; None on the oldest page."""

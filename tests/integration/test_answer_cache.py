@@ -46,8 +46,8 @@ def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
 ):
     store = f"sqlite:///{tmp_path / 'babelq.db'}"
     upgrade(store)
-    values = dict(broker_url=clean_redis, redis_url=clean_redis, database_url=store, model=str(tiny_model_dir),
-                  max_new_tokens="6", var_dir=str(tmp_path / "var"))  # fmt: skip
+    values = dict(broker_url=clean_redis, redis_url=clean_redis, database_url=store,
+                  model=str(tiny_model_dir), max_new_tokens="6", var_dir=str(tmp_path / "var"))  # fmt: skip
     stack = build_stack(load_settings(**values))
     purge_queues(stack)
     log = tmp_path / "worker.log"
@@ -65,14 +65,15 @@ def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
         elapsed = time.perf_counter() - started
         assert second.status_code == 200, second.text
         body = second.json()
-        assert body["cached"] is True and body["status"] == "done" and body["answer"] == first.json()["answer"]
+        assert body["cached"] is True and body["status"] == "done"
+        assert body["answer"] == first.json()["answer"]
         assert body["conversation_id"] != first.json()["conversation_id"]
         assert elapsed < 0.1
         turns = client.get(f"/v1/conversations/{body['conversation_id']}").json()["turns"]
         assert [t["role"] for t in turns] == ["user", "assistant"]
         # A follow-up in that conversation depends on its history: it goes to a worker
-        follow_up = client.post("/v1/messages?wait=30", json={"text": "Where is my parcel?", "language": "en",
-                                                              "conversation_id": body["conversation_id"]})  # fmt: skip
+        again = {"text": "Where is my parcel?", "language": "en", "conversation_id": body["conversation_id"]}
+        follow_up = client.post("/v1/messages?wait=30", json=again)
         assert follow_up.status_code == 200 and follow_up.json()["cached"] is False
         time.sleep(0.5)
         assert log.read_text().count("received") == received + 1  # only the follow-up reached a worker
