@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     runner: RunnerKind = "transformers"
     device: str = "auto"
     max_new_tokens: int = Field(default=64, ge=1, le=4096)
-    history_turns: int = Field(default=6, ge=0, le=100)
+    history_turns: int = Field(default=20, ge=0, le=200)
+    history_tokens: int = Field(default=1024, ge=0, le=1_000_000)
 
     max_text_chars: int = Field(default=4000, ge=1)
     max_wait_s: float = Field(default=60.0, gt=0, le=600)

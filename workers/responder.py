@@ -16,7 +16,7 @@ from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from routing.table import Profile
 from workers.batcher import Batched
 from workers.feeders import Feeder, PromptRequest
-from workers.prompts import build_prompt
+from workers.prompts import build_prompt_within
 from workers.runners.base import ChatMessage, Generation
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Responder:
         count_tokens: Callable[[list[ChatMessage]], int],
         history_turns: int,
         timeout_s: float,
+        history_tokens: int = 1024,
         now: Now = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         admit: Callable[[], None] = always_admit,
@@ -55,6 +56,7 @@ class Responder:
         self._model_name = model_name
         self._count_tokens = count_tokens
         self._history_turns = history_turns
+        self._history_tokens = history_tokens
         self._timeout_s = timeout_s
         self._now = now
         # The task threads of a worker start and finish their jobs in step (a batch at a time):
@@ -111,7 +113,8 @@ class Responder:
         return self._store(self._outcome(job, worker, JobStatus.FAILED, error=error))
 
     def _generate(self, job: ChatJob, history: list[Turn], started: datetime) -> Batched[Generation]:
-        messages = build_prompt(self._profile.system_prompt(job.language), history, job.text)
+        system = self._profile.system_prompt(job.language)
+        messages = build_prompt_within(system, history, job.text, self._history_tokens, self._count_tokens)
         max_new = self._profile.max_new_tokens
         tokens = self._count_tokens(messages) + max_new
         future = self._batcher.submit(PromptRequest(messages, max_new), tokens, self._deadline(job, started))

@@ -160,6 +160,7 @@ def build_runtime(
     responder = Responder(
         factory, feeder, effective, runner.model_name, runner.count_tokens,
         history_turns=settings.history_turns, timeout_s=settings.job_timeout_s, admit=admission,
+        history_tokens=settings.history_tokens,
         answers=answers,
     )  # fmt: skip
     monitor.start()

@@ -81,3 +81,20 @@ def test_fail_stores_the_final_failure_once_retries_are_spent(factory: SessionFa
     responder.fail(job, "w1", "RuntimeError: CUDA error (after 6 attempts)")
     view = repository.get_job(factory, job.job_id)
     assert view is not None and view.status is JobStatus.FAILED and "6 attempts" in (view.error or "")
+
+
+def test_a_follow_ups_prompt_carries_the_previous_turn(factory: SessionFactory):
+    seen: list[list[dict[str, str]]] = []
+
+    def echo(requests: list[PromptRequest]) -> list[Generation]:
+        seen.extend(r.messages for r in requests)
+        return [Generation(f"answer {len(seen)}", 10, 2, "stop") for _ in requests]
+
+    responder = _responder(factory, echo)
+    first = _job(factory, "Where is my parcel?")
+    responder.answer(first, "w1")
+    follow_up = ChatJob(job_id=new_id(), conversation_id=first.conversation_id, text="And now?",
+                        language="en", queue="chat.en")  # fmt: skip
+    repository.record_user_turn(factory, follow_up, "explicit")
+    responder.answer(follow_up, "w1")
+    assert [m["content"] for m in seen[1][1:]] == ["Where is my parcel?", "answer 1", "And now?"]
