@@ -60,7 +60,8 @@ class ItemExpired(BatchError):
 
 
 class WorkerUnavailable(BabelqError):
-    """This worker cannot run jobs now; the job goes back to the broker untried for another worker."""
+    """This job cannot run here now; it goes back to the broker untried (for another worker, or
+    for later)."""
 
 
 class BreakerOpen(WorkerUnavailable):
@@ -69,6 +70,10 @@ class BreakerOpen(WorkerUnavailable):
 
 class WorkerDraining(WorkerUnavailable):
     """The worker is shutting down: it finishes the batch it runs and hands the rest back."""
+
+
+class EarlierTurnPending(WorkerUnavailable):
+    """An earlier message of the same conversation is not answered yet: this one waits its turn."""
 
 
 class ModelFailed(BabelqError):

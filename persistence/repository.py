@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ops.errors import JobNotFound
+from ops.errors import EarlierTurnPending, JobNotFound
 from persistence.db import SessionFactory, connect
 from persistence.models import Conversation, Job, Message
 from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
@@ -76,6 +76,20 @@ _START = (
             worker=bindparam("b_worker"))
     .returning(_jobs.c.conversation_id, _jobs.c.attempts)
 )  # fmt: skip
+_this_job = _jobs.alias("this_job")
+# An earlier job of the same conversation that is not final yet (and not so old that it must be
+# lost): the job waits for it, so that a follow-up never overtakes the message before it.
+_EARLIER_PENDING = (
+    select(_jobs.c.job_id)
+    .join(_this_job, _this_job.c.conversation_id == _jobs.c.conversation_id)
+    .where(
+        _this_job.c.job_id == bindparam("b_id"),
+        _jobs.c.created_at < _this_job.c.created_at,
+        _jobs.c.created_at > bindparam("b_stale"),
+        _jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+    )
+    .limit(1)
+)
 _FINISH = (
     update(_jobs)
     .where(_jobs.c.job_id == bindparam("b_id"), _jobs.c.status != JobStatus.DONE.value)
@@ -205,20 +219,28 @@ def begin_job(factory: SessionFactory, job_id: str, worker: str, history: int) -
     Returns the status the job had before (a final one means a duplicate delivery: do nothing).
     """
     outcome = begin_jobs(factory, [(job_id, worker)], history)[0]
-    if isinstance(outcome, JobNotFound):
+    if isinstance(outcome, JobNotFound | EarlierTurnPending):
         raise outcome
     return outcome
 
 
 def begin_jobs(
-    factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int
-) -> list[Begun | JobNotFound]:
-    """begin_job for several (job_id, worker) in one transaction; an unknown job gets its JobNotFound."""
+    factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int, order_wait_s: float = 300.0
+) -> list[Begun | JobNotFound | EarlierTurnPending]:
+    """begin_job for several (job_id, worker) in one transaction; an unknown job gets its
+    JobNotFound, and a job whose conversation has an earlier job still unfinished (younger than
+    `order_wait_s`) gets EarlierTurnPending and is left as it was."""
+    stale = utcnow() - timedelta(seconds=order_wait_s)
     with connect(factory, write=True) as connection:
-        return [_begin(connection, job_id, worker, history) for job_id, worker in starts]
+        return [_begin(connection, job_id, worker, history, stale) for job_id, worker in starts]
 
 
-def _begin(connection: Connection, job_id: str, worker: str, history: int) -> Begun | JobNotFound:
+def _begin(
+    connection: Connection, job_id: str, worker: str, history: int, stale: datetime
+) -> Begun | JobNotFound | EarlierTurnPending:
+    earlier = connection.execute(_EARLIER_PENDING, {"b_id": job_id, "b_stale": stale}).scalar()
+    if earlier is not None:
+        return EarlierTurnPending(f"job {job_id} waits for the earlier job {earlier} of its conversation")
     row = connection.execute(_START, {"b_id": job_id, "b_now": utcnow(), "b_worker": worker}).first()
     if row is None:
         status = connection.execute(_STATUS, {"b_id": job_id}).scalar()

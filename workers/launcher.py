@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import Reject
 from celery.signals import worker_shutting_down
 
 from ops.settings import Settings
@@ -59,6 +60,7 @@ def run_worker(
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
     )  # fmt: skip
     runtime.switch.attach(worker.consumer)
+    logging.getLogger("celery.app.trace").addFilter(_QuietHandBacks())
     on_shutdown = _drain_on_shutdown(runtime, hostname, settings.shutdown_timeout_s)
     try:
         worker.start()
@@ -67,6 +69,16 @@ def run_worker(
         runtime.close()
         engine.dispose()
     return int(worker.exitcode or 0)
+
+
+class _QuietHandBacks(logging.Filter):
+    """A job handed back to the broker (Reject with requeue) is routine here (breaker open,
+    shutting down, waiting for an earlier turn): one log line, not a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], Reject):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _drain_on_shutdown(runtime: WorkerRuntime, hostname: str, deadline_s: float) -> Callable[..., None]:

@@ -7,7 +7,15 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ops.errors import InvalidInput, ItemExpired, ItemTooLarge, JobNotFound, ModelFailed, WorkerUnavailable
+from ops.errors import (
+    EarlierTurnPending,
+    InvalidInput,
+    ItemExpired,
+    ItemTooLarge,
+    JobNotFound,
+    ModelFailed,
+    WorkerUnavailable,
+)
 from persistence import repository
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
@@ -61,9 +69,9 @@ class Responder:
         self._now = now
         # The task threads of a worker start and finish their jobs in step (a batch at a time):
         # group commit lets one transaction start (or store) all of them, instead of one each.
-        self._starts: GroupCommit[tuple[str, str], Begun | JobNotFound] = GroupCommit(
-            lambda starts: repository.begin_jobs(factory, starts, history_turns),
-            lambda start: repository.begin_jobs(factory, [start], history_turns)[0],
+        self._starts: GroupCommit[tuple[str, str], Begun | JobNotFound | EarlierTurnPending] = GroupCommit(
+            lambda starts: repository.begin_jobs(factory, starts, history_turns, timeout_s),
+            lambda start: repository.begin_jobs(factory, [start], history_turns, timeout_s)[0],
         )
         self._answers: GroupCommit[ChatAnswer, bool | JobNotFound] = GroupCommit(
             lambda answers: repository.store_answers(factory, answers),
@@ -83,7 +91,7 @@ class Responder:
         """
         self._admit()
         begun = self._starts.submit((job.job_id, worker))
-        if isinstance(begun, JobNotFound):
+        if isinstance(begun, JobNotFound | EarlierTurnPending):
             raise begun
         before, history = begun
         if before.final:

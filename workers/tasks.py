@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from ops.errors import InvalidInput, ModelFailed, WorkerUnavailable
+from ops.errors import EarlierTurnPending, InvalidInput, ModelFailed, WorkerUnavailable
 from persistence import repository
 from routing.jobs import ChatAnswer, ChatJob
 from routing.queues import ANSWER_TASK
 from workers.responder import Responder
 
 log = logging.getLogger(__name__)
+ORDER_RECHECK_S = 0.2
 
 
 def register_tasks(
@@ -50,6 +52,8 @@ def _answer(
     try:
         return responder.answer(job, worker)
     except WorkerUnavailable as exc:
+        if isinstance(exc, EarlierTurnPending):
+            time.sleep(ORDER_RECHECK_S)  # it may be back at once (RabbitMQ): do not spin on it
         raise Reject(str(exc), requeue=True) from exc
     except ModelFailed as exc:
         if task.request.retries < max_retries:

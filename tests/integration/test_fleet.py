@@ -3,10 +3,12 @@ a circuit breaker that stops consumption, kill -9 mid-batch, SIGTERM during load
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,11 @@ from sqlalchemy import select
 
 from ops.settings import load_settings
 from ops.stack import Stack, build_stack
+from persistence import repository
 from persistence.migrate import upgrade
 from persistence.models import Job
-from routing.jobs import JobStatus
+from routing.jobs import ChatJob, JobStatus, new_id
+from routing.queues import publish_job
 from tests.support.jobs import (
     all_done,
     answered_by,
@@ -156,3 +160,42 @@ def test_kill_9_and_sigterm_during_load_lose_no_job_and_answer_each_once(
     # the killed worker's jobs were redelivered and answered by another worker
     assert all(attempts >= 2 for attempts in _attempts(stack, orphaned))
     assert _node(logs[0]) not in answered_by(stack, orphaned)
+
+
+def test_a_conversations_turns_are_answered_in_order_by_several_busy_workers(
+    redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
+):
+    values = _settings(redis_url, tiny_model_dir, tmp_path)
+    stack = _stack(values, make_stack)
+    env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "0.1"}
+    conversations = [new_id() for _ in range(6)]
+    jobs = [ChatJob(job_id=new_id(), conversation_id=cid, text=f"turn {turn} of {cid[:8]}", language="en",
+                    queue="chat.en") for turn in range(4) for cid in conversations]  # fmt: skip
+    with (
+        babelq_process(WORKER, env, tmp_path / "w1.log", "ready.", program=SCRIPTED_WORKER),
+        babelq_process(WORKER, env, tmp_path / "w2.log", "ready.", program=SCRIPTED_WORKER),
+    ):
+        # Every turn is queued at once, as a burst of follow-ups would be: both workers take
+        # messages of one conversation at the same time.
+        for job in jobs:
+            repository.record_user_turn(stack.factory, job, "explicit")
+            publish_job(stack.celery, job)
+        wait_until(lambda: all_done(stack, jobs), 120, "every turn answered", tmp_path / "w1.log")
+    assert len(set(answered_by(stack, jobs))) == 2  # both workers answered
+    for cid in conversations:
+        mine = [job for job in jobs if job.conversation_id == cid]
+        timings = _started_finished(stack, [job.job_id for job in mine])
+        for earlier, later in itertools.pairwise(timings):
+            assert later[0] >= earlier[1]  # a follow-up starts only once the turn before it is answered
+        turns = repository.get_turns(stack.factory, cid)
+        assert turns is not None
+        assert [t.text for t in turns if t.role == "user"] == [job.text for job in mine]
+        answers = [t.job_id for t in turns if t.role == "assistant"]
+        assert answers == [job.job_id for job in mine]  # answers stored in the order of the questions
+
+
+def _started_finished(stack: Stack, job_ids: list[str]) -> list[tuple[datetime, datetime]]:
+    with stack.factory() as session:
+        rows = {job.job_id: (job.started_at, job.finished_at) for job in session.scalars(
+            select(Job).where(Job.job_id.in_(job_ids)))}  # fmt: skip
+    return [rows[job_id] for job_id in job_ids]
