@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     cache_ttl_s: float = Field(default=86400.0, ge=0)
     cache_max_entries: int = Field(default=10000, ge=1)
 
-    job_max_retries: int = Field(default=5, ge=0, le=100)
+    job_max_retries: int = Field(default=10, ge=0, le=100)
     breaker_fail_max: int = Field(default=5, ge=1, le=1000)
     breaker_reset_s: float = Field(default=30.0, gt=0, le=3600)
     health_interval_s: float = Field(default=30.0, gt=0, le=3600)

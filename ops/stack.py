@@ -65,5 +65,9 @@ def open_answer_cache(settings: Settings) -> AnswerCache:
 
 def answer_lookup(cache: AnswerCache, settings: Settings) -> AnswerLookup:
     """Producers and workers key the cache alike: by the profile's model (else BABELQ_MODEL, else
-    the default model) and the answer-length cap."""
-    return AnswerLookup(cache, settings.model or "babelq-default", settings.max_new_tokens)
+    the default model) and the answer-length cap. A null-runner worker (benchmarks) writes under
+    keys no producer reads, so it can never fill the cache with its fixed text."""
+    model = settings.model or "babelq-default"
+    return AnswerLookup(
+        cache, model if settings.runner != "null" else f"null-runner:{model}", settings.max_new_tokens
+    )

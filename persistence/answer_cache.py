@@ -33,8 +33,12 @@ def normalise_question(text: str) -> str:
     return folded.strip("".join(ch for ch in set(folded) if _is_trimmable(ch)))
 
 
+# Punctuation that carries meaning at an edge ("C#", "100%", "@support") is kept.
+_KEPT_AT_EDGES = frozenset("#%&*@/\\+-_$€£¥")
+
+
 def _is_trimmable(ch: str) -> bool:
-    return ch.isspace() or unicodedata.category(ch).startswith("P")
+    return ch.isspace() or (unicodedata.category(ch).startswith("P") and ch not in _KEPT_AT_EDGES)
 
 
 def cache_key(profile_version: str, language: str, text: str) -> str:
@@ -111,7 +115,11 @@ class RedisAnswerCache:
 
     def __init__(self, url: str, ttl_s: float, max_entries: int) -> None:
         self._redis = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+            # short: the lookup is on the request path, and a slow cache is better skipped
+            url,
+            socket_timeout=0.25,
+            socket_connect_timeout=0.25,
+            decode_responses=True,
         )
         self._ttl_ms = int(ttl_s * 1000)
         self._max = max_entries

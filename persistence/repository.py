@@ -77,15 +77,16 @@ _START = (
     .returning(_jobs.c.conversation_id, _jobs.c.attempts)
 )  # fmt: skip
 _this_job = _jobs.alias("this_job")
-# An earlier job of the same conversation that is not final yet (and not so old that it must be
-# lost): the job waits for it, so that a follow-up never overtakes the message before it.
+# An earlier job of the same conversation that is not final yet (and not so long untouched that
+# it must be lost): the job waits for it, so that a follow-up never overtakes the message before it.
 _EARLIER_PENDING = (
     select(_jobs.c.job_id)
     .join(_this_job, _this_job.c.conversation_id == _jobs.c.conversation_id)
     .where(
         _this_job.c.job_id == bindparam("b_id"),
         _jobs.c.created_at < _this_job.c.created_at,
-        _jobs.c.created_at > bindparam("b_stale"),
+        # lost, presumably, if it has neither started nor been queued for so long
+        func.coalesce(_jobs.c.started_at, _jobs.c.created_at) > bindparam("b_stale"),
         _jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
     )
     .limit(1)
@@ -165,19 +166,24 @@ def _record_turn(connection: Connection, turn: UserTurn, assume_new: bool, now: 
     return is_new
 
 
-def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAnswer) -> None:
+def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAnswer) -> bool:
     """A first question answered from the cache: its user turn, its job (done, cached) and the
-    assistant turn, in one transaction — stored like any other answered job."""
-    for assume_new in (True, False):  # see record_user_turns: a racing creator of the conversation
-        try:
-            with connect(factory, write=True) as connection:
-                _record_turn(connection, turn, assume_new, utcnow())
-                _store(connection, answer)
-                connection.execute(_MARK_CACHED, {"b_id": answer.job_id})
-            return
-        except IntegrityError:
-            if not assume_new:
-                raise
+    assistant turn, in one transaction — stored like any other answered job. Only when this
+    transaction creates the conversation: then no other turn of it can exist or race this one.
+    False (and nothing stored) when the conversation exists already."""
+    try:
+        with connect(factory, write=True) as connection:
+            if not _record_turn(connection, turn, assume_new=turn[2], now=utcnow()):
+                raise _ConversationExists  # roll the user turn back
+            _store(connection, answer)
+            connection.execute(_MARK_CACHED, {"b_id": answer.job_id})
+        return True
+    except (_ConversationExists, IntegrityError):  # IntegrityError: a concurrent request created it first
+        return False
+
+
+class _ConversationExists(Exception):
+    pass
 
 
 def _user_message(job: ChatJob, now: datetime) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,21 +35,48 @@ class PurgeCounts:
 
 
 def purge(
-    factory: SessionFactory, older_than: timedelta, dry_run: bool, now: datetime | None = None
+    factory: SessionFactory,
+    older_than: timedelta,
+    dry_run: bool,
+    now: datetime | None = None,
+    chunk: int = 500,
 ) -> PurgeCounts:
-    """Conversations untouched for `older_than` go, with their turns and jobs, in one transaction;
-    a conversation with a job still queued or running stays. `dry_run` only counts."""
+    """Conversations untouched for `older_than` go, with their turns and jobs, `chunk` at a time
+    (one transaction each); one with a job still queued or running stays. `dry_run` only counts."""
     cutoff = (now or utcnow()) - older_than
+    if dry_run:
+        return _count_idle(factory, cutoff)
+    total = PurgeCounts(0, 0, 0)
+    while (removed := _purge_chunk(factory, cutoff, chunk)).conversations:
+        total = PurgeCounts(*(a + b for a, b in zip(astuple(total), astuple(removed), strict=True)))
+    return total
+
+
+def _purge_chunk(factory: SessionFactory, cutoff: datetime, chunk: int) -> PurgeCounts:
+    """The chosen conversations are locked first (PostgreSQL), so a message arriving for one of
+    them meanwhile waits, then finds it gone and starts a new one (see repository._record_turn)."""
     with factory.begin() as session:
-        busy = select(Job.conversation_id).where(Job.status.in_(_UNFINISHED))
-        old = select(Conversation.id).where(Conversation.updated_at < cutoff, Conversation.id.not_in(busy))
-        ids = list(session.scalars(old))
+        query = _idle(cutoff).limit(chunk).with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
         counts = PurgeCounts(len(ids), _count(session, Message, ids), _count(session, Job, ids))
-        if not dry_run and ids:
-            for model in (Message, Job):
-                session.execute(delete(model).where(model.conversation_id.in_(ids)))
-            session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+        for model in (Message, Job):
+            session.execute(delete(model).where(model.conversation_id.in_(ids)))
+        session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
     return counts
+
+
+def _count_idle(factory: SessionFactory, cutoff: datetime) -> PurgeCounts:
+    idle = _idle(cutoff).scalar_subquery()
+    with factory() as session:
+        conversations = session.scalar(select(func.count()).select_from(_idle(cutoff).subquery()))
+        messages = session.scalar(select(func.count()).where(Message.conversation_id.in_(idle)))
+        jobs = session.scalar(select(func.count()).where(Job.conversation_id.in_(idle)))
+    return PurgeCounts(int(conversations or 0), int(messages or 0), int(jobs or 0))
+
+
+def _idle(cutoff: datetime) -> Any:
+    busy = select(Job.conversation_id).where(Job.status.in_(_UNFINISHED))
+    return select(Conversation.id).where(Conversation.updated_at < cutoff, Conversation.id.not_in(busy))
 
 
 def _count(session: Any, model: type[Message] | type[Job], ids: list[str]) -> int:

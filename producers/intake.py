@@ -86,8 +86,7 @@ class Intake:
             job_id=job.job_id, text=text, language=job.language, model="answer-cache", status=JobStatus.DONE,
             timings=Timings(total_ms=(time.perf_counter() - started) * 1000),
         )  # fmt: skip
-        repository.record_cached_answer(self._factory, (job, source, new_conversation), answer)
-        return True
+        return repository.record_cached_answer(self._factory, (job, source, new_conversation), answer)
 
     def choose_language(self, message: MessageIn, conversation_id: str) -> LanguageChoice:
         return self._choose(message, self._previous_language(conversation_id))

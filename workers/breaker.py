@@ -72,7 +72,13 @@ class ModelBreaker:
             raise BreakerOpen(f"the model breaker is open: {exc}") from exc
 
     def record(self, error: BaseException | None) -> None:
-        """Count an outcome that happened outside `call` (a continuous engine's request)."""
+        """Count an outcome that happened outside `call` (a continuous engine's request). Only
+        while closed: an outcome that arrives while open is from before it opened, and must not
+        stand in for the trial. Faults that are not the model's are not counted at all."""
+        if error is not None and not_the_models_fault(error):
+            return
+        if self.state != pybreaker.STATE_CLOSED:
+            return
         with contextlib.suppress(BaseException):  # the caller already has this error; we only count it
             self._breaker.call(_outcome, error)
 
@@ -84,15 +90,19 @@ class ModelBreaker:
         return (now or datetime.now(UTC)) >= opened_at + timedelta(seconds=self._breaker.reset_timeout)
 
     def trial(self, probe: Callable[[], object]) -> bool:
-        """Run one trial batch if one is due; True when it closed the breaker."""
+        """Run one trial batch if one is due; True when it closed the breaker. The probe runs
+        outside pybreaker's lock (a model call may wait on threads that report to this breaker)."""
         if not self.trial_due():
             return False
+        self._breaker.half_open()
         try:
-            self.call(probe)
-        except Exception as exc:  # the trial failed: pybreaker has opened the breaker again
+            probe()
+        except Exception as exc:
             log.warning("model breaker trial failed: %s", exc)
+            self._breaker.open()
             return False
-        return not self.is_open
+        self._breaker.close()
+        return True
 
 
 def _outcome(error: BaseException | None) -> None:

@@ -22,6 +22,7 @@ class ConsumptionSwitch:
         self.queues = list(queues)
         self._consumer: Any = None
         self._consuming = True
+        self._stopped = False
         self._lock = threading.Lock()
 
     @property
@@ -34,12 +35,18 @@ class ConsumptionSwitch:
     def pause(self) -> None:
         self._switch(False)
 
+    def stop(self) -> None:
+        """Pause for good (shutting down): a later resume() does nothing."""
+        with self._lock:
+            self._stopped = True
+        self._switch(False)
+
     def resume(self) -> None:
         self._switch(True)
 
     def _switch(self, consume: bool) -> None:
         with self._lock:
-            if self._consuming == consume:
+            if self._consuming == consume or (consume and self._stopped):
                 return
             self._consuming = consume
             consumer = self._consumer

@@ -63,7 +63,12 @@ class ContinuousFeeder:
             outer.set_exception(ItemExpired("deadline passed before the item could run"))
             return outer
         started = self._clock()
-        inner = self._runner.submit(item.messages, item.max_new_tokens)
+        try:
+            inner = self._runner.submit(item.messages, item.max_new_tokens)
+        except BaseException as exc:  # a dead generation loop refuses at once: the breaker must hear it
+            if self._on_outcome is not None:
+                self._on_outcome(exc)
+            raise
         inner.add_done_callback(lambda done: self._relay(done, outer, started))
         return outer
 

@@ -61,10 +61,15 @@ def run_worker(
     )  # fmt: skip
     runtime.switch.attach(worker.consumer)
     logging.getLogger("celery.app.trace").addFilter(_QuietHandBacks())
-    on_shutdown = _drain_on_shutdown(runtime, hostname, settings.shutdown_timeout_s)
+    deadline = threading.Timer(
+        settings.shutdown_timeout_s, _exit_past_deadline, (settings.shutdown_timeout_s,)
+    )
+    deadline.daemon = True
+    on_shutdown = _drain_on_shutdown(runtime, hostname, deadline)
     try:
         worker.start()
     finally:
+        deadline.cancel()  # the warm shutdown finished in time
         worker_shutting_down.disconnect(on_shutdown)
         runtime.close()
         engine.dispose()
@@ -81,7 +86,9 @@ class _QuietHandBacks(logging.Filter):
         return True
 
 
-def _drain_on_shutdown(runtime: WorkerRuntime, hostname: str, deadline_s: float) -> Callable[..., None]:
+def _drain_on_shutdown(
+    runtime: WorkerRuntime, hostname: str, deadline: threading.Timer
+) -> Callable[..., None]:
     """On SIGTERM/SIGINT (Celery's warm shutdown): stop consuming, let the running batch finish
     and be acked, hand the jobs still waiting back to the broker; past the deadline, exit without
     acking what is left, so the broker redelivers it."""
@@ -90,9 +97,8 @@ def _drain_on_shutdown(runtime: WorkerRuntime, hostname: str, deadline_s: float)
         if sender not in (None, hostname):
             return
         runtime.drain()
-        timer = threading.Timer(deadline_s, _exit_past_deadline, args=(deadline_s,))
-        timer.daemon = True
-        timer.start()
+        if not deadline.is_alive() and not deadline.finished.is_set():
+            deadline.start()
 
     worker_shutting_down.connect(on_shutdown, weak=False)
     return on_shutdown

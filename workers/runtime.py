@@ -70,7 +70,8 @@ class WorkerRuntime:
     def drain(self) -> int:
         """Shutting down: take no more jobs, hand back those not in the running batch."""
         self.admission.draining = True
-        self.switch.pause()
+        self.monitor.stop()  # no breaker trial may resume consumption now
+        self.switch.stop()
         handed_back = self.feeder.drain()
         log.warning("draining: the running batch finishes, %d waiting jobs handed back", handed_back)
         return handed_back

@@ -130,3 +130,12 @@ def test_cli_purge_is_a_dry_run_unless_told_and_export_prints_json(store_url: st
     missing = babelq("export", "conversation", conversation_id)
     assert missing.returncode == 2 and "no conversation" in missing.stderr
     assert babelq("db", "purge", "--older-than", "soon").returncode == 2
+
+
+def test_purge_works_through_many_conversations_a_chunk_at_a_time(factory: SessionFactory):
+    olds = [_conversation(factory, 1) for _ in range(5)]
+    for cid in olds:
+        _age(factory, cid, 400)
+    counts = purge(factory, parse_age("52w"), dry_run=False, chunk=2)
+    assert (counts.conversations, counts.messages, counts.jobs) == (5, 10, 5)
+    assert all(export_conversation(factory, cid) is None for cid in olds)

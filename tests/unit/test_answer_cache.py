@@ -20,6 +20,8 @@ from routing.table import load_table
         ("我的订单在哪里？", "我的订单在哪里"),
         ("Straße...", "strasse"),  # case folding, not just lower()
         ("Is it 5.5 kg?", "is it 5.5 kg"),  # punctuation inside is kept
+        ("Tell me about C#!", "tell me about c#"),  # meaningful marks at an edge stay
+        ("«Hola»", "hola"),
     ],
 )
 def test_normalisation(text: str, normalised: str):

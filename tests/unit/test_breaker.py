@@ -114,3 +114,31 @@ def test_switch_cancels_and_re_adds_every_queue_once_per_change():
     assert switch.consuming
     assert consumer.calls == [("cancel_task_queue", "chat.en"), ("cancel_task_queue", "chat.fallback"),
                               ("add_task_queue", "chat.en"), ("add_task_queue", "chat.fallback")]  # fmt: skip
+
+
+def test_record_ignores_outcomes_while_open_and_faults_that_are_not_the_models():
+    breaker = ModelBreaker(fail_max=2, reset_s=0.01)
+    breaker.record(Broken("1"))
+    breaker.record(ItemTooLarge("the input's fault"))  # neither counted nor a success
+    assert breaker.consecutive_failures == 1
+    breaker.record(Broken("2"))
+    assert breaker.is_open
+    time.sleep(0.02)
+    breaker.record(None)  # a late success from before it opened: not a trial
+    assert breaker.is_open
+
+
+def test_a_trial_holds_no_lock_while_the_probe_runs():
+    breaker = ModelBreaker(fail_max=1, reset_s=0.01)
+    breaker.record(Broken("1"))
+    time.sleep(0.02)
+
+    def probe_that_reports_from_another_thread() -> None:
+        import threading
+
+        reporter = threading.Thread(target=breaker.record, args=(None,))
+        reporter.start()
+        reporter.join(2)
+        assert not reporter.is_alive()  # would deadlock if the probe ran under pybreaker's lock
+
+    assert breaker.trial(probe_that_reports_from_another_thread) is True
