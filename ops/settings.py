@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     job_max_retries: int = Field(default=10, ge=0, le=100)
     breaker_fail_max: int = Field(default=5, ge=1, le=1000)
     breaker_reset_s: float = Field(default=30.0, gt=0, le=3600)
+    breaker_max_trials: int = Field(default=10, ge=0, le=10_000)
     health_interval_s: float = Field(default=30.0, gt=0, le=3600)
     shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 

@@ -72,6 +72,9 @@ class HealthMonitor:
         self._stop = threading.Event()
         self._gpu_reading: dict[str, float] | None = None
         self._checked_at: float | None = None
+        self.failed_trials = 0
+        self.max_failed_trials = 0  # 0: never give up
+        self.on_give_up: Callable[[], None] | None = None
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="babelq-health", daemon=True).start()
@@ -103,11 +106,22 @@ class HealthMonitor:
     def _loop(self) -> None:
         next_check = time.monotonic()
         while not self._stop.wait(self._tick_s):
-            if self.breaker.trial_due():
-                self.breaker.trial(self._probe)
+            if self.breaker.trial_due() and not self._run_trial():
+                return
             if time.monotonic() >= next_check:
                 self.check()
                 next_check = time.monotonic() + self._interval_s
+
+    def _run_trial(self) -> bool:
+        """One trial; False when this was the last one allowed (the worker gives up and exits,
+        so that a supervisor starts it afresh: a broken CUDA context does not heal in-process)."""
+        self.failed_trials = 0 if self.breaker.trial(self._probe) else self.failed_trials + 1
+        if self.max_failed_trials and self.failed_trials >= self.max_failed_trials:
+            log.error("model breaker: %d trials failed in a row; the worker gives up", self.failed_trials)
+            if self.on_give_up is not None:
+                self.on_give_up()
+            return False
+        return True
 
 
 def _iso(stamp: float | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
 from workers.tasks import register_tasks
 
 log = logging.getLogger(__name__)
+GAVE_UP_EXIT_CODE = 3
 
 
 def node_name(prefix: str, exact: bool = False) -> str:
@@ -60,6 +62,7 @@ def run_worker(
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
     )  # fmt: skip
     runtime.switch.attach(worker.consumer)
+    gave_up = _give_up_after(runtime, settings.breaker_max_trials)
     logging.getLogger("celery.app.trace").addFilter(_QuietHandBacks())
     deadline = threading.Timer(
         settings.shutdown_timeout_s, _exit_past_deadline, (settings.shutdown_timeout_s,)
@@ -73,7 +76,22 @@ def run_worker(
         worker_shutting_down.disconnect(on_shutdown)
         runtime.close()
         engine.dispose()
-    return int(worker.exitcode or 0)
+    return GAVE_UP_EXIT_CODE if gave_up.is_set() else int(worker.exitcode or 0)
+
+
+def _give_up_after(runtime: WorkerRuntime, max_trials: int) -> threading.Event:
+    """After `max_trials` failed breaker trials in a row the worker shuts down (as on SIGTERM)
+    and exits with GAVE_UP_EXIT_CODE, for its supervisor (GpuFleet, systemd, Kubernetes) to
+    restart it."""
+    gave_up = threading.Event()
+
+    def give_up() -> None:
+        gave_up.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    runtime.monitor.max_failed_trials = max_trials
+    runtime.monitor.on_give_up = give_up
+    return gave_up
 
 
 class _QuietHandBacks(logging.Filter):

@@ -199,3 +199,20 @@ def _started_finished(stack: Stack, job_ids: list[str]) -> list[tuple[datetime, 
         rows = {job.job_id: (job.started_at, job.finished_at) for job in session.scalars(
             select(Job).where(Job.job_id.in_(job_ids)))}  # fmt: skip
     return [rows[job_id] for job_id in job_ids]
+
+
+def test_a_worker_whose_trials_keep_failing_exits_for_its_supervisor_to_restart_it(
+    redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
+):
+    values = _settings(redis_url, tiny_model_dir, tmp_path, breaker_fail_max="1", breaker_reset_s="1",
+                       breaker_max_trials="2")  # fmt: skip
+    stack = _stack(values, make_stack)
+    flag = tmp_path / "broken"
+    env = {**babelq_env(**values), "SCRIPTED_FAIL_FLAG": str(flag)}
+    log = tmp_path / "sick.log"
+    with babelq_process(WORKER, env, log, "ready.", program=SCRIPTED_WORKER) as sick:
+        flag.touch()
+        jobs = publish_english_jobs(stack, 2)
+        assert sick.wait(60) == 3  # GAVE_UP_EXIT_CODE
+    assert "trials failed in a row; the worker gives up" in log.read_text()
+    assert statuses(stack, jobs)[JobStatus.FAILED] == 0  # its jobs wait on the broker for others

@@ -79,3 +79,17 @@ def test_gpu_readings_are_absent_without_a_gpu_and_complete_with_one():
     else:
         assert reading is not None and set(reading) == {"gpu_util_pct", "gpu_memory_used_mib",
                                                          "gpu_memory_total_mib"}  # fmt: skip
+
+
+def test_the_monitor_gives_up_after_max_failed_trials_in_a_row():
+    import threading
+
+    breaker = ModelBreaker(1, 0.02)
+    breaker.record(RuntimeError("device lost"))
+    monitor = _monitor(breaker, ConsumptionSwitch(["chat.en"]), probe=_fail)
+    gave_up = threading.Event()
+    monitor.max_failed_trials, monitor.on_give_up = 3, gave_up.set
+    monitor.start()
+    assert gave_up.wait(5)
+    assert monitor.failed_trials == 3 and breaker.is_open
+    monitor.stop()

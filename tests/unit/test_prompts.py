@@ -36,7 +36,7 @@ def test_the_oldest_turns_go_first_and_the_budget_holds():
         prompt = build_prompt_within("Be kind.", HISTORY, "and now?", budget=budget, count_tokens=words)
         assert words(prompt) - base <= budget
         kept = [m["content"] for m in prompt[1:-1]]
-        assert kept == [t.text for t in HISTORY[len(HISTORY) - len(kept):]]  # a suffix: newest kept
+        assert kept == [t.text for t in HISTORY[len(HISTORY) - len(kept) :]]  # a suffix: newest kept
         assert not prompt[1:-1] or prompt[1]["role"] == "user"  # never opens with an orphan answer
     # 9 tokens hold the last question and its answer (6 + 3), not more
     assert [m["content"] for m in build_prompt_within("Be kind.", HISTORY, "and now?", 9, words)[1:-1]] == [
