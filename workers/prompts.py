@@ -28,17 +28,19 @@ def build_prompt_within(
 ) -> list[ChatMessage]:
     """build_prompt with the oldest turns dropped until the history takes at most `budget` tokens
     (as the tokenizer counts the rendered prompt); a kept history never opens with an answer
-    whose question was dropped."""
+    whose question was dropped. Binary search over where the kept turns start: a few renders,
+    not one per turn."""
     base = count_tokens(build_prompt(system_prompt, [], text))
-    kept = list(history)
-    while kept:
-        prompt = build_prompt(system_prompt, kept, text)
-        if count_tokens(prompt) - base <= budget:
-            return prompt
-        kept = _without_oldest(kept)
-    return build_prompt(system_prompt, [], text)
 
+    def fits(start: int) -> bool:
+        return count_tokens(build_prompt(system_prompt, history[start:], text)) - base <= budget
 
-def _without_oldest(turns: list[Turn]) -> list[Turn]:
-    rest = turns[1:]
-    return rest[1:] if rest and rest[0].role == ASSISTANT else rest
+    low, high = 0, len(history)  # history[high:] (nothing) always fits
+    while low < high:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle + 1
+    start = low + 1 if low < len(history) and history[low].role == ASSISTANT else low
+    return build_prompt(system_prompt, history[start:], text)
