@@ -54,11 +54,19 @@ def run_worker(
     register_tasks(app, lambda: runtime.responder, settings.job_max_retries, track=runtime.activity.job)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands
-    concurrency = settings.worker_concurrency or 2 * profile.max_batch_size
-    hostname = node_name(name, exact_name)
-    log.info("worker %s consumes %s with %d task threads", hostname, queues, concurrency)
+    try:
+        return _consume(app, settings, runtime, node_name(name, exact_name))
+    finally:
+        runtime.close()
+        engine.dispose()
+
+
+def _consume(app: Celery, settings: Settings, runtime: WorkerRuntime, hostname: str) -> int:
+    """Run the Celery worker until it stops, wired to the runtime (pause/resume, drain, give-up)."""
+    concurrency = settings.worker_concurrency or 2 * runtime.profile.max_batch_size
+    log.info("worker %s consumes %s with %d task threads", hostname, runtime.switch.queues, concurrency)
     worker = app.Worker(
-        hostname=hostname, queues=queues, pool_cls="threads", concurrency=concurrency,
+        hostname=hostname, queues=runtime.switch.queues, pool_cls="threads", concurrency=concurrency,
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
     )  # fmt: skip
     runtime.switch.attach(worker.consumer)
@@ -74,8 +82,6 @@ def run_worker(
     finally:
         deadline.cancel()  # the warm shutdown finished in time
         worker_shutting_down.disconnect(on_shutdown)
-        runtime.close()
-        engine.dispose()
     return GAVE_UP_EXIT_CODE if gave_up.is_set() else int(worker.exitcode or 0)
 
 
