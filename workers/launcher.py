@@ -26,6 +26,7 @@ from workers.tasks import register_tasks
 
 log = logging.getLogger(__name__)
 GAVE_UP_EXIT_CODE = 3
+QUEUE_DEPTH_IN_BATCHES = 4
 
 
 def node_name(prefix: str, exact: bool = False) -> str:
@@ -63,7 +64,9 @@ def run_worker(
 
 def _consume(app: Celery, settings: Settings, runtime: WorkerRuntime, hostname: str) -> int:
     """Run the Celery worker until it stops, wired to the runtime (pause/resume, drain, give-up)."""
-    concurrency = settings.worker_concurrency or 2 * runtime.profile.max_batch_size
+    # 4 batches' worth: one running, the rest a pool the batcher picks similar lengths from (less
+    # padding: measured +13-20% jobs/s over 2 batches' worth, see README), still a bounded prefetch.
+    concurrency = settings.worker_concurrency or QUEUE_DEPTH_IN_BATCHES * runtime.profile.max_batch_size
     log.info("worker %s consumes %s with %d task threads", hostname, runtime.switch.queues, concurrency)
     worker = app.Worker(
         hostname=hostname, queues=runtime.switch.queues, pool_cls="threads", concurrency=concurrency,

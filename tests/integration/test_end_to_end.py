@@ -20,6 +20,7 @@ from persistence.migrate import upgrade
 from producers.api import create_app
 from routing.jobs import ChatJob, new_id
 from routing.queues import publish_job
+from tests.support.jobs import purge_queues
 from tests.support.processes import babelq_env, babelq_process, wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,14 +37,6 @@ class Deployment:
     stack: Stack
     client: TestClient
     worker_log: Path
-
-
-def _purge(stack: Stack) -> None:
-    with stack.celery.connection_for_write() as connection:
-        for queue in stack.celery.conf.task_queues:
-            bound = queue.bind(connection.default_channel)
-            bound.declare()
-            bound.purge()
 
 
 @pytest.fixture(
@@ -70,7 +63,7 @@ def deployment(
     )
     upgrade(store_url)
     stack = build_stack(load_settings(**values))
-    _purge(stack)
+    purge_queues(stack)
     log = tmp_path / "worker.log"
     with (
         babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),
