@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     breaker_reset_s: float = Field(default=30.0, gt=0, le=3600)
     breaker_max_trials: int = Field(default=10, ge=0, le=10_000)
     health_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    republish_after_s: float = Field(default=900.0, gt=0)
     shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("broker_url")

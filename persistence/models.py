@@ -75,7 +75,10 @@ class Job(Base):
     """The life of one chat job: queued → running → done | failed | expired."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_conversation_created", "conversation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_conversation_created", "conversation_id", "created_at"),
+        Index("ix_jobs_status_published", "status", "published_at"),
+    )
 
     job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(
@@ -93,6 +96,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     queued_ms: Mapped[float | None] = mapped_column(Float)
     batch_wait_ms: Mapped[float | None] = mapped_column(Float)
     infer_ms: Mapped[float | None] = mapped_column(Float)

@@ -198,7 +198,7 @@ def _queued_job(job: ChatJob, language_source: str) -> dict[str, Any]:
         "job_id": job.job_id, "conversation_id": job.conversation_id, "status": JobStatus.QUEUED.value,
         "channel": job.channel, "user_ref": job.user_ref, "language": job.language,
         "language_source": language_source, "queue": job.queue, "profile": job.profile,
-        "created_at": job.created_at, "attempts": 0,
+        "created_at": job.created_at, "attempts": 0, "published_at": job.created_at,
     }  # fmt: skip
 
 
@@ -435,6 +435,28 @@ def unfinished_jobs(factory: SessionFactory) -> list[ChatJob]:
     )
     with factory() as session:
         return [_chat_job(job, text) for job, text in session.execute(query).all()]
+
+
+def claim_unstarted(factory: SessionFactory, older_than: timedelta, limit: int = 100) -> list[ChatJob]:
+    """Jobs published longer than `older_than` ago and still not started — a broker may have
+    lost them (Redis loses a message popped by a worker killed before it noted it as unacked) —
+    claimed for re-publishing: their publish time moves to now in the same transaction, so one
+    process re-publishes each (rows locked, others skipped, on PostgreSQL). A copy that arrives
+    twice is harmless: answers are stored once."""
+    cutoff = utcnow() - older_than
+    stalled = (
+        select(Job, Message.text)
+        .join(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
+        .where(Job.status == JobStatus.QUEUED.value, func.coalesce(Job.published_at, Job.created_at) < cutoff)
+        .order_by(Job.created_at)
+        .limit(limit)
+        .with_for_update(of=Job, skip_locked=True)
+    )
+    with factory.begin() as session:
+        rows = session.execute(stalled).all()
+        for job, _text in rows:
+            job.published_at = utcnow()
+        return [_chat_job(job, text) for job, text in rows]
 
 
 def _chat_job(job: Job, text: str) -> ChatJob:

@@ -75,6 +75,7 @@ class HealthMonitor:
         self.failed_trials = 0
         self.max_failed_trials = 0  # 0: never give up
         self.on_give_up: Callable[[], None] | None = None
+        self.chores: list[Callable[[], object]] = []  # run with every health check
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="babelq-health", daemon=True).start()
@@ -86,6 +87,11 @@ class HealthMonitor:
         """Take a reading now (GPU through NVML when there is one) and log it."""
         self._gpu_reading = self._gpu() if self._gpu is not None else None
         self._checked_at = time.time()
+        for chore in self.chores:
+            try:
+                chore()
+            except Exception:  # a chore that fails must not stop the health checks
+                log.exception("health-check chore %s failed", getattr(chore, "__qualname__", chore))
         snapshot = self.snapshot()
         level = logging.INFO if snapshot["breaker"] == "closed" else logging.WARNING
         log.log(level, "health: %s", _one_line(snapshot))

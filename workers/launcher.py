@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from celery import Celery
@@ -19,8 +20,10 @@ from ops.stack import answer_lookup, open_answer_cache
 from persistence.answer_cache import AnswerCache
 from persistence.db import make_engine, make_session_factory
 from routing.celery_app import create_celery_app
+from routing.queues import publish_job
 from routing.table import RoutingTable
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
+from workers.republisher import Republisher
 from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
 from workers.tasks import register_tasks
 
@@ -51,7 +54,10 @@ def run_worker(
     set_torch_threads(settings.torch_threads)
     engine = make_engine(settings.store_url)
     answers = answer_lookup(cache or open_answer_cache(settings), settings)
-    runtime = build_runtime(settings, profile, make_session_factory(engine), queues, answers)
+    factory = make_session_factory(engine)
+    runtime = build_runtime(settings, profile, factory, queues, answers)
+    republisher = Republisher(factory, partial(publish_job, app), settings.republish_after_s)
+    runtime.monitor.chores.append(republisher.run_once)
     register_tasks(app, lambda: runtime.responder, settings.job_max_retries, track=runtime.activity.job)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands

@@ -131,7 +131,15 @@ def test_kill_9_and_sigterm_during_load_lose_no_job_and_answer_each_once(
 ):  # fmt: skip
     broker_url = request.getfixturevalue(f"{broker}_url")
     values = _settings(
-        broker_url, tiny_model_dir, tmp_path, visibility_timeout_s="6", shutdown_timeout_s="30"
+        broker_url,
+        tiny_model_dir,
+        tmp_path,
+        visibility_timeout_s="6",
+        shutdown_timeout_s="30",
+        # Redis loses a message popped by a worker killed before it noted it as unacked: the
+        # surviving worker publishes again any job still unstarted after this long
+        republish_after_s="10",
+        health_interval_s="2",
     )
     stack = _stack(values, make_stack)
     env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "1.0"}

@@ -139,3 +139,15 @@ def test_purge_works_through_many_conversations_a_chunk_at_a_time(factory: Sessi
     counts = purge(factory, parse_age("52w"), dry_run=False, chunk=2)
     assert (counts.conversations, counts.messages, counts.jobs) == (5, 10, 5)
     assert all(export_conversation(factory, cid) is None for cid in olds)
+
+
+def test_a_job_published_long_ago_and_never_started_is_claimed_once_for_republishing(factory: SessionFactory):
+    lost, started = _conversation(factory, 1, answered=False), _conversation(factory, 1, answered=False)
+    started_job = export_conversation(factory, started)["jobs"][0]["job_id"]  # type: ignore[index]
+    repository.begin_job(factory, started_job, "w1", history=0)
+    assert repository.claim_unstarted(factory, timedelta(hours=1)) == []  # not stalled yet
+    claimed = repository.claim_unstarted(factory, timedelta(0))
+    mine = [job for job in claimed if job.conversation_id in (lost, started)]
+    assert [job.conversation_id for job in mine] == [lost] and mine[0].text == "question 0"
+    again = repository.claim_unstarted(factory, timedelta(seconds=30))
+    assert lost not in {job.conversation_id for job in again}  # its publish time moved to now
