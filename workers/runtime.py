@@ -189,9 +189,13 @@ def make_feeder(runner: Runner, profile: Profile, breaker: ModelBreaker | None =
         if isinstance(runner, ContinuousBatchRunner):
             return ContinuousFeeder(runner, on_outcome=breaker.record if breaker else None)
     policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)
-    run: Callable[[list[PromptRequest]], list[Generation]] = lambda reqs: run_requests(runner, reqs)  # noqa: E731
-    guarded = run if breaker is None else (lambda reqs: breaker.call(run_requests, runner, reqs))
-    batcher: Batcher[PromptRequest, Generation] = Batcher(policy, guarded)
+
+    def run(requests: list[PromptRequest]) -> list[Generation]:
+        if breaker is None:
+            return run_requests(runner, requests)
+        return breaker.call(run_requests, runner, requests)
+
+    batcher: Batcher[PromptRequest, Generation] = Batcher(policy, run)
     batcher.start()
     return batcher
 

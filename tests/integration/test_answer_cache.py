@@ -10,12 +10,9 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from ops.settings import load_settings
-from ops.stack import build_stack
 from persistence.answer_cache import KEY_PREFIX, RedisAnswerCache
-from persistence.migrate import upgrade
 from producers.api import create_app
-from tests.support.jobs import purge_queues
+from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
 
 pytestmark = pytest.mark.integration
@@ -45,11 +42,9 @@ def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
     clean_redis: str, tiny_model_dir: Path, tmp_path: Path
 ):
     store = f"sqlite:///{tmp_path / 'babelq.db'}"
-    upgrade(store)
     values = dict(broker_url=clean_redis, redis_url=clean_redis, database_url=store,
                   model=str(tiny_model_dir), max_new_tokens="6", var_dir=str(tmp_path / "var"))  # fmt: skip
-    stack = build_stack(load_settings(**values))
-    purge_queues(stack)
+    stack = fresh_stack(values)
     log = tmp_path / "worker.log"
     with (
         babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),

@@ -13,14 +13,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ops.settings import load_settings
-from ops.stack import Stack, build_stack
+from ops.stack import Stack
 from persistence import repository
-from persistence.migrate import upgrade
 from producers.api import create_app
 from routing.jobs import ChatJob, new_id
 from routing.queues import publish_job
-from tests.support.jobs import purge_queues
+from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
 
 pytestmark = pytest.mark.integration
@@ -61,9 +59,7 @@ def deployment(
         max_new_tokens="8",
         var_dir=str(tmp_path / "var"),
     )
-    upgrade(store_url)
-    stack = build_stack(load_settings(**values))
-    purge_queues(stack)
+    stack = fresh_stack(values)
     log = tmp_path / "worker.log"
     with (
         babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),

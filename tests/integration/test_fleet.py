@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ops.settings import load_settings
-from ops.stack import Stack, build_stack
+from ops.stack import Stack
 from persistence import repository
-from persistence.migrate import upgrade
 from persistence.models import Job
 from routing.jobs import ChatJob, JobStatus, new_id
 from routing.queues import publish_job
@@ -25,8 +23,8 @@ from tests.support.jobs import (
     all_done,
     answered_by,
     assistant_turns,
+    fresh_stack,
     publish_english_jobs,
-    purge_queues,
     statuses,
 )
 from tests.support.processes import BABELQ, SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
@@ -50,10 +48,8 @@ def make_stack() -> Iterator[list[Stack]]:
 
 
 def _stack(values: dict[str, str], stacks: list[Stack]) -> Stack:
-    upgrade(values["database_url"])
-    stack = build_stack(load_settings(**values))
+    stack = fresh_stack(values)
     stacks.append(stack)
-    purge_queues(stack)
     return stack
 
 

@@ -7,11 +7,21 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from ops.stack import Stack
+from ops.settings import load_settings
+from ops.stack import Stack, build_stack
 from persistence import repository
+from persistence.migrate import upgrade
 from persistence.models import Message
 from routing.jobs import ChatJob, JobStatus, new_id
 from routing.queues import publish_job
+
+
+def fresh_stack(values: dict[str, str]) -> Stack:
+    """A producer stack on migrated storage and empty queues, from BABELQ_* values."""
+    upgrade(values["database_url"])
+    stack = build_stack(load_settings(**values))
+    purge_queues(stack)
+    return stack
 
 
 def purge_queues(stack: Stack) -> None:
