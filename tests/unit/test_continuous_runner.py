@@ -110,18 +110,86 @@ def test_empty_and_invalid_requests(runner) -> None:
         runner.submit(PROMPTS[0], max_new_tokens=1_000_000)
 
 
-def test_a_failing_model_fails_the_requests_and_later_ones(loaded: LoadedModel, monkeypatch) -> None:
-    # given a model whose forward pass breaks
+def test_a_failing_step_fails_its_requests_and_a_new_loop_takes_later_ones(
+    loaded: LoadedModel, monkeypatch, static
+) -> None:
+    # given a model whose forward pass breaks (a lost device, say)
+    real_forward = loaded.model.forward
+
     def broken_forward(*args, **kwargs):
         raise RuntimeError("device lost")
 
     monkeypatch.setattr(loaded.model, "forward", broken_forward)
     with ContinuousBatchRunner(loaded) as failing:
-        # expect the request failed with our error, and the runner refusing work afterwards
-        with pytest.raises(BatchError):
+        # expect the request in the dead loop failed with our error, and a new loop started
+        with pytest.raises(BatchError, match="device lost"):
             failing.submit(PROMPTS[0], max_new_tokens=3).result(timeout=30)
-        with pytest.raises(BatchError):
-            failing.submit(PROMPTS[0], max_new_tokens=3)
+        assert failing.restarts >= 1
+        # when the device is back, expect the new loop to answer as before
+        monkeypatch.setattr(loaded.model, "forward", real_forward)
+        assert failing.generate(PROMPTS[:2], max_new_tokens=6) == static.generate(PROMPTS[:2], max_new_tokens=6)
+
+
+def _out_of_memory_above(loaded: LoadedModel, monkeypatch, sequences: int) -> list[int]:
+    """Make every forward step with more than `sequences` sequences raise MemoryError (an OOM on
+    CPU); returns the list of step widths that did run."""
+    real_forward = loaded.model.forward
+    widths: list[int] = []
+
+    def forward(*args, **kwargs):
+        width = int(kwargs["logits_indices"].shape[0])
+        if width > sequences:
+            raise MemoryError(f"{width} sequences do not fit")
+        widths.append(width)
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.model, "forward", forward)
+    return widths
+
+
+def test_out_of_memory_halves_the_cap_and_every_request_is_answered(
+    loaded: LoadedModel, monkeypatch, static
+) -> None:
+    # given a device that holds at most 2 sequences per step, and 6 prompts submitted together
+    prompts = PROMPTS * 2
+    expected = static.generate(prompts, max_new_tokens=8)
+    widths = _out_of_memory_above(loaded, monkeypatch, sequences=2)
+    with ContinuousBatchRunner(loaded, max_batch_size=8) as runner:
+        # when they run
+        results = runner.generate(prompts, max_new_tokens=8)
+        # expect no request failed: the loop restarted with a lower cap and the same answers came out
+        assert results == expected
+        assert runner.restarts >= 1
+        assert runner.size_cap <= 2
+        assert 2 in widths  # it then ran two at a time
+
+
+def test_a_request_out_of_memory_alone_fails_by_itself(loaded: LoadedModel, monkeypatch, static) -> None:
+    # given a device on which even one sequence does not fit
+    _out_of_memory_above(loaded, monkeypatch, sequences=0)
+    with ContinuousBatchRunner(loaded, max_batch_size=4) as runner:
+        # expect the request to fail on its own error once the cap is 1, not to loop for ever
+        with pytest.raises(BatchError, match="do not fit"):
+            runner.submit(PROMPTS[0], max_new_tokens=3).result(timeout=60)
+        assert runner.size_cap == 1
+    monkeypatch.undo()
+
+
+def test_the_cap_on_running_sequences_changes_live(loaded: LoadedModel, monkeypatch, static) -> None:
+    # given a runner built for 4 sequences
+    prompts = PROMPTS * 2
+    expected = static.generate(prompts, max_new_tokens=6)
+    with ContinuousBatchRunner(loaded, max_batch_size=4) as runner:
+        # expect a size above the one it was built for refused with a clear error
+        with pytest.raises(ConfigurationError, match="from 1 to 4"):
+            runner.set_max_batch_size(5)
+        # when lowered to 2 while it runs
+        runner.set_max_batch_size(2)
+        widths = _out_of_memory_above(loaded, monkeypatch, sequences=2)
+        # expect no step wider than 2, and the same answers
+        assert runner.generate(prompts, max_new_tokens=6) == expected
+        assert runner.size_cap == 2 and runner.restarts == 0
+        assert max(widths) == 2
 
 
 @pytest.mark.parametrize(

@@ -8,57 +8,77 @@ runs the model on the flattened batch with SDPA or (paged) eager attention; both
 float32, and greedy answers equal the static runner's (same model, same argmax).
 
 What the manager does not do, and how this module fills the gap:
-- repetition_penalty: its logits processor is not supported in continuous batching (transformers
-  drops it), so we add our own per-request version (`RepetitionPenalty` below), with the same
-  formula as transformers' and the same token set (the prompt and the answer so far). It needs
-  the synchronous loop, so asynchronous batching and CUDA graphs are off while a penalty is used.
+- repetition_penalty: transformers drops that logits processor in continuous batching, so we add
+  our own per-request version (`cb_penalty`). It needs the synchronous loop, so asynchronous
+  batching and CUDA graphs are off while a penalty is used.
 - results by request: the manager has one output queue; a dispatcher thread of ours hands each
   result to the Future of its request.
-- cache size on CPU: the manager would size its cache from host RAM (60 %); we give it a fixed
-  number of tokens instead.
-
-The manager is started in `__init__` and stopped by `close()`; sampling, beams and streaming are
-not used (greedy, one answer per prompt).
+- the token budget: `max_batch_tokens` (prompt + new tokens of every running sequence, as in the
+  static batch policy) sizes the paged KV cache; a request that could never fit is refused.
+- surviving a failed step: any exception in a decode step kills the manager's loop and fails
+  every request in it. We start a new manager at once. Requests of a step that ran out of memory
+  are submitted again while the cap on running sequences is halved (raised back by one after
+  every `RECOVER_AFTER` answers); a request that runs out of memory alone fails by itself. Any
+  other step error fails the requests that were in the loop (the caller retries or gives up).
+- a live cap: `set_max_batch_size` lowers or restores the number of sequences that decode
+  together without a restart (up to the size the manager was built for).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
+import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
 from typing import Any, cast
 
-import torch
 from transformers import ContinuousBatchingConfig, GenerationConfig
 from transformers.generation.continuous_batching import ContinuousBatchingManager
-from transformers.generation.continuous_batching.cb_logits_processors import (
-    ContinuousBatchingLogitsProcessor,
-    ContinuousBatchingLogitsProcessorList,
-)
-from transformers.generation.continuous_batching.requests import FutureRequestState, GenerationOutput
-from transformers.generation.logits_process import LogitsProcessorList
+from transformers.generation.continuous_batching.requests import GenerationOutput
 
 from ops.errors import BatcherClosed, BatchError, ConfigurationError, ItemTooLarge, ModelLoadError
+from workers.backoff import SizeCap, is_out_of_memory
 from workers.model_loader import LoadedModel
 from workers.runners.base import ChatPrompt, Generation
+from workers.runners.cb_penalty import penalty_processors
 from workers.runners.static import _eos_token_ids, answer_text, completion
 
 CPU_CACHE_TOKENS = 16_384
-"""KV cache on CPU, in tokens of all running sequences together (about 0.75 GB for SmolLM2-135M)."""
-CPU_MAX_BATCH_TOKENS = 512
+"""KV cache on CPU when no budget is given, in tokens of all running sequences together."""
+CPU_STEP_TOKENS = 512
 """Tokens per forward step on CPU (prefill chunks plus one per decoding sequence)."""
+DEFAULT_MAX_BATCH_SIZE = 32
+RECOVER_AFTER = 50
+"""Answers in a row without running out of memory before the sequence cap climbs back by one."""
 _POLL_S = 0.1
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Request:
+    """One prompt in the runner: what is needed to resubmit it after the loop died, and its order
+    of arrival (the manager schedules first come, first served)."""
+
+    future: Future[Generation]
+    input_ids: list[int]
+    max_new_tokens: int
+    order: int
+    request_id: str = ""
+    parked: bool = False
 
 
 class ContinuousBatchRunner:
     """Runs chat prompts on one loaded model, each request joining and leaving the batch on its own.
 
-    `max_batch_tokens` caps the tokens of one forward step (prefill chunks plus one per decoding
-    sequence); `max_batch_size` caps the sequences that decode together (others wait). None keeps
-    the manager's choice on GPU and our CPU defaults.
+    `max_batch_tokens` is the KV cache in tokens of all running sequences together (prompt and
+    answer); None keeps the manager's choice on GPU (sized from free memory) and our CPU default.
+    `max_batch_size` caps the sequences that decode together (others wait).
 
     Always `close()` it (or use it as a context manager): the manager's thread is not a daemon, so
     a runner left open keeps the interpreter from exiting.
@@ -69,27 +89,48 @@ class ContinuousBatchRunner:
         loaded: LoadedModel,
         repetition_penalty: float = 1.0,
         max_batch_tokens: int | None = None,
-        max_batch_size: int | None = None,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     ) -> None:
         _check_options(repetition_penalty, max_batch_tokens, max_batch_size)
         self.loaded = loaded
         self.repetition_penalty = repetition_penalty
         self.model_name = loaded.name
         self.device = loaded.device
+        self.restarts = 0
         self._eos_ids = _eos_token_ids(loaded)
         self._lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()  # a fast tokenizer may not be used by two threads at once
-        self._pending: dict[str, Future[Generation]] = {}
-        self._prompt_tokens: dict[str, int] = {}
+        self._requests: dict[str, _Request] = {}
         self._ids = itertools.count()
         self._closed = False
         self._failure: str | None = None
-        config = _batching_config(loaded.device, max_batch_tokens, max_batch_size, repetition_penalty)
-        self._capacity = None if config.num_blocks is None else config.num_blocks * config.page_size
-        self._manager = self._build_manager(config)
-        self._manager.start()
+        self._config = _batching_config(loaded.device, max_batch_tokens, max_batch_size, repetition_penalty)
+        self._capacity = _cache_tokens(self._config)
+        self._built_size = max_batch_size
+        self._cap = SizeCap(max_batch_size, recover_after=RECOVER_AFTER)
+        self._manager = self._start_manager()
         self._dispatcher = threading.Thread(target=self._dispatch, name="continuous-results", daemon=True)
         self._dispatcher.start()
+
+    @property
+    def size_cap(self) -> int:
+        """How many sequences may decode together now (lower than asked while backing off)."""
+        return self._cap.current
+
+    @property
+    def max_batch_size(self) -> int:
+        return self._cap.ceiling
+
+    def set_max_batch_size(self, size: int) -> None:
+        """Change the cap on sequences decoding together, live; at most the size it was built for
+        (the manager's buffers are sized by it)."""
+        if not 1 <= size <= self._built_size:
+            raise ConfigurationError(
+                f"the continuous engine takes a max_batch_size from 1 to {self._built_size} (the size it "
+                f"was started with) without a restart, got {size}"
+            )
+        self._cap.reset(size)
+        self._apply_cap(self._manager)
 
     def render(self, prompt: ChatPrompt) -> str:
         return self.loaded.render_chat(prompt)
@@ -114,8 +155,8 @@ class ContinuousBatchRunner:
         """Queue one prompt now; its Future resolves as soon as its own answer ends.
 
         Cancelling the Future drops the request from the running batch. Raises ItemTooLarge for a
-        request the KV cache could never hold, BatcherClosed after `close()`, and BatchError once
-        the generation loop has died.
+        request the KV cache could never hold, BatcherClosed after `close()`, and BatchError when
+        no generation loop could be started again after a failure.
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
@@ -124,17 +165,9 @@ class ContinuousBatchRunner:
         future: Future[Generation] = Future()
         with self._lock:
             self._refuse_when_stopped()
-            request_id = f"babelq-{next(self._ids)}"
-            self._pending[request_id] = future
-            self._prompt_tokens[request_id] = len(input_ids)
-            added = self._manager.add_request(
-                input_ids, request_id=request_id, max_new_tokens=max_new_tokens,
-                eos_token_id=sorted(self._eos_ids),
-            )  # fmt: skip
-            if added is None:  # the manager refuses requests once its loop has stopped
-                self._forget(request_id)
-                raise BatchError("the continuous batching loop is not running")
-        future.add_done_callback(lambda done: self._cancel(request_id, done))
+            request = _Request(future, input_ids, max_new_tokens, next(self._ids))
+            self._add(request)
+        future.add_done_callback(lambda done: self._cancel(request, done))
         return future
 
     def close(self, timeout: float | None = None) -> None:
@@ -166,15 +199,41 @@ class ContinuousBatchRunner:
         """Refuse what the cache can never hold: the manager would otherwise stop for every request."""
         if self._capacity is not None and prompt_tokens + max_new_tokens > self._capacity:
             raise ItemTooLarge(
-                f"{prompt_tokens} prompt tokens + {max_new_tokens} new tokens exceed the KV cache of "
-                f"{self._capacity} tokens"
+                f"{prompt_tokens} prompt tokens + {max_new_tokens} new tokens exceed the batch token "
+                f"budget (KV cache) of {self._capacity} tokens"
             )
 
     def _refuse_when_stopped(self) -> None:
         if self._closed:
             raise BatcherClosed("the continuous runner is closed and takes no more requests")
         if self._failure is not None:
-            raise BatchError(f"the continuous batching loop died: {self._failure}")
+            raise BatchError(f"the continuous batching loop could not be restarted: {self._failure}")
+
+    def _add(self, request: _Request) -> None:
+        """Hand a request to the current manager under a fresh id (the lock is held). A manager
+        whose loop just died refuses it: it waits, parked, for the loop that replaces it."""
+        request.request_id = f"babelq-{next(self._ids)}"
+        self._requests[request.request_id] = request
+        added = self._manager.add_request(
+            request.input_ids, request_id=request.request_id, max_new_tokens=request.max_new_tokens,
+            eos_token_id=sorted(self._eos_ids),
+        )  # fmt: skip
+        request.parked = added is None
+
+    def _start_manager(self) -> ContinuousBatchingManager:
+        """A new manager with its batch processor built here (so the size cap applies from its
+        first step), its loop started."""
+        manager = self._build_manager(self._config)
+        manager.batch_processor = manager._create_batch_processor()
+        self._apply_cap(manager)
+        manager.start()
+        return manager
+
+    def _apply_cap(self, manager: ContinuousBatchingManager) -> None:
+        """The scheduler reads its request budget at every step: a plain attribute write is live."""
+        processor = getattr(manager, "batch_processor", None)
+        if processor is not None:
+            processor.scheduler.max_requests_per_batch = self._cap.current
 
     def _build_manager(self, config: ContinuousBatchingConfig) -> ContinuousBatchingManager:
         init = _init_method(self.loaded)
@@ -183,40 +242,87 @@ class ContinuousBatchRunner:
             pad_token_id=self.loaded.tokenizer.pad_token_id,
         )  # fmt: skip
         try:
-            manager = init(generation_config=generation_config, continuous_batching_config=config)
+            manager = init(generation_config=generation_config, continuous_batching_config=copy.copy(config))
         except ValueError as error:  # e.g. an attention implementation the manager cannot page
             raise ConfigurationError(f"continuous batching cannot run {self.model_name}: {error}") from error
         if self.repetition_penalty != 1.0:
-            manager.logit_processor = _penalty_processors(self.repetition_penalty)
+            manager.logit_processor = penalty_processors(self.repetition_penalty)
         return manager
 
     def _dispatch(self) -> None:
-        """Hand each finished result to its Future until the manager's loop has stopped and drained."""
+        """Hand each finished result to its Future; when the loop dies, start another and go on."""
         while True:
-            output = self._manager.get_result(timeout=_POLL_S)
+            manager = self._manager
+            output = manager.get_result(timeout=_POLL_S)
             if output is not None:
-                self._deliver(output)
-            elif not self._manager.is_running():
-                break
-        while (output := self._manager.get_result(timeout=0)) is not None:  # what came in meanwhile
-            self._deliver(output)
-        with self._lock:
-            if not self._closed:
-                self._failure = "the generation thread stopped unexpectedly (see the transformers log)"
-        self._fail_pending(BatchError("the continuous batching loop stopped before this request finished"))
+                self._deliver(manager, output)
+            elif manager.is_running():
+                if _loop_died(manager):  # get_result no longer waits: let the thread finish
+                    time.sleep(_POLL_S / 10)
+            else:
+                while (output := manager.get_result(timeout=0)) is not None:  # what came in meanwhile
+                    self._deliver(manager, output)
+                if self._closed or not self._recover(manager):
+                    break
+        if self._closed:
+            self._fail_pending(BatcherClosed("the continuous runner was closed before this request finished"))
+        else:
+            self._fail_pending(BatchError("the continuous batching loop stopped before this request ended"))
 
-    def _deliver(self, output: GenerationOutput) -> None:
+    def _deliver(self, manager: ContinuousBatchingManager, output: GenerationOutput) -> None:
         if not output.is_finished():
             return
+        if output.error is not None and _loop_died(manager):
+            return  # every request of a dead loop is settled together by _recover
         with self._lock:
-            future = self._pending.pop(output.request_id, None)
-            prompt_tokens = self._prompt_tokens.pop(output.request_id, 0)
-        if future is None:  # cancelled meanwhile
+            request = self._requests.pop(output.request_id, None)
+        if request is None:  # cancelled meanwhile
             return
         if output.error is not None:
-            _settle(future.set_exception, BatchError(f"generation failed: {output.error}"))
-        else:
-            _settle(future.set_result, self._result(output.generated_tokens, prompt_tokens))
+            _settle(request.future.set_exception, BatchError(f"generation failed: {output.error}"))
+            return
+        _settle(request.future.set_result, self._result(output.generated_tokens, len(request.input_ids)))
+        self._cap.succeeded()
+        self._apply_cap(manager)
+
+    def _recover(self, dead: ContinuousBatchingManager) -> bool:
+        """The loop died: fail or resubmit its requests on a new manager. False if none starts.
+        The lock is held throughout, so no request slips between the dead loop and the new one."""
+        error: BaseException = dead.background_thread_status.fatal_error or RuntimeError("the loop stopped")
+        with self._lock:
+            if self._closed:  # close() stops the loop it sees; never start one behind its back
+                return False
+            again, failed = self._triage(sorted(self._requests.values(), key=lambda r: r.order), error)
+            self._requests.clear()
+            dead.destroy()
+            try:
+                self._manager = self._start_manager()
+            except Exception as exc:
+                self._failure = f"{type(exc).__name__}: {exc}"
+                failed, again = failed + again, []
+            self.restarts += 1
+            for request in again:
+                self._add(request)
+        log.warning("continuous batching loop died (%s: %s): %d requests resubmitted, %d failed; cap now %d",
+                    type(error).__name__, error, len(again), len(failed), self._cap.current)  # fmt: skip
+        for request in failed:
+            _settle(request.future.set_exception, BatchError(f"generation failed: {error}"))
+        return self._failure is None
+
+    def _triage(self, victims: list[_Request], error: BaseException) -> tuple[list[_Request], list[_Request]]:
+        """(to run again, to fail). Parked requests never reached the dead loop: they run again.
+        After an OOM everyone runs again under a halved cap, except the oldest request when the
+        cap was already 1 (first come, first served: it was the one running alone)."""
+        victims = [request for request in victims if not request.future.done()]
+        parked = [request for request in victims if request.parked]
+        ran = [request for request in victims if not request.parked]
+        if not is_out_of_memory(error):
+            return parked, ran
+        ran_alone = self._cap.current == 1
+        self._cap.shrink(min(len(ran), self._cap.current))
+        if ran_alone and ran:
+            return ran[1:] + parked, ran[:1]
+        return ran + parked, []
 
     def _result(self, new_tokens: list[int], prompt_tokens: int) -> Generation:
         kept, reason = completion(new_tokens, self._eos_ids)
@@ -225,85 +331,32 @@ class ContinuousBatchRunner:
         assert isinstance(text, str)  # one sequence of ids decodes to one string
         return Generation(answer_text(text, reason), prompt_tokens, len(kept), reason)
 
-    def _cancel(self, request_id: str, future: Future[Generation]) -> None:
+    def _cancel(self, request: _Request, future: Future[Generation]) -> None:
         if not future.cancelled():
             return
         with self._lock:
-            self._forget(request_id)
-        self._manager.cancel_request(request_id)
-
-    def _forget(self, request_id: str) -> None:
-        self._pending.pop(request_id, None)
-        self._prompt_tokens.pop(request_id, None)
+            self._requests.pop(request.request_id, None)
+            manager = self._manager
+        manager.cancel_request(request.request_id)
 
     def _fail_pending(self, error: Exception) -> None:
         with self._lock:
-            futures = list(self._pending.values())
-            self._pending.clear()
-            self._prompt_tokens.clear()
-        for future in futures:
-            _settle(future.set_exception, error)
-
-
-class RepetitionPenalty(ContinuousBatchingLogitsProcessor):
-    """transformers' repetition penalty, per request: every token already in the prompt or the answer
-    has its logit divided by `penalty` (multiplied when negative).
-
-    `prepare_tensor_args` sees the requests of the coming step in the order of their logits rows;
-    it keeps their token sets for `__call__`. Both run on the manager's thread, one step after the
-    other, which holds only with synchronous batching and without CUDA graphs (a captured graph
-    would replay the token sets of its capture).
-    """
-
-    def __init__(self, penalty: float) -> None:
-        self.supported_kwargs: dict[str, type] = {}  # no per-request arguments
-        self.ignored_kwargs: tuple[str, ...] = ()
-        self.penalty = penalty
-        self._seen: torch.Tensor | None = None
-
-    def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
-        int32_tensor.fill_(0)
-
-    def prepare_tensor_args(self, requests_with_new_token: list[FutureRequestState]) -> torch.Tensor:
-        histories = [r.state.initial_tokens + r.state.generated_tokens for r in requests_with_new_token]
-        width = max((len(history) for history in histories), default=0)
-        # Short rows are filled with their own first token: a repeated id is penalised only once.
-        rows = [history + history[:1] * (width - len(history)) for history in histories]
-        self._seen = torch.tensor(rows, dtype=torch.long)
-        return torch.zeros(len(rows), dtype=torch.int32)
-
-    def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
-        seen = self._seen
-        if seen is None or seen.shape[0] > scores.shape[0]:
-            raise RuntimeError(  # a transformers change in how rows are prepared; never guess
-                f"repetition penalty prepared {0 if seen is None else seen.shape[0]} rows "
-                f"for {scores.shape[0]} logits rows"
-            )
-        if seen.numel() == 0:
-            return scores
-        seen = seen.to(scores.device)
-        rows = scores[: seen.shape[0]]  # rows past the real requests are padding
-        score = rows.gather(1, seen)
-        score = torch.where(score < 0, score * self.penalty, score / self.penalty)
-        return torch.cat([rows.scatter(1, seen, score), scores[seen.shape[0] :]])
-
-
-def _penalty_processors(penalty: float) -> ContinuousBatchingLogitsProcessorList:
-    """The manager's processor list holding only our penalty (greedy decoding needs no other)."""
-    processors = ContinuousBatchingLogitsProcessorList(LogitsProcessorList([RepetitionPenalty(penalty)]))
-    processors.tensors_required = 1  # one argument row; the list counts only the processors it converts
-    return processors
+            requests = list(self._requests.values())
+            self._requests.clear()
+        for request in requests:
+            _settle(request.future.set_exception, error)
 
 
 def _batching_config(
-    device: str, max_batch_tokens: int | None, max_batch_size: int | None, penalty: float
+    device: str, cache_tokens: int | None, max_batch_size: int, penalty: float
 ) -> ContinuousBatchingConfig:
     on_cpu = device == "cpu"
     page_size = 64 if on_cpu else 256
+    cache_tokens = cache_tokens or (CPU_CACHE_TOKENS if on_cpu else None)
     return ContinuousBatchingConfig(
         page_size=page_size,
-        num_blocks=math.ceil(CPU_CACHE_TOKENS / page_size) if on_cpu else None,
-        max_batch_tokens=max_batch_tokens or (CPU_MAX_BATCH_TOKENS if on_cpu else None),
+        num_blocks=None if cache_tokens is None else math.ceil(cache_tokens / page_size),
+        max_batch_tokens=CPU_STEP_TOKENS if on_cpu else None,
         max_requests_per_batch=max_batch_size,
         # Our penalty reads each step's token sets on the host: no graphs, no step ahead.
         use_async_batching=False if penalty != 1.0 else None,
@@ -311,12 +364,24 @@ def _batching_config(
     )
 
 
-def _check_options(penalty: float, max_batch_tokens: int | None, max_batch_size: int | None) -> None:
+def _cache_tokens(config: ContinuousBatchingConfig) -> int | None:
+    """Tokens the paged KV cache holds (None: the manager sizes it from free GPU memory)."""
+    return None if config.num_blocks is None else config.num_blocks * config.page_size
+
+
+def _loop_died(manager: ContinuousBatchingManager) -> bool:
+    """Whether the manager's loop is going down hard (a step raised): its requests' error outputs
+    then come from the loop's death, not from their own faults."""
+    status = manager.background_thread_status
+    return status.fatal_error is not None or status.local_status >= status.HARD_STOP
+
+
+def _check_options(penalty: float, max_batch_tokens: int | None, max_batch_size: int) -> None:
     if not (math.isfinite(penalty) and penalty > 0):
         raise ConfigurationError(f"repetition_penalty must be a positive number, got {penalty!r}")
     if max_batch_tokens is not None and max_batch_tokens < 1:
         raise ConfigurationError(f"max_batch_tokens must be at least 1, got {max_batch_tokens}")
-    if max_batch_size is not None and max_batch_size < 1:
+    if max_batch_size < 1:
         raise ConfigurationError(f"max_batch_size must be at least 1, got {max_batch_size}")
 
 
