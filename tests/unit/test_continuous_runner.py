@@ -127,7 +127,8 @@ def test_a_failing_step_fails_its_requests_and_a_new_loop_takes_later_ones(
         assert failing.restarts >= 1
         # when the device is back, expect the new loop to answer as before
         monkeypatch.setattr(loaded.model, "forward", real_forward)
-        assert failing.generate(PROMPTS[:2], max_new_tokens=6) == static.generate(PROMPTS[:2], max_new_tokens=6)
+        expected = static.generate(PROMPTS[:2], max_new_tokens=6)
+        assert failing.generate(PROMPTS[:2], max_new_tokens=6) == expected
 
 
 def _out_of_memory_above(loaded: LoadedModel, monkeypatch, sequences: int) -> list[int]:
