@@ -150,6 +150,8 @@ def batch_policy(
     if not replies:
         raise BabelqError("no worker replied")
     typer.echo(json.dumps(replies, indent=2))
+    if any("error" in reply for answer in replies for reply in answer.values()):
+        raise typer.Exit(1)  # a worker refused the change: say so to scripts too
 
 
 @app.command()

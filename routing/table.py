@@ -34,7 +34,7 @@ class Profile:
     max_batch_tokens: int
     system_prompts: Mapping[str, str]
     repetition_penalty: float = 1.0
-    engine: str = "static"
+    engine: str = "auto"
 
     def answer_version(self, model_id: str, max_new_tokens_cap: int) -> str:
         """A short hash of what shapes this profile's answers (model, precision, prompts, answer
@@ -233,11 +233,11 @@ def _profile(name: str, spec: Any) -> Profile:
         max_batch_tokens=_positive(spec, "max_batch_tokens", 8192, name),
         system_prompts={str(k): str(v) for k, v in prompts.items()},
         repetition_penalty=_penalty(spec.get("repetition_penalty", 1.0), name),
-        engine=_engine(spec.get("engine", "static"), name),
+        engine=_engine(spec.get("engine", "auto"), name),
     )
 
 
-ENGINES = ("static", "continuous")
+ENGINES = ("auto", "static", "continuous")
 
 
 def _engine(value: Any, profile: str) -> str:

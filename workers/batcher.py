@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 from ops.errors import BatcherClosed, ItemExpired, ItemTooLarge, WorkerDraining
 from workers.backoff import SizeCap, run_splitting
@@ -62,6 +62,12 @@ class Batcher(Generic[T, R]):
     def size_cap(self) -> int:
         """The batch size the OOM backoff currently allows (≤ the policy's)."""
         return self._queue.max_size
+
+    def change_policy(self, **changes: Any) -> BatchPolicy:
+        """Apply a live change (fields of BatchPolicy, validated) and return the new policy."""
+        policy = replace(self.policy, **changes)
+        self.set_policy(policy)
+        return policy
 
     def set_policy(self, policy: BatchPolicy) -> None:
         """Change the policy at run time; pending items are cut by the new one."""

@@ -7,7 +7,7 @@ one named) applies the change to its batcher without a restart and replies with 
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 from celery import Celery
@@ -54,15 +54,12 @@ def _batch_policy(state: Any, **changes: Any) -> dict[str, Any]:
     runtime = getattr(state.consumer.app, RUNTIME_ATTRIBUTE, None)
     if runtime is None:
         return {"error": "this worker has no babelq runtime"}
-    if runtime.batcher is None:
-        return {"error": "this worker runs the continuous engine, which has no batch policy to change"}
     wanted = {k: v for k, v in changes.items() if v is not None}
     try:
-        policy = replace(runtime.batcher.policy, **wanted)
+        policy = runtime.feeder.change_policy(**wanted) if wanted else runtime.feeder.policy
     except BabelqError as exc:
         return {"error": str(exc)}
-    runtime.batcher.set_policy(policy)
-    return {"ok": asdict(policy), "size_cap": runtime.batcher.size_cap}
+    return {"ok": asdict(policy), "size_cap": runtime.feeder.size_cap}
 
 
 def broadcast_policy(app: Celery, destination: list[str] | None, **changes: Any) -> list[dict[str, Any]]:

@@ -118,22 +118,33 @@ def make_runner(settings: Settings, profile: Profile) -> tuple[Runner, ModelFact
     from workers.model_loader import footprint_mib, load_model
 
     loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
-    facts = ModelFacts(loaded.name, loaded.device, loaded.dtype, profile.engine, footprint_mib(loaded.model))
+    runner, engine = _runner_for(loaded, profile)
+    facts = ModelFacts(loaded.name, loaded.device, loaded.dtype, engine, footprint_mib(loaded.model))
     log.info("loaded model %s on %s (%s, %.1f MiB of weights), engine %s",
              facts.name, facts.device, facts.dtype, facts.footprint_mib, facts.engine)  # fmt: skip
-    return _runner_for(loaded, profile), facts
+    return runner, facts
 
 
-def _runner_for(loaded: LoadedModel, profile: Profile) -> Runner:
-    if profile.engine == "continuous":
-        from workers.runners.continuous import ContinuousBatchRunner
-
-        return ContinuousBatchRunner(
-            loaded, profile.repetition_penalty, max_batch_tokens=None, max_batch_size=profile.max_batch_size
-        )
+def _runner_for(loaded: LoadedModel, profile: Profile) -> tuple[Runner, str]:
+    """The runner of the profile's engine and that engine's name. `auto` is continuous batching
+    (measured faster on mixed answer lengths, see README) unless the model cannot page its
+    attention, then static."""
     from workers.runners.static import StaticBatchRunner
 
-    return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty)
+    if profile.engine == "static":
+        return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty), "static"
+    from workers.runners.continuous import ContinuousBatchRunner
+
+    try:
+        runner = ContinuousBatchRunner(
+            loaded, profile.repetition_penalty, profile.max_batch_tokens, profile.max_batch_size
+        )
+    except ConfigurationError as exc:
+        if profile.engine == "continuous":
+            raise
+        log.warning("engine auto: %s; running the static engine", exc)
+        return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty), "static"
+    return runner, "continuous"
 
 
 def build_runtime(
@@ -181,13 +192,12 @@ def _follow_breaker(switch: ConsumptionSwitch) -> Callable[[str], None]:
 
 
 def make_feeder(runner: Runner, profile: Profile, breaker: ModelBreaker | None = None) -> Feeder:
-    """Continuous runners take jobs one by one; every other runner goes behind the micro-batcher.
+    """A continuous runner takes jobs one by one; every other runner goes behind the micro-batcher.
     With a breaker, each batch (each request, for continuous) is a call through it."""
-    if profile.engine == "continuous":
-        from workers.runners.continuous import ContinuousBatchRunner
+    from workers.runners.continuous import ContinuousBatchRunner
 
-        if isinstance(runner, ContinuousBatchRunner):
-            return ContinuousFeeder(runner, on_outcome=breaker.record if breaker else None)
+    if isinstance(runner, ContinuousBatchRunner):
+        return ContinuousFeeder(runner, on_outcome=breaker.record if breaker else None)
     policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)
 
     def run(requests: list[PromptRequest]) -> list[Generation]:

@@ -1,6 +1,6 @@
 """The direct baseline: the same runner and batch policy called in-process — no queue, no store.
 
-Every job is submitted at once, so the batcher always has a full queue: this is the most the
+Every job is submitted at once, so the engine always has a full queue: this is the most the
 model can do with this policy, and the yardstick for the whole path's efficiency.
 """
 
@@ -12,28 +12,26 @@ from collections.abc import Sequence
 from ops.settings import Settings
 from routing.language import LanguageDetector
 from routing.table import Profile
-from workers.batcher import Batcher, BatchPolicy
 from workers.feeders import PromptRequest
 from workers.prompts import build_prompt
-from workers.runners.base import Generation, Runner
-from workers.runtime import WARM_UP_PROMPT, effective_profile, make_runner, run_requests
+from workers.runners.base import Runner
+from workers.runtime import WARM_UP_PROMPT, effective_profile, make_feeder, make_runner
 
 
 def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str], jobs: int) -> float:
-    """Jobs per second of the runner behind the batcher, saturated, on `jobs` messages."""
+    """Jobs per second of the profile's runner behind its feeder (the micro-batcher, or straight
+    into the continuous runner), saturated, on `jobs` messages."""
     profile = effective_profile(settings, profile)
     runner, _facts = make_runner(settings, profile)
     runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
     requests = _requests(runner, profile, [texts[i % len(texts)] for i in range(jobs)])
-    policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)
-    batcher: Batcher[PromptRequest, Generation] = Batcher(policy, lambda reqs: run_requests(runner, reqs))
-    batcher.start()
+    feeder = make_feeder(runner, profile)
     started = time.perf_counter()
-    futures = [batcher.submit(request, tokens) for request, tokens in requests]
+    futures = [feeder.submit(request, tokens) for request, tokens in requests]
     for future in futures:
         future.result()
     elapsed = time.perf_counter() - started
-    batcher.close()
+    feeder.close()
     return jobs / elapsed
 
 

@@ -4,37 +4,62 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from persistence.migrate import upgrade
 from tests.support.processes import BABELQ, babelq_env, babelq_process
+from tests.support.routes import routes_with
 
 pytestmark = pytest.mark.integration
 
 
-def test_policy_is_read_and_changed_live(redis_url: str, tiny_model_dir: Path, tmp_path: Path):
+def _policy_command(env: dict[str, str]) -> Callable[..., tuple[int, dict]]:
+    def policy(*args: str) -> tuple[int, dict]:
+        command = [BABELQ, "batch-policy", *args]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        (reply,) = json.loads(done.stdout)
+        return done.returncode, next(iter(reply.values()))
+
+    return policy
+
+
+def _worker_env(redis_url: str, tiny_model_dir: Path, tmp_path: Path, engine: str) -> dict[str, str]:
     store = f"sqlite:///{tmp_path / 'babelq.db'}"
     upgrade(store)
-    env = babelq_env(
-        broker_url=redis_url, database_url=store, model=str(tiny_model_dir), var_dir=str(tmp_path)
-    )
+    routes = routes_with(tmp_path, engine=engine)
+    return babelq_env(broker_url=redis_url, database_url=store, model=str(tiny_model_dir),
+                      var_dir=str(tmp_path), routes_file=str(routes))  # fmt: skip
+
+
+def test_static_policy_is_read_and_changed_live(redis_url: str, tiny_model_dir: Path, tmp_path: Path):
+    env = _worker_env(redis_url, tiny_model_dir, tmp_path, "static")
     with babelq_process(["worker"], env, tmp_path / "worker.log", ready_marker="ready."):
-
-        def policy(*args: str) -> dict:
-            done = subprocess.run(
-                [BABELQ, "batch-policy", *args], env=env, capture_output=True, text=True, timeout=60
-            )
-            assert done.returncode == 0, done.stderr
-            (reply,) = json.loads(done.stdout)
-            return next(iter(reply.values()))
-
-        assert policy()["ok"]["max_batch_size"] == 8
-        changed = policy("--max-batch-size", "3", "--max-wait-ms", "5")
+        policy = _policy_command(env)
+        assert policy()[1]["ok"]["max_batch_size"] == 8
+        code, changed = policy("--max-batch-size", "3", "--max-wait-ms", "5")
+        assert code == 0
         assert changed["ok"] == {"max_batch_size": 3, "max_wait_ms": 5.0, "max_batch_tokens": 8192}
         assert changed["size_cap"] == 3
-        assert policy()["ok"]["max_batch_size"] == 3
+        assert policy()[1]["ok"]["max_batch_size"] == 3
+
+
+def test_continuous_engine_changes_its_size_live_and_refuses_the_rest(
+    redis_url: str, tiny_model_dir: Path, tmp_path: Path
+):
+    env = _worker_env(redis_url, tiny_model_dir, tmp_path, "continuous")
+    with babelq_process(["worker"], env, tmp_path / "worker.log", ready_marker="ready."):
+        policy = _policy_command(env)
+        assert policy()[1]["ok"] == {"max_batch_size": 8, "max_wait_ms": 0.0, "max_batch_tokens": 8192}
+        code, changed = policy("--max-batch-size", "3")
+        assert code == 0 and changed["ok"]["max_batch_size"] == 3 and changed["size_cap"] == 3
+        code, refused = policy("--max-wait-ms", "5")
+        assert code == 1 and "max_wait_ms" in refused["error"]
+        code, refused = policy("--max-batch-size", "9")
+        assert code == 1 and "from 1 to 8" in refused["error"]
+        assert policy()[1]["ok"]["max_batch_size"] == 3
 
 
 def test_invalid_policy_values_are_refused_before_sending(redis_url: str):

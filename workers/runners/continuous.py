@@ -121,6 +121,11 @@ class ContinuousBatchRunner:
     def max_batch_size(self) -> int:
         return self._cap.ceiling
 
+    @property
+    def cache_tokens(self) -> int | None:
+        """The token budget of all running sequences together (None: sized by the manager)."""
+        return self._capacity
+
     def set_max_batch_size(self, size: int) -> None:
         """Change the cap on sequences decoding together, live; at most the size it was built for
         (the manager's buffers are sized by it)."""
