@@ -79,6 +79,14 @@ class WorkerRuntime:
     def close(self) -> None:
         self.monitor.stop()
         self.feeder.close(timeout=30)
+        close_runner(self.runner)
+
+
+def close_runner(runner: Runner, timeout: float | None = 30) -> None:
+    """Stop a runner's own threads (the continuous runner's loop is not a daemon), if it has any."""
+    close = getattr(runner, "close", None)
+    if close is not None:
+        close(timeout)
 
 
 def profile_for_queues(table: RoutingTable, queues: Sequence[str]) -> Profile:

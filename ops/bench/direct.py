@@ -15,7 +15,7 @@ from routing.table import Profile
 from workers.feeders import PromptRequest
 from workers.prompts import build_prompt
 from workers.runners.base import Runner
-from workers.runtime import WARM_UP_PROMPT, effective_profile, make_feeder, make_runner
+from workers.runtime import WARM_UP_PROMPT, close_runner, effective_profile, make_feeder, make_runner
 
 
 def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str], jobs: int) -> float:
@@ -32,6 +32,7 @@ def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str]
         future.result()
     elapsed = time.perf_counter() - started
     feeder.close()
+    close_runner(runner)
     return jobs / elapsed
 
 

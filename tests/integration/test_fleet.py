@@ -28,6 +28,7 @@ from tests.support.jobs import (
     statuses,
 )
 from tests.support.processes import BABELQ, SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
+from tests.support.routes import routes_with
 
 pytestmark = pytest.mark.integration
 WORKER = ["worker", "--queues", "chat.en"]
@@ -82,10 +83,12 @@ def _running_on(stack: Stack, node: str) -> list[str]:
         return list(session.execute(query).scalars())
 
 
+@pytest.mark.parametrize("engine", ["continuous", "static"])
 def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
-    redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
+    engine: str, redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
 ):
-    values = _settings(redis_url, tiny_model_dir, tmp_path, breaker_reset_s="3", health_interval_s="1")
+    values = _settings(redis_url, tiny_model_dir, tmp_path, breaker_reset_s="3", health_interval_s="1",
+                       routes_file=str(routes_with(tmp_path, engine=engine)))  # fmt: skip
     stack = _stack(values, make_stack)
     flag = tmp_path / "broken"
     env = {**babelq_env(**values), "SCRIPTED_FAIL_FLAG": str(flag)}
@@ -114,6 +117,30 @@ def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
         assert sick.poll() is None
 
 
+def test_sigterm_on_the_continuous_engine_finishes_running_answers_and_hands_back_the_line(
+    redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
+):
+    values = _settings(redis_url, tiny_model_dir, tmp_path, shutdown_timeout_s="30")
+    stack = _stack(values, make_stack)
+    env = {**babelq_env(**values), "SCRIPTED_STEP_DELAY_S": "0.2"}
+    logs = [tmp_path / "stopped.log", tmp_path / "survivor.log"]
+    with babelq_process(WORKER, env, logs[0], "ready.", program=SCRIPTED_WORKER) as stopped:
+        jobs = publish_english_jobs(stack, 30)
+        node = _node(logs[0])
+        wait_until(lambda: len(_running_on(stack, node)) >= 8, 60, "sequences running", logs[0])
+        running = _running_on(stack, node)
+        stopped.send_signal(signal.SIGTERM)
+        assert stopped.wait(60) == 0
+        assert "waiting jobs handed back" in logs[0].read_text()
+        with babelq_process(WORKER, babelq_env(**values), logs[1], "ready."):
+            wait_until(lambda: all_done(stack, jobs), 120, "every job answered", logs[1])
+    assert set(assistant_turns(stack, jobs).values()) == {1} and len(assistant_turns(stack, jobs)) == 30
+    # of the jobs it had taken, the stopping worker finished those decoding (at most its 8
+    # sequences) and handed the rest of its line back to the broker, for the survivor
+    by_node = answered_by(stack, running)
+    assert set(by_node) == {node, _node(logs[1])} and 1 <= by_node[node] <= 8
+
+
 def _status(values: dict[str, str]) -> dict[str, dict[str, object]]:
     done = subprocess.run([BABELQ, "status", "--json"], env=babelq_env(**values), capture_output=True,
                           text=True, timeout=60, check=True)  # fmt: skip
@@ -136,6 +163,7 @@ def test_kill_9_and_sigterm_during_load_lose_no_job_and_answer_each_once(
         # surviving worker publishes again any job still unstarted after this long
         republish_after_s="10",
         health_interval_s="2",
+        routes_file=str(routes_with(tmp_path, engine="static")),  # batch markers time the kill
     )
     stack = _stack(values, make_stack)
     env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "1.0"}
@@ -169,7 +197,8 @@ def test_kill_9_and_sigterm_during_load_lose_no_job_and_answer_each_once(
 def test_a_conversations_turns_are_answered_in_order_by_several_busy_workers(
     redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
 ):
-    values = _settings(redis_url, tiny_model_dir, tmp_path)
+    static = routes_with(tmp_path, engine="static")  # batch markers show the order
+    values = _settings(redis_url, tiny_model_dir, tmp_path, routes_file=str(static))
     stack = _stack(values, make_stack)
     env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "0.1"}
     conversations = [new_id() for _ in range(6)]
