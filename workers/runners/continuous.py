@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import itertools
 import logging
 import math
@@ -38,6 +39,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, cast
 
+import torch
 from transformers import ContinuousBatchingConfig, GenerationConfig
 from transformers.generation.continuous_batching import ContinuousBatchingManager
 from transformers.generation.continuous_batching.requests import GenerationOutput
@@ -299,7 +301,7 @@ class ContinuousBatchRunner:
                 return False
             again, failed = self._triage(sorted(self._requests.values(), key=lambda r: r.order), error)
             self._requests.clear()
-            dead.destroy()
+            _release(dead)
             try:
                 self._manager = self._start_manager()
             except Exception as exc:
@@ -372,6 +374,16 @@ def _batching_config(
 def _cache_tokens(config: ContinuousBatchingConfig) -> int | None:
     """Tokens the paged KV cache holds (None: the manager sizes it from free GPU memory)."""
     return None if config.num_blocks is None else config.num_blocks * config.page_size
+
+
+def _release(dead: ContinuousBatchingManager) -> None:
+    """Free a dead manager's KV cache before the next one is built: on a GPU the new cache is sized
+    from free memory, and the old one must not hold it."""
+    dead.destroy()
+    dead.batch_processor = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _loop_died(manager: ContinuousBatchingManager) -> bool:
