@@ -59,6 +59,7 @@ class _Waiting:
     """A job in the continuous feeder's line, until a running sequence leaves."""
 
     item: PromptRequest
+    input_ids: list[int]
     outer: Future[Batched[Generation]]
     deadline: float | None
     queued_at: float
@@ -80,6 +81,7 @@ class ContinuousFeeder:
         self._on_outcome = on_outcome  # the breaker hears of every request's success or failure
         self._draining = False
         self._occupancy = Occupancy(clock)
+        self._last_failure: BaseException | None = None
         self._lock = threading.Lock()
         self._line: deque[_Waiting] = deque()
         self._running = 0
@@ -110,13 +112,14 @@ class ContinuousFeeder:
     def submit(
         self, item: PromptRequest, tokens: int = 0, deadline: float | None = None
     ) -> Future[Batched[Generation]]:
-        if self._draining:
-            raise WorkerDraining("the worker is shutting down; job handed back")
         budget = self._runner.cache_tokens
         if budget is not None and tokens > budget:
             raise ItemTooLarge(f"item needs {tokens} tokens, the batch budget is {budget}")
-        waiting = _Waiting(item, Future(), deadline, self._clock())
+        # Encoded here, in the job's own thread: the next start may run on the runner's result thread.
+        waiting = _Waiting(item, self._runner.encode(item.messages), Future(), deadline, self._clock())
         with self._lock:
+            if self._draining:
+                raise WorkerDraining("the worker is shutting down; job handed back")
             self._line.append(waiting)
         self._start_waiting()
         return waiting.outer
@@ -153,11 +156,10 @@ class ContinuousFeeder:
     def _start(self, waiting: _Waiting) -> None:
         mark = self._occupancy.enter()
         try:
-            inner = self._runner.submit(waiting.item.messages, waiting.item.max_new_tokens)
+            inner = self._runner.submit_tokens(waiting.input_ids, waiting.item.max_new_tokens)
         except BaseException as exc:  # a closed runner refuses at once: the breaker must hear it
             self._occupancy.leave(mark)
-            if self._on_outcome is not None:
-                self._on_outcome(exc)
+            self._report(exc)
             self._finish_without_running(waiting, exc)
             return
         inner.add_done_callback(lambda done: self._relay(done, waiting, mark))
@@ -171,14 +173,22 @@ class ContinuousFeeder:
         alongside = self._occupancy.leave(mark)
         with self._lock:
             self._running -= 1
-        error = done.exception()
-        if self._on_outcome is not None:
-            self._on_outcome(error)
-        if error is not None:
-            waiting.outer.set_exception(error)
-        else:
-            # No batch to report: its size is the mean number of sequences running alongside it.
-            started, now = mark[0], self._clock()
-            batched = Batched(done.result(), round(alongside), started - waiting.queued_at, now - started)
-            waiting.outer.set_result(batched)
-        self._start_waiting()
+        try:
+            error = done.exception()
+            self._report(error)
+            if error is not None:
+                waiting.outer.set_exception(error)
+            else:
+                # No batch to report: its size is the mean number of sequences running alongside it.
+                started, now = mark[0], self._clock()
+                batched = Batched(done.result(), round(alongside), started - waiting.queued_at, now - started)
+                waiting.outer.set_result(batched)
+        finally:
+            self._start_waiting()  # a slot is free whatever happened above
+
+    def _report(self, error: BaseException | None) -> None:
+        """Tell the breaker; the requests of one dead loop share one error and count once."""
+        if self._on_outcome is None or (error is not None and error is self._last_failure):
+            return
+        self._last_failure = error
+        self._on_outcome(error)

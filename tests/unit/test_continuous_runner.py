@@ -131,6 +131,18 @@ def test_a_failing_step_fails_its_requests_and_a_new_loop_takes_later_ones(
         assert failing.generate(PROMPTS[:2], max_new_tokens=6) == expected
 
 
+def test_an_answer_that_cannot_be_decoded_fails_alone(loaded: LoadedModel, monkeypatch, static) -> None:
+    with ContinuousBatchRunner(loaded) as runner:
+        real_result = runner._result
+        monkeypatch.setattr(runner, "_result", lambda *_: (_ for _ in ()).throw(UnicodeError("bad bytes")))
+        with pytest.raises(BatchError, match="bad bytes"):
+            runner.submit(PROMPTS[0], max_new_tokens=3).result(timeout=30)
+        monkeypatch.setattr(runner, "_result", real_result)
+        assert runner.generate(PROMPTS[:1], max_new_tokens=3) == static.generate(
+            PROMPTS[:1], max_new_tokens=3
+        )
+
+
 def _out_of_memory_above(loaded: LoadedModel, monkeypatch, sequences: int) -> list[int]:
     """Make every forward step with more than `sequences` sequences raise MemoryError (an OOM on
     CPU); returns the list of step widths that did run."""

@@ -24,6 +24,12 @@ class FakeContinuousRunner:
         self.size_cap = self.max_batch_size = size_cap
         self.cache_tokens = cache_tokens
 
+    def encode(self, messages):
+        return messages
+
+    def submit_tokens(self, messages, max_new_tokens):
+        return self.submit(messages, max_new_tokens)
+
     def set_max_batch_size(self, size: int) -> None:
         self.size_cap = self.max_batch_size = size
 
@@ -139,3 +145,15 @@ def test_occupancy_is_the_time_weighted_number_in_flight():
     assert meter.in_flight == 0
     instant = meter.enter()
     assert meter.leave(instant) == 1.0
+
+
+def test_the_requests_of_one_dead_loop_count_once_to_the_breaker():
+    runner = FakeContinuousRunner()
+    outcomes: list[BaseException | None] = []
+    feeder = ContinuousFeeder(runner, clock=lambda: 0.0, on_outcome=outcomes.append)  # type: ignore[arg-type]
+    futures = [feeder.submit(_ask(str(i))) for i in range(3)]
+    death = RuntimeError("loop died")  # the runner settles every victim of one death with one error
+    for inner in runner.futures:
+        inner.set_exception(death)
+    assert outcomes == [death]
+    assert all(future.exception(0) is death for future in futures)

@@ -58,6 +58,7 @@ CPU_STEP_TOKENS = 512
 DEFAULT_MAX_BATCH_SIZE = 32
 RECOVER_AFTER = 50
 """Answers in a row without running out of memory before the sequence cap climbs back by one."""
+RESTART_PAUSES_S = (1.0, 2.0)
 _POLL_S = 0.1
 log = logging.getLogger(__name__)
 
@@ -136,14 +137,15 @@ class ContinuousBatchRunner:
                 f"the continuous engine takes a max_batch_size from 1 to {self._built_size} (the size it "
                 f"was started with) without a restart, got {size}"
             )
-        self._cap.reset(size)
-        self._apply_cap(self._manager)
+        with self._lock:  # not between a dead loop and its replacement
+            self._cap.reset(size)
+            self._apply_cap(self._manager)
 
     def render(self, prompt: ChatPrompt) -> str:
         return self.loaded.render_chat(prompt)
 
     def count_tokens(self, prompt: ChatPrompt) -> int:
-        return len(self._encode(prompt))
+        return len(self.encode(prompt))
 
     def generate(self, prompts: Sequence[ChatPrompt], max_new_tokens: int) -> list[Generation]:
         """Submit every prompt, then wait for all; the first failure is raised for the whole call."""
@@ -151,7 +153,8 @@ class ContinuousBatchRunner:
             return []
         futures: list[Future[Generation]] = []
         try:
-            futures += [self.submit(prompt, max_new_tokens) for prompt in prompts]
+            for prompt in prompts:
+                futures.append(self.submit(prompt, max_new_tokens))
             return [future.result() for future in futures]
         except BaseException:
             for future in futures:  # the call fails as a whole: stop the work nobody will read
@@ -165,9 +168,12 @@ class ContinuousBatchRunner:
         request the KV cache could never hold, BatcherClosed after `close()`, and BatchError when
         no generation loop could be started again after a failure.
         """
+        return self.submit_tokens(self.encode(prompt), max_new_tokens)
+
+    def submit_tokens(self, input_ids: list[int], max_new_tokens: int) -> Future[Generation]:
+        """`submit` for a prompt already encoded (by `encode`, in the caller's thread)."""
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        input_ids = self._encode(prompt)
         self._check_fits(len(input_ids), max_new_tokens)
         future: Future[Generation] = Future()
         with self._lock:
@@ -187,7 +193,7 @@ class ContinuousBatchRunner:
         if threading.current_thread() is not self._dispatcher:  # close() may come from a Future callback
             self._dispatcher.join(timeout)
         self._manager.destroy()
-        self._fail_pending(BatcherClosed("the continuous runner was closed before this request finished"))
+        self._fail_pending(self._stopped_error())
 
     def __enter__(self) -> ContinuousBatchRunner:
         return self
@@ -195,7 +201,7 @@ class ContinuousBatchRunner:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _encode(self, prompt: ChatPrompt) -> list[int]:
+    def encode(self, prompt: ChatPrompt) -> list[int]:
         """Token ids of the rendered prompt; no special tokens added (the template wrote them)."""
         text = self.render(prompt)
         with self._tokenizer_lock:
@@ -257,7 +263,23 @@ class ContinuousBatchRunner:
         return manager
 
     def _dispatch(self) -> None:
-        """Hand each finished result to its Future; when the loop dies, start another and go on."""
+        """Hand each finished result to its Future; when the loop dies, start another and go on.
+        Whatever ends this thread, no request is left unsettled and no later one is taken."""
+        try:
+            self._dispatch_until_stopped()
+        except BaseException as exc:
+            log.exception("the continuous runner's dispatcher failed")
+            with self._lock:
+                self._failure = f"dispatcher failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._fail_pending(self._stopped_error())
+
+    def _stopped_error(self) -> BatchError:
+        if self._closed:
+            return BatcherClosed("the continuous runner was closed before this request finished")
+        return BatchError("the continuous batching loop stopped before this request ended")
+
+    def _dispatch_until_stopped(self) -> None:
         while True:
             manager = self._manager
             output = manager.get_result(timeout=_POLL_S)
@@ -270,11 +292,7 @@ class ContinuousBatchRunner:
                 while (output := manager.get_result(timeout=0)) is not None:  # what came in meanwhile
                     self._deliver(manager, output)
                 if self._closed or not self._recover(manager):
-                    break
-        if self._closed:
-            self._fail_pending(BatcherClosed("the continuous runner was closed before this request finished"))
-        else:
-            self._fail_pending(BatchError("the continuous batching loop stopped before this request ended"))
+                    return
 
     def _deliver(self, manager: ContinuousBatchingManager, output: GenerationOutput) -> None:
         if not output.is_finished():
@@ -288,7 +306,12 @@ class ContinuousBatchRunner:
         if output.error is not None:
             _settle(request.future.set_exception, BatchError(f"generation failed: {output.error}"))
             return
-        _settle(request.future.set_result, self._result(output.generated_tokens, len(request.input_ids)))
+        try:
+            result = self._result(output.generated_tokens, len(request.input_ids))
+        except Exception as exc:  # e.g. the tokenizer cannot decode: this request's own failure
+            _settle(request.future.set_exception, BatchError(f"decoding the answer failed: {exc}"))
+            return
+        _settle(request.future.set_result, result)
         self._cap.succeeded()
         self._apply_cap(manager)
 
@@ -303,7 +326,7 @@ class ContinuousBatchRunner:
             self._requests.clear()
             _release(dead)
             try:
-                self._manager = self._start_manager()
+                self._manager = self._start_manager_retrying()
             except Exception as exc:
                 self._failure = f"{type(exc).__name__}: {exc}"
                 failed, again = failed + again, []
@@ -312,9 +335,24 @@ class ContinuousBatchRunner:
                 self._add(request)
         log.warning("continuous batching loop died (%s: %s): %d requests resubmitted, %d failed; cap now %d",
                     type(error).__name__, error, len(again), len(failed), self._cap.current)  # fmt: skip
+        # One error object for all: a loop death is one failure to the breaker, not one per request.
+        shared = BatchError(f"generation failed: {error}")
         for request in failed:
-            _settle(request.future.set_exception, BatchError(f"generation failed: {error}"))
+            _settle(request.future.set_exception, shared)
         return self._failure is None
+
+    def _start_manager_retrying(self) -> ContinuousBatchingManager:
+        """A new manager; a failed start (memory still held, say) is tried again twice, then raised
+        (the health checks then see every request refused, and the worker exits to be replaced)."""
+        for pause_s in RESTART_PAUSES_S:
+            try:
+                return self._start_manager()
+            except Exception as exc:
+                log.warning(
+                    "starting a new continuous batching loop failed (%s); again in %.0f s", exc, pause_s
+                )
+                time.sleep(pause_s)
+        return self._start_manager()
 
     def _triage(self, victims: list[_Request], error: BaseException) -> tuple[list[_Request], list[_Request]]:
         """(to run again, to fail). Parked requests never reached the dead loop: they run again.
@@ -326,7 +364,8 @@ class ContinuousBatchRunner:
         if not is_out_of_memory(error):
             return parked, ran
         ran_alone = self._cap.current == 1
-        self._cap.shrink(min(len(ran), self._cap.current))
+        if ran:  # nothing ran (all parked or cancelled): the cap has no new evidence
+            self._cap.shrink(min(len(ran), self._cap.current))
         if ran_alone and ran:
             return ran[1:] + parked, ran[:1]
         return ran + parked, []
@@ -379,11 +418,14 @@ def _cache_tokens(config: ContinuousBatchingConfig) -> int | None:
 def _release(dead: ContinuousBatchingManager) -> None:
     """Free a dead manager's KV cache before the next one is built: on a GPU the new cache is sized
     from free memory, and the old one must not hold it."""
-    dead.destroy()
-    dead.batch_processor = None
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    try:
+        dead.destroy()
+        dead.batch_processor = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # a broken device may refuse even this; the next start will tell
+        log.exception("releasing the dead continuous batching loop failed")
 
 
 def _loop_died(manager: ContinuousBatchingManager) -> bool:
