@@ -82,6 +82,8 @@ class ContinuousFeeder:
         self._draining = False
         self._occupancy = Occupancy(clock)
         self._last_failure: BaseException | None = None
+        # Health hears of every answer as a "batch" of the sequences that ran alongside it.
+        self.on_batch: Callable[[int, float], None] | None = None
         self._lock = threading.Lock()
         self._line: deque[_Waiting] = deque()
         self._running = 0
@@ -183,6 +185,8 @@ class ContinuousFeeder:
                 started, now = mark[0], self._clock()
                 batched = Batched(done.result(), round(alongside), started - waiting.queued_at, now - started)
                 waiting.outer.set_result(batched)
+                if self.on_batch is not None:
+                    self.on_batch(batched.batch_size, batched.run_s)
         finally:
             self._start_waiting()  # a slot is free whatever happened above
 

@@ -169,7 +169,7 @@ def build_runtime(
     breaker = ModelBreaker(settings.breaker_fail_max, settings.breaker_reset_s, _follow_breaker(switch))
     activity = Activity()
     feeder = make_feeder(runner, profile, breaker)
-    if isinstance(feeder, Batcher):
+    if isinstance(feeder, Batcher | ContinuousFeeder):
         feeder.on_batch = activity.batch_done
     effective = effective_profile(settings, profile)
     monitor = HealthMonitor(

@@ -77,6 +77,8 @@ def test_jobs_above_the_cap_wait_and_join_as_sequences_leave():
     now = [0.0]
     runner = FakeContinuousRunner(size_cap=2)
     feeder = ContinuousFeeder(runner, clock=lambda: now[0])  # type: ignore[arg-type]
+    batches: list[tuple[int, float]] = []
+    feeder.on_batch = lambda size, seconds: batches.append((size, seconds))
     futures = [feeder.submit(_ask(str(i))) for i in range(4)]
     # only two run; the others wait in the feeder's line, in order
     assert [m[0]["content"] for m, _ in runner.submitted] == ["0", "1"]
@@ -88,6 +90,7 @@ def test_jobs_above_the_cap_wait_and_join_as_sequences_leave():
     runner.futures[2].set_result(ANSWER)
     assert futures[2].result(0).wait_s == pytest.approx(2.0) and futures[2].result(0).run_s == 1.0
     assert futures[0].result(0).batch_size == 2
+    assert batches == [(2, 2.0), (2, 1.0)]  # health hears of each answer
 
 
 def test_drain_hands_back_the_waiting_jobs_and_lets_running_ones_finish():
