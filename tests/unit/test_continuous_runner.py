@@ -143,6 +143,18 @@ def test_an_answer_that_cannot_be_decoded_fails_alone(loaded: LoadedModel, monke
         )
 
 
+def test_requests_beyond_the_token_budget_wait_for_room_and_all_answer(loaded: LoadedModel, static) -> None:
+    # given a budget (KV cache) of 256 tokens and 8 requests needing about 740 together
+    prompts = PROMPTS * 2
+    expected = static.generate(prompts, max_new_tokens=40)
+    with ContinuousBatchRunner(loaded, max_batch_tokens=256, max_batch_size=8) as runner:
+        assert runner.cache_tokens == 256
+        assert sum(runner.count_tokens(p) + 40 for p in prompts) > 2 * 256
+        # expect every one answered, as static batching answers it, without a failed step
+        assert runner.generate(prompts, max_new_tokens=40) == expected
+        assert runner.restarts == 0
+
+
 def _out_of_memory_above(loaded: LoadedModel, monkeypatch, sequences: int) -> list[int]:
     """Make every forward step with more than `sequences` sequences raise MemoryError (an OOM on
     CPU); returns the list of step widths that did run."""
