@@ -3,7 +3,8 @@
 No job fails for an out-of-memory error that a smaller batch avoids: a batch that raises one is
 split in halves, each half retried (recursively, down to single items); the cap on batch size
 drops to the size that failed halved, and climbs back by one after every `recover_after`
-successful batches in a row.
+successful batches in a row. The continuous engine has no batch to split: when its generation
+loop dies, `triage_dead_loop` decides which of its requests run again under the lowered cap.
 """
 
 from __future__ import annotations
@@ -55,6 +56,26 @@ class SizeCap:
             backing_off = self._current < self.ceiling
             self.ceiling = ceiling
             self._current = min(self._current, ceiling) if backing_off else ceiling
+
+
+def triage_dead_loop(
+    ran: list[T], parked: list[T], error: BaseException, cap: SizeCap,
+    is_oom: Callable[[BaseException], bool] = is_out_of_memory,
+) -> tuple[list[T], list[T]]:  # fmt: skip
+    """(to run again, to fail) after a continuous-batching loop died of `error`.
+
+    `ran` were in the dead loop, oldest first; `parked` never reached it and always run again.
+    Any other error fails those that ran. After an OOM they all run again under a halved cap,
+    except the oldest when the cap was already 1: first come, first served, it ran alone.
+    """
+    if not is_oom(error):
+        return parked, ran
+    ran_alone = cap.current == 1
+    if ran:  # nothing ran (all parked or cancelled): the cap has no new evidence
+        cap.shrink(min(len(ran), cap.current))
+    if ran_alone and ran:
+        return ran[1:] + parked, ran[:1]
+    return ran + parked, []
 
 
 def run_splitting(

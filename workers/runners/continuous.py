@@ -45,7 +45,7 @@ from transformers.generation.continuous_batching import ContinuousBatchingManage
 from transformers.generation.continuous_batching.requests import GenerationOutput
 
 from ops.errors import BatcherClosed, BatchError, ConfigurationError, ItemTooLarge, ModelLoadError
-from workers.backoff import SizeCap, is_out_of_memory
+from workers.backoff import SizeCap, triage_dead_loop
 from workers.model_loader import LoadedModel
 from workers.runners.base import ChatPrompt, Generation
 from workers.runners.cb_penalty import penalty_processors
@@ -355,20 +355,11 @@ class ContinuousBatchRunner:
         return self._start_manager()
 
     def _triage(self, victims: list[_Request], error: BaseException) -> tuple[list[_Request], list[_Request]]:
-        """(to run again, to fail). Parked requests never reached the dead loop: they run again.
-        After an OOM everyone runs again under a halved cap, except the oldest request when the
-        cap was already 1 (first come, first served: it was the one running alone)."""
+        """(to run again, to fail): see `triage_dead_loop`; cancelled requests are dropped."""
         victims = [request for request in victims if not request.future.done()]
         parked = [request for request in victims if request.parked]
         ran = [request for request in victims if not request.parked]
-        if not is_out_of_memory(error):
-            return parked, ran
-        ran_alone = self._cap.current == 1
-        if ran:  # nothing ran (all parked or cancelled): the cap has no new evidence
-            self._cap.shrink(min(len(ran), self._cap.current))
-        if ran_alone and ran:
-            return ran[1:] + parked, ran[:1]
-        return ran + parked, []
+        return triage_dead_loop(ran, parked, error, self._cap)
 
     def _result(self, new_tokens: list[int], prompt_tokens: int) -> Generation:
         kept, reason = completion(new_tokens, self._eos_ids)
