@@ -27,8 +27,6 @@ What the manager does not do, and how this module fills the gap:
 from __future__ import annotations
 
 import contextlib
-import copy
-import gc
 import itertools
 import logging
 import math
@@ -39,22 +37,23 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, cast
 
-import torch
-from transformers import ContinuousBatchingConfig, GenerationConfig
 from transformers.generation.continuous_batching import ContinuousBatchingManager
 from transformers.generation.continuous_batching.requests import GenerationOutput
 
-from ops.errors import BatcherClosed, BatchError, ConfigurationError, ItemTooLarge, ModelLoadError
+from ops.errors import BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
 from workers.backoff import SizeCap, triage_dead_loop
 from workers.model_loader import LoadedModel
 from workers.runners.base import ChatPrompt, Generation
-from workers.runners.cb_penalty import penalty_processors
+from workers.runners.cb_manager import (
+    batching_config,
+    build_manager,
+    cache_tokens,
+    loop_died,
+    release,
+    set_sequence_cap,
+)
 from workers.runners.static import _eos_token_ids, answer_text, completion
 
-CPU_CACHE_TOKENS = 16_384
-"""KV cache on CPU when no budget is given, in tokens of all running sequences together."""
-CPU_STEP_TOKENS = 512
-"""Tokens per forward step on CPU (prefill chunks plus one per decoding sequence)."""
 DEFAULT_MAX_BATCH_SIZE = 32
 RECOVER_AFTER = 50
 """Answers in a row without running out of memory before the sequence cap climbs back by one."""
@@ -107,8 +106,8 @@ class ContinuousBatchRunner:
         self._ids = itertools.count()
         self._closed = False
         self._failure: str | None = None
-        self._config = _batching_config(loaded.device, max_batch_tokens, max_batch_size, repetition_penalty)
-        self._capacity = _cache_tokens(self._config)
+        self._config = batching_config(loaded.device, max_batch_tokens, max_batch_size, repetition_penalty)
+        self._capacity = cache_tokens(self._config)
         self._built_size = max_batch_size
         self._cap = SizeCap(max_batch_size, recover_after=RECOVER_AFTER)
         self._manager = self._start_manager()
@@ -236,31 +235,14 @@ class ContinuousBatchRunner:
     def _start_manager(self) -> ContinuousBatchingManager:
         """A new manager with its batch processor built here (so the size cap applies from its
         first step), its loop started."""
-        manager = self._build_manager(self._config)
+        manager = build_manager(self.loaded, self._config, self._eos_ids, self.repetition_penalty)
         manager.batch_processor = manager._create_batch_processor()
-        self._apply_cap(manager)
+        set_sequence_cap(manager, self._cap.current)
         manager.start()
         return manager
 
     def _apply_cap(self, manager: ContinuousBatchingManager) -> None:
-        """The scheduler reads its request budget at every step: a plain attribute write is live."""
-        processor = getattr(manager, "batch_processor", None)
-        if processor is not None:
-            processor.scheduler.max_requests_per_batch = self._cap.current
-
-    def _build_manager(self, config: ContinuousBatchingConfig) -> ContinuousBatchingManager:
-        init = _init_method(self.loaded)
-        generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
-            do_sample=False, max_new_tokens=1, eos_token_id=sorted(self._eos_ids),
-            pad_token_id=self.loaded.tokenizer.pad_token_id,
-        )  # fmt: skip
-        try:
-            manager = init(generation_config=generation_config, continuous_batching_config=copy.copy(config))
-        except ValueError as error:  # e.g. an attention implementation the manager cannot page
-            raise ConfigurationError(f"continuous batching cannot run {self.model_name}: {error}") from error
-        if self.repetition_penalty != 1.0:
-            manager.logit_processor = penalty_processors(self.repetition_penalty)
-        return manager
+        set_sequence_cap(manager, self._cap.current)
 
     def _dispatch(self) -> None:
         """Hand each finished result to its Future; when the loop dies, start another and go on.
@@ -286,7 +268,7 @@ class ContinuousBatchRunner:
             if output is not None:
                 self._deliver(manager, output)
             elif manager.is_running():
-                if _loop_died(manager):  # get_result no longer waits: let the thread finish
+                if loop_died(manager):  # get_result no longer waits: let the thread finish
                     time.sleep(_POLL_S / 10)
             else:
                 while (output := manager.get_result(timeout=0)) is not None:  # what came in meanwhile
@@ -297,7 +279,7 @@ class ContinuousBatchRunner:
     def _deliver(self, manager: ContinuousBatchingManager, output: GenerationOutput) -> None:
         if not output.is_finished():
             return
-        if output.error is not None and _loop_died(manager):
+        if output.error is not None and loop_died(manager):
             return  # every request of a dead loop is settled together by _recover
         with self._lock:
             request = self._requests.pop(output.request_id, None)
@@ -324,7 +306,7 @@ class ContinuousBatchRunner:
                 return False
             again, failed = self._triage(sorted(self._requests.values(), key=lambda r: r.order), error)
             self._requests.clear()
-            _release(dead)
+            release(dead)
             try:
                 self._manager = self._start_manager_retrying()
             except Exception as exc:
@@ -384,48 +366,6 @@ class ContinuousBatchRunner:
             _settle(request.future.set_exception, error)
 
 
-def _batching_config(
-    device: str, cache_tokens: int | None, max_batch_size: int, penalty: float
-) -> ContinuousBatchingConfig:
-    on_cpu = device == "cpu"
-    page_size = 64 if on_cpu else 256
-    cache_tokens = cache_tokens or (CPU_CACHE_TOKENS if on_cpu else None)
-    return ContinuousBatchingConfig(
-        page_size=page_size,
-        num_blocks=None if cache_tokens is None else math.ceil(cache_tokens / page_size),
-        max_batch_tokens=CPU_STEP_TOKENS if on_cpu else None,
-        max_requests_per_batch=max_batch_size,
-        # Our penalty reads each step's token sets on the host: no graphs, no step ahead.
-        use_async_batching=False if penalty != 1.0 else None,
-        use_cuda_graph=False if penalty != 1.0 else None,
-    )
-
-
-def _cache_tokens(config: ContinuousBatchingConfig) -> int | None:
-    """Tokens the paged KV cache holds (None: the manager sizes it from free GPU memory)."""
-    return None if config.num_blocks is None else config.num_blocks * config.page_size
-
-
-def _release(dead: ContinuousBatchingManager) -> None:
-    """Free a dead manager's KV cache before the next one is built: on a GPU the new cache is sized
-    from free memory, and the old one must not hold it."""
-    try:
-        dead.destroy()
-        dead.batch_processor = None
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:  # a broken device may refuse even this; the next start will tell
-        log.exception("releasing the dead continuous batching loop failed")
-
-
-def _loop_died(manager: ContinuousBatchingManager) -> bool:
-    """Whether the manager's loop is going down hard (a step raised): its requests' error outputs
-    then come from the loop's death, not from their own faults."""
-    status = manager.background_thread_status
-    return status.fatal_error is not None or status.local_status >= status.HARD_STOP
-
-
 def _check_options(penalty: float, max_batch_tokens: int | None, max_batch_size: int) -> None:
     if not (math.isfinite(penalty) and penalty > 0):
         raise ConfigurationError(f"repetition_penalty must be a positive number, got {penalty!r}")
@@ -433,14 +373,6 @@ def _check_options(penalty: float, max_batch_tokens: int | None, max_batch_size:
         raise ConfigurationError(f"max_batch_tokens must be at least 1, got {max_batch_tokens}")
     if max_batch_size < 1:
         raise ConfigurationError(f"max_batch_size must be at least 1, got {max_batch_size}")
-
-
-def _init_method(loaded: LoadedModel) -> Callable[..., ContinuousBatchingManager]:
-    """The model's `init_continuous_batching`, refused early for a model that cannot generate."""
-    init: Any = getattr(loaded.model, "init_continuous_batching", None)
-    if init is None:
-        raise ModelLoadError(f"{loaded.name} is not a generative (causal LM) model")
-    return cast("Callable[..., ContinuousBatchingManager]", init)
 
 
 def _settle(action: Callable[[Any], None], value: object) -> None:
