@@ -45,6 +45,14 @@ def build_manager(
     return manager
 
 
+def start_with_cap(manager: ContinuousBatchingManager, cap: int) -> None:
+    """Start the loop with its batch processor built here first, so that the cap on running
+    sequences holds from the first step (the loop would otherwise build it in its own thread)."""
+    manager.batch_processor = manager._create_batch_processor()
+    set_sequence_cap(manager, cap)
+    manager.start()
+
+
 def set_sequence_cap(manager: ContinuousBatchingManager, cap: int) -> None:
     """The scheduler reads its request budget at every step: a plain attribute write is live."""
     processor = getattr(manager, "batch_processor", None)

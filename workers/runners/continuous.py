@@ -51,6 +51,7 @@ from workers.runners.cb_manager import (
     loop_died,
     release,
     set_sequence_cap,
+    start_with_cap,
 )
 from workers.runners.static import _eos_token_ids, answer_text, completion
 
@@ -138,7 +139,7 @@ class ContinuousBatchRunner:
             )
         with self._lock:  # not between a dead loop and its replacement
             self._cap.reset(size)
-            self._apply_cap(self._manager)
+            set_sequence_cap(self._manager, self._cap.current)
 
     def render(self, prompt: ChatPrompt) -> str:
         return self.loaded.render_chat(prompt)
@@ -233,16 +234,10 @@ class ContinuousBatchRunner:
         request.parked = added is None
 
     def _start_manager(self) -> ContinuousBatchingManager:
-        """A new manager with its batch processor built here (so the size cap applies from its
-        first step), its loop started."""
+        """A new manager, its loop started under the current cap."""
         manager = build_manager(self.loaded, self._config, self._eos_ids, self.repetition_penalty)
-        manager.batch_processor = manager._create_batch_processor()
-        set_sequence_cap(manager, self._cap.current)
-        manager.start()
+        start_with_cap(manager, self._cap.current)
         return manager
-
-    def _apply_cap(self, manager: ContinuousBatchingManager) -> None:
-        set_sequence_cap(manager, self._cap.current)
 
     def _dispatch(self) -> None:
         """Hand each finished result to its Future; when the loop dies, start another and go on.
@@ -295,7 +290,7 @@ class ContinuousBatchRunner:
             return
         _settle(request.future.set_result, result)
         self._cap.succeeded()
-        self._apply_cap(manager)
+        set_sequence_cap(manager, self._cap.current)
 
     def _recover(self, dead: ContinuousBatchingManager) -> bool:
         """The loop died: fail or resubmit its requests on a new manager. False if none starts.
