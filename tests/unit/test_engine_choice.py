@@ -1,0 +1,54 @@
+"""Which engine a profile gets: `auto` is continuous batching, or static for a model whose
+attention the continuous manager cannot page; an explicit engine is never swapped."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ops.errors import ConfigurationError
+from routing.table import load_table
+from workers import runtime
+from workers.model_loader import LoadedModel, load_model
+from workers.runners import continuous
+from workers.runners.continuous import ContinuousBatchRunner
+from workers.runners.static import StaticBatchRunner
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir: Path) -> LoadedModel:
+    return load_model(str(tiny_model_dir), device="cpu")
+
+
+def _unpageable(*_args, **_kwargs):
+    raise ConfigurationError("continuous batching cannot run this model: no paged attention")
+
+
+def test_auto_runs_continuous_batching_with_the_profile_budget(loaded: LoadedModel) -> None:
+    profile = load_table().profiles["default"]
+    assert profile.engine == "auto"
+    runner, engine = runtime._runner_for(loaded, profile)
+    try:
+        assert engine == "continuous" and isinstance(runner, ContinuousBatchRunner)
+        assert runner.max_batch_size == profile.max_batch_size
+        assert runner.cache_tokens == profile.max_batch_tokens
+    finally:
+        runtime.close_runner(runner)
+
+
+def test_auto_falls_back_to_static_for_a_model_it_cannot_page(
+    loaded: LoadedModel, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(continuous, "build_manager", _unpageable)
+    runner, engine = runtime._runner_for(loaded, load_table().profiles["default"])
+    assert engine == "static" and isinstance(runner, StaticBatchRunner)
+    assert "running the static engine" in caplog.text
+
+
+def test_an_explicit_continuous_engine_is_not_swapped(loaded: LoadedModel, monkeypatch) -> None:
+    monkeypatch.setattr(continuous, "build_manager", _unpageable)
+    profile = replace(load_table().profiles["default"], engine="continuous")
+    with pytest.raises(ConfigurationError, match="paged attention"):
+        runtime._runner_for(loaded, profile)
