@@ -31,6 +31,9 @@ class PromptRequest:
 class Feeder(Protocol):
     """Takes one prompt, returns a Future of its generation with the facts of its batch."""
 
+    on_batch: Callable[[int, float], None] | None
+    """Told (size, seconds) of every batch run (continuous: every answer and its company)."""
+
     def submit(
         self, item: PromptRequest, tokens: int = 0, deadline: float | None = None
     ) -> Future[Batched[Generation]]: ...

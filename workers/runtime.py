@@ -59,11 +59,6 @@ class WorkerRuntime:
     monitor: HealthMonitor
 
     @property
-    def batcher(self) -> Batcher[PromptRequest, Generation] | None:
-        """The micro-batcher, when this worker runs the static engine (None for continuous)."""
-        return self.feeder if isinstance(self.feeder, Batcher) else None
-
-    @property
     def breaker(self) -> ModelBreaker:
         return self.admission.breaker
 
@@ -169,8 +164,7 @@ def build_runtime(
     breaker = ModelBreaker(settings.breaker_fail_max, settings.breaker_reset_s, _follow_breaker(switch))
     activity = Activity()
     feeder = make_feeder(runner, profile, breaker)
-    if isinstance(feeder, Batcher | ContinuousFeeder):
-        feeder.on_batch = activity.batch_done
+    feeder.on_batch = activity.batch_done
     effective = effective_profile(settings, profile)
     monitor = HealthMonitor(
         facts, breaker, switch, activity, probe=lambda: runner.generate([WARM_UP_PROMPT], max_new_tokens=1),
