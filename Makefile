@@ -31,7 +31,8 @@ run: install
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/mypy producers routing workers persistence ops
+	$(BIN)/mypy core routing persistence transport producers workers ops
+	$(BIN)/lint-imports
 
 unit: install-dev
 	$(BIN)/pytest -q tests/unit

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from ops.errors import BabelqError
-from ops.settings import Settings, load_settings
+from core.errors import BabelqError
+from core.settings import Settings, load_settings
 
 app = typer.Typer(help="babelq: multilingual customer-service chat over a queue of GPU workers.",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
@@ -99,10 +99,14 @@ def publish(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all answers.")] = 300.0,
 ) -> None:
     """Publish chat messages from a JSONL file; with --wait, write the answers as JSONL."""
-    from producers.publish import publish_file
+    from ops.stack import publish_gateway
+    from producers.publish import publish_file, read_messages
 
     settings = _settings()
-    raise typer.Exit(publish_file(settings, file, wait=wait, out=out, api_url=api_url, timeout_s=timeout))
+    messages = read_messages(file, settings.max_text_chars)  # the whole file, before publishing any
+    with publish_gateway(settings, api_url) as gateway:
+        code = publish_file(gateway, messages, wait=wait, out=out, timeout_s=timeout)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -117,8 +121,8 @@ def routes() -> None:
 @app.command()
 def flower() -> None:
     """Run Flower on the same Celery app and broker (basic auth from BABELQ_FLOWER_BASIC_AUTH)."""
-    from routing.celery_app import create_celery_app
     from routing.table import load_table
+    from transport.celery_app import create_celery_app
 
     settings = _settings()
     _require_real_broker(settings, "flower")
@@ -137,9 +141,9 @@ def batch_policy(
     destination: Annotated[str, typer.Option(help="Comma-separated worker names (default: all).")] = "",
 ) -> None:
     """Show or change the running workers' batch policy, without a restart."""
-    from routing.celery_app import create_celery_app
     from routing.table import load_table
-    from workers.control import broadcast_policy
+    from transport.celery_app import create_celery_app
+    from transport.control import broadcast_policy
 
     settings = _settings()
     _require_real_broker(settings, "batch-policy")
@@ -163,9 +167,9 @@ def status(
     from rich.console import Console
 
     from ops.fleet_status import status_table
-    from routing.celery_app import create_celery_app
     from routing.table import load_table
-    from workers.control import fleet_status
+    from transport.celery_app import create_celery_app
+    from transport.control import fleet_status
 
     settings = _settings()
     _require_real_broker(settings, "status")
@@ -254,9 +258,9 @@ def db_purge(
 @export_app.command("conversation")
 def export_conversation(conversation_id: str) -> None:
     """Print one conversation (turns and jobs) as JSON."""
+    from core.jobs import canonical_uuid
     from persistence.db import make_engine, make_session_factory
     from persistence.retention import export_conversation as export
-    from routing.jobs import canonical_uuid
 
     engine = make_engine(_settings().store_url)
     try:

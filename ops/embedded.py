@@ -11,12 +11,12 @@ import threading
 
 import uvicorn
 
-from ops.settings import Settings
+from core.settings import Settings
 from ops.stack import Stack, build_stack
 from persistence import repository
 from persistence.migrate import upgrade
 from producers.api import create_app
-from routing.queues import publish_job
+from transport.queues import publish_job
 from workers.launcher import run_worker
 
 log = logging.getLogger(__name__)

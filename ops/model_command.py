@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ops.settings import Settings
+from core.settings import Settings
 
 
 def prepare_with_progress(settings: Settings) -> Path:

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+import httpx
 from celery import Celery
 from sqlalchemy import Engine
 
-from ops.settings import Settings
-from persistence.answer_cache import (
-    AnswerCache,
-    AnswerLookup,
-    MemoryAnswerCache,
-    NoAnswerCache,
-    RedisAnswerCache,
-)
+from core.settings import Settings
+from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
 from persistence.db import SessionFactory, make_engine, make_session_factory
 from producers.intake import Intake
-from routing.celery_app import create_celery_app
+from producers.publish import BrokerGateway, Gateway, HttpGateway
+from producers.readiness import Readiness, readiness
 from routing.language import LanguageDetector
-from routing.queues import publish_job
 from routing.table import RoutingTable, load_table
+from transport.celery_app import create_celery_app
+from transport.queues import publish_job
 
 
 @dataclass
@@ -35,6 +34,10 @@ class Stack:
     celery: Celery
     intake: Intake
     cache: AnswerCache
+
+    def readiness(self) -> Readiness:
+        """Can this process reach its broker and its store right now?"""
+        return readiness(self.celery, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -52,22 +55,17 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     return Stack(settings, table, engine, factory, app, intake, cache)
 
 
-def open_answer_cache(settings: Settings) -> AnswerCache:
-    """In-process in the embedded stack, Redis with BABELQ_REDIS_URL, else (or with a TTL of 0) off."""
-    if settings.cache_ttl_s == 0:
-        return NoAnswerCache()
-    if settings.embedded:
-        return MemoryAnswerCache(settings.cache_ttl_s, settings.cache_max_entries)
-    if settings.redis_url:
-        return RedisAnswerCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_entries)
-    return NoAnswerCache()
-
-
-def answer_lookup(cache: AnswerCache, settings: Settings) -> AnswerLookup:
-    """Producers and workers key the cache alike: by the profile's model (else BABELQ_MODEL, else
-    the default model) and the answer-length cap. A null-runner worker (benchmarks) writes under
-    keys no producer reads, so it can never fill the cache with its fixed text."""
-    model = settings.model or "babelq-default"
-    return AnswerLookup(
-        cache, model if settings.runner != "null" else f"null-runner:{model}", settings.max_new_tokens
-    )
+@contextmanager
+def publish_gateway(settings: Settings, api_url: str) -> Iterator[Gateway]:
+    """Where `babelq publish` sends messages: the API at `api_url` (always, for the embedded
+    stack, whose broker lives inside `babelq run`), else the broker through a stack of its own."""
+    if api_url or settings.embedded:
+        url = api_url or f"http://{settings.api_host}:{settings.api_port}"
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield HttpGateway(client)
+        return
+    stack = build_stack(settings)
+    try:
+        yield BrokerGateway(stack.intake, stack.factory)
+    finally:
+        stack.close()

@@ -16,12 +16,11 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import redis
 
-if TYPE_CHECKING:
-    from routing.table import Profile
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "babelq:answer:"
@@ -161,6 +160,15 @@ class NoAnswerCache:
         return CacheStats("off", 0, 0, 0)
 
 
+class VersionedProfile(Protocol):
+    """What the cache needs of a routing profile: its model and the hash of what shapes answers."""
+
+    @property
+    def model(self) -> str: ...
+
+    def answer_version(self, model_id: str, max_new_tokens_cap: int) -> str: ...
+
+
 class AnswerLookup:
     """The cache seen from both sides, keyed the same way: the producer looks a first question
     up, the worker fills the entry after answering a question asked without earlier turns. A
@@ -171,19 +179,40 @@ class AnswerLookup:
         self._model_id = model_id
         self._max_new_tokens_cap = max_new_tokens_cap
 
-    def key(self, profile: Profile, language: str, text: str) -> str:
+    def key(self, profile: VersionedProfile, language: str, text: str) -> str:
         version = profile.answer_version(profile.model or self._model_id, self._max_new_tokens_cap)
         return cache_key(version, language, text)
 
-    def get(self, profile: Profile, language: str, text: str) -> str | None:
+    def get(self, profile: VersionedProfile, language: str, text: str) -> str | None:
         try:
             return self.cache.get(self.key(profile, language, text))
         except Exception as exc:  # Redis down or slow: answer through the model instead
             log.warning("answer cache lookup failed: %s", exc)
             return None
 
-    def put(self, profile: Profile, language: str, text: str, answer: str) -> None:
+    def put(self, profile: VersionedProfile, language: str, text: str, answer: str) -> None:
         try:
             self.cache.put(self.key(profile, language, text), answer)
         except Exception as exc:
             log.warning("answer cache write failed: %s", exc)
+
+
+def open_answer_cache(settings: Settings) -> AnswerCache:
+    """In-process in the embedded stack, Redis with BABELQ_REDIS_URL, else (or with a TTL of 0) off."""
+    if settings.cache_ttl_s == 0:
+        return NoAnswerCache()
+    if settings.embedded:
+        return MemoryAnswerCache(settings.cache_ttl_s, settings.cache_max_entries)
+    if settings.redis_url:
+        return RedisAnswerCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_entries)
+    return NoAnswerCache()
+
+
+def answer_lookup(cache: AnswerCache, settings: Settings) -> AnswerLookup:
+    """Producers and workers key the cache alike: by the profile's model (else BABELQ_MODEL, else
+    the default model) and the answer-length cap. A null-runner worker (benchmarks) writes under
+    keys no producer reads, so it can never fill the cache with its fixed text."""
+    model = settings.model or "babelq-default"
+    return AnswerLookup(
+        cache, model if settings.runner != "null" else f"null-runner:{model}", settings.max_new_tokens
+    )

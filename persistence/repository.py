@@ -10,10 +10,10 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ops.errors import EarlierTurnPending, JobNotFound
+from core.errors import EarlierTurnPending, JobNotFound
+from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from persistence.db import SessionFactory, connect
 from persistence.models import Conversation, Job, Message
-from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 
 USER = "user"
 ASSISTANT = "assistant"

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from ops.errors import InvalidInput
+from core.errors import InvalidInput
+from core.jobs import JobStatus, utcnow
 from persistence.db import SessionFactory
 from persistence.models import Conversation, Job, Message
-from routing.jobs import JobStatus, utcnow
 
 _AGE = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

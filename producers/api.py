@@ -7,36 +7,54 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ops.errors import InvalidInput, PublishError
-from ops.health import readiness
-from ops.stack import Stack
+from core.errors import InvalidInput, PublishError
+from core.jobs import JobStatus, canonical_uuid
+from core.settings import Settings
 from persistence import repository
-from producers.messages import MessageIn
+from persistence.answer_cache import AnswerCache
+from persistence.db import SessionFactory
+from producers.intake import Intake
+from producers.messages import MessageIn, parse_message
+from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
-from routing.jobs import JobStatus, canonical_uuid
 
 MAX_BODY_BYTES = 64 * 1024
-WAIT_LIMIT_S = 60.0
 # Threads for the blocking calls (store, broker). About the broker's producer pool (10): more
 # threads only queue for a producer, and on few cores they fight over the GIL.
 BLOCKING_THREADS = 10
 T = TypeVar("T")
 
 
-def create_app(stack: Stack) -> FastAPI:
-    """The API over one Stack; routes hold no state of their own."""
+class ApiBackend(Protocol):
+    """What the API needs of its process: settings, the intake, the store, the cache and a
+    readiness probe (ops.stack.Stack is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def intake(self) -> Intake: ...
+    @property
+    def factory(self) -> SessionFactory: ...
+    @property
+    def cache(self) -> AnswerCache: ...
+    def readiness(self) -> Readiness: ...
+
+
+def create_app(stack: ApiBackend) -> FastAPI:
+    """The API over one backend; routes hold no state of their own."""
     threads = _Threads(BLOCKING_THREADS)
     app = FastAPI(
         title="babelq", version="0.1.0", description="Multilingual customer-service chat.",
         lifespan=threads.lifespan,
     )  # fmt: skip
-    app.state.stack = stack
     app.add_middleware(_LimitBody)
     _add_message_routes(app, stack, threads)
     _add_health_routes(app, stack, threads)
@@ -79,14 +97,34 @@ class _LimitBody:
         await self.app(scope, receive, send)
 
 
-def _add_message_routes(app: FastAPI, stack: Stack, threads: _Threads) -> None:
-    @app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)
+def _message_body_doc() -> dict[str, Any]:
+    """The OpenAPI request body of POST /v1/messages (parsed by hand, see _message_body)."""
+    schema = MessageIn.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def _message_body(request: Request, max_text_chars: int) -> MessageIn:
+    """The body as a MessageIn under BABELQ_MAX_TEXT_CHARS (FastAPI's own body parsing cannot
+    hand a setting to the validators); refused the way FastAPI refuses a body, with a 422."""
+    try:
+        return parse_message(await request.body(), max_text_chars)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
+def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> None:
+    settings = stack.settings
+
+    body_doc = _message_body_doc()
+
+    @app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut, openapi_extra=body_doc)
     async def post_message(
-        message: MessageIn,
-        wait: Annotated[
-            float, Query(ge=0, le=WAIT_LIMIT_S, description="Seconds to wait for the answer.")
-        ] = 0,
+        request: Request,
+        # The limit is a setting, so it sits in the default (evaluated here), not the annotation
+        # (a string under `from __future__ import annotations`, resolved in module scope).
+        wait: float = Query(0, ge=0, le=settings.max_wait_s, description="Seconds to wait for the answer."),
     ) -> Accepted | JSONResponse:
+        message = await _message_body(request, settings.max_text_chars)
         try:
             submitted = await threads.run(stack.intake.submit, message)
         except PublishError as exc:
@@ -135,7 +173,7 @@ def _uuid_or_404(value: str, what: str) -> str:
 
 
 async def _wait_for_final(
-    stack: Stack, threads: _Threads, job_id: str, wait_s: float
+    stack: ApiBackend, threads: _Threads, job_id: str, wait_s: float
 ) -> repository.JobView | None:
     """Poll the store until the job is final or the wait is over (the store is the truth)."""
     deadline = time.monotonic() + wait_s
@@ -148,7 +186,7 @@ async def _wait_for_final(
         pause = min(pause * 1.5, 0.2)
 
 
-def _add_health_routes(app: FastAPI, stack: Stack, threads: _Threads) -> None:
+def _add_health_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> None:
     @app.get("/v1/cache")
     async def cache_stats() -> dict[str, object]:
         """The answer cache's backend, hit and miss counters and entries."""
@@ -160,7 +198,7 @@ def _add_health_routes(app: FastAPI, stack: Stack, threads: _Threads) -> None:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        state = await threads.run(readiness, stack.celery, stack.engine)
+        state = await threads.run(stack.readiness)
         body = {
             "status": "ready" if state.ready else "not ready",
             "broker": state.broker,

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ops.errors import PublishError
+from core.errors import PublishError
+from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id
 from persistence import repository
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
 from producers.messages import MessageIn
-from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id
 from routing.language import LanguageDetector
 from routing.rules import Detection, LanguageChoice, choose_language
 from routing.table import RoutingTable

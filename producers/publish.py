@@ -15,9 +15,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 
-from ops.errors import InvalidInput
-from ops.settings import Settings
-from producers.messages import MessageIn
+from core.errors import InvalidInput
+from persistence.db import SessionFactory
+from persistence.repository import get_job
+from producers.intake import Intake
+from producers.messages import MessageIn, parse_message
+from producers.schemas import JobOut
 
 
 class Gateway(Protocol):
@@ -27,7 +30,7 @@ class Gateway(Protocol):
     def fetch(self, job_id: str) -> dict[str, Any]: ...
 
 
-def read_messages(path: Path) -> list[MessageIn]:
+def read_messages(path: Path, max_text_chars: int) -> list[MessageIn]:
     """Parse the whole file; any bad line fails the lot before anything is published."""
     problems: list[str] = []
     messages: list[MessageIn] = []
@@ -35,7 +38,7 @@ def read_messages(path: Path) -> list[MessageIn]:
         if not line.strip():
             continue
         try:
-            messages.append(MessageIn.model_validate(json.loads(line)))
+            messages.append(parse_message(json.loads(line), max_text_chars))
         except (json.JSONDecodeError, ValidationError) as exc:
             problems.append(f"line {number}: {_short(exc)}")
     if problems:
@@ -50,11 +53,10 @@ def _short(exc: Exception) -> str:
 
 
 def publish_file(
-    settings: Settings, path: Path, *, wait: bool, out: Path | None, api_url: str, timeout_s: float
+    gateway: Gateway, messages: list[MessageIn], *, wait: bool, out: Path | None, timeout_s: float
 ) -> int:
-    """Publish every message of the file; returns 0 when all were accepted (and answered if waited)."""
-    messages = read_messages(path)
-    with _gateway(settings, api_url) as gateway, _output(out) as sink:
+    """Publish every message; returns 0 when all were accepted (and answered if waited)."""
+    with _output(out) as sink:
         accepted = _submit_all(gateway, messages)
         results = _wait_all(gateway, accepted, timeout_s) if wait else accepted
         for result in results:
@@ -100,24 +102,9 @@ def _output(out: Path | None) -> Iterator[TextIO]:
         yield handle
 
 
-@contextmanager
-def _gateway(settings: Settings, api_url: str) -> Iterator[Gateway]:
-    if api_url or settings.embedded:
-        # The embedded broker lives inside `babelq run`; reach it through its API.
-        url = api_url or f"http://{settings.api_host}:{settings.api_port}"
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield HttpGateway(client)
-        return
-    from ops.stack import build_stack
-
-    stack = build_stack(settings)
-    try:
-        yield BrokerGateway(stack)
-    finally:
-        stack.close()
-
-
 class HttpGateway:
+    """Through a babelq API (the only way into the embedded stack's in-process broker)."""
+
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
@@ -133,18 +120,18 @@ class HttpGateway:
 
 
 class BrokerGateway:
-    def __init__(self, stack: Any) -> None:
-        self._stack = stack
+    """Straight to the broker, through this process's own intake and store."""
+
+    def __init__(self, intake: Intake, factory: SessionFactory) -> None:
+        self._intake = intake
+        self._factory = factory
 
     def submit(self, message: MessageIn) -> dict[str, Any]:
-        submitted = self._stack.intake.submit(message)
+        submitted = self._intake.submit(message)
         job = submitted.job
         return {"job_id": job.job_id, "conversation_id": job.conversation_id, "language": job.language,
                 "queue": job.queue, "status": "queued"}  # fmt: skip
 
     def fetch(self, job_id: str) -> dict[str, Any]:
-        from persistence.repository import get_job
-        from producers.schemas import JobOut
-
-        view = get_job(self._stack.factory, job_id)
+        view = get_job(self._factory, job_id)
         return JobOut.of(view).model_dump(mode="json") if view else {"job_id": job_id, "status": "unknown"}

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from core.jobs import JobStatus, Timings
 from persistence.repository import JobView, Turn
-from routing.jobs import JobStatus, Timings
 
 
 class Accepted(BaseModel):

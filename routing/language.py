@@ -43,7 +43,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ops.errors import InvalidLanguage
+from core.errors import InvalidLanguage
 from routing.language_codes import normalize_language_code as normalize_language_code
 from routing.lexicon import (
     ALSO_LATIN,

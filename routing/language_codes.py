@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ops.errors import InvalidLanguage
+from core.errors import InvalidLanguage
 
 # Primary subtag of 2-3 letters, then any number of 1-8 character subtags ("zh-Hant-TW").
 _TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ops.errors import ConfigurationError
+from core.errors import ConfigurationError
 from routing.language_names import language_name
 
 DEFAULT_TABLE_RESOURCE = "default_routes.yaml"

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ops.errors import BatchResultMismatch
+from core.errors import BatchResultMismatch
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ops.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from ops.errors import BatcherClosed, ItemExpired, ItemTooLarge, WorkerDraining
+from core.errors import BatcherClosed, ItemExpired, ItemTooLarge, WorkerDraining
 from workers.backoff import SizeCap, run_splitting
 from workers.batch_queue import BatchPolicy, BatchQueue, Pending
 

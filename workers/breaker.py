@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pybreaker
 
-from ops.errors import BreakerOpen, InvalidInput, ItemExpired, ItemTooLarge, WorkerUnavailable
+from core.errors import BreakerOpen, InvalidInput, ItemExpired, ItemTooLarge, WorkerUnavailable
 from workers.backoff import is_out_of_memory
 
 log = logging.getLogger(__name__)

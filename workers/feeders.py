@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ops.errors import ConfigurationError, ItemExpired, ItemTooLarge, WorkerDraining
+from core.errors import ConfigurationError, ItemExpired, ItemTooLarge, WorkerDraining
 from workers.batcher import Batched, BatchPolicy
 from workers.occupancy import Occupancy
 from workers.runners.base import ChatMessage, Generation

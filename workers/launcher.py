@@ -15,14 +15,13 @@ from celery import Celery
 from celery.exceptions import Reject
 from celery.signals import worker_shutting_down
 
-from ops.settings import Settings
-from ops.stack import answer_lookup, open_answer_cache
-from persistence.answer_cache import AnswerCache
+from core.settings import Settings
+from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
 from persistence.db import make_engine, make_session_factory
-from routing.celery_app import create_celery_app
-from routing.queues import publish_job
 from routing.table import RoutingTable
-from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
+from transport.celery_app import create_celery_app
+from transport.control import RUNTIME_ATTRIBUTE, register_control_commands
+from transport.queues import publish_job
 from workers.republisher import Republisher
 from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
 from workers.tasks import register_tasks

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ops.errors import ConfigurationError, ModelLoadError
+from core.errors import ConfigurationError, ModelLoadError
 
 if TYPE_CHECKING:
     import torch

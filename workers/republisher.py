@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from core.jobs import ChatJob
 from persistence import repository
 from persistence.db import SessionFactory
-from routing.jobs import ChatJob
 
 log = logging.getLogger(__name__)
 

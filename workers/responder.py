@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ops.errors import (
+from core.errors import (
     EarlierTurnPending,
     InvalidInput,
     ItemExpired,
@@ -16,11 +16,11 @@ from ops.errors import (
     ModelFailed,
     WorkerUnavailable,
 )
+from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from persistence import repository
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
 from persistence.repository import Begun, Turn
-from routing.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from routing.table import Profile
 from workers.batcher import Batched
 from workers.feeders import Feeder, PromptRequest

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ops.errors import BreakerOpen, ConfigurationError, WorkerDraining
-from ops.settings import Settings
+from core.errors import BreakerOpen, ConfigurationError, WorkerDraining
+from core.settings import Settings
 from persistence.answer_cache import AnswerLookup
 from persistence.db import SessionFactory
 from routing.table import Profile, RoutingTable

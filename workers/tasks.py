@@ -17,10 +17,10 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from ops.errors import EarlierTurnPending, InvalidInput, ModelFailed, WorkerUnavailable
+from core.errors import EarlierTurnPending, InvalidInput, ModelFailed, WorkerUnavailable
+from core.jobs import ChatAnswer, ChatJob
 from persistence import repository
-from routing.jobs import ChatAnswer, ChatJob
-from routing.queues import ANSWER_TASK
+from transport.queues import ANSWER_TASK
 from workers.responder import Responder
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from core.errors import ConfigurationError
+from core.settings import Settings
 from ops.bench.arrivals import poisson_schedule
 from ops.bench.dataset import load_texts
 from ops.bench.direct import direct_jobs_per_s
@@ -19,8 +21,6 @@ from ops.bench.fleet import fleet
 from ops.bench.load import LoadResult, Sent, drive, http_sender, publish_sender
 from ops.bench.report import write_json, write_plot
 from ops.bench.stats import JobSample, summarize
-from ops.errors import ConfigurationError
-from ops.settings import Settings
 from ops.stack import Stack, build_stack
 from persistence.migrate import upgrade
 from persistence.repository import count_final, job_timings

@@ -6,7 +6,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from ops.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 def load_texts(path: Path | None) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from ops.settings import Settings
+from core.settings import Settings
 from routing.language import LanguageDetector
 from routing.table import Profile
 from workers.feeders import PromptRequest

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from ops.errors import BabelqError
-from ops.settings import Settings
+from core.errors import BabelqError
+from core.settings import Settings
 
 BABELQ = str(Path(sys.executable).with_name("babelq"))
 

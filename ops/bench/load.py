@@ -11,9 +11,9 @@ from datetime import datetime
 
 import httpx
 
+from core.jobs import utcnow
 from producers.intake import Intake
 from producers.messages import MessageIn
-from routing.jobs import utcnow
 
 Progress = Callable[[int], None]
 

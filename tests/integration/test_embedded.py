@@ -105,11 +105,11 @@ def test_publish_cli_refuses_a_file_with_a_bad_line_and_publishes_nothing(embedd
 
 def test_restart_answers_jobs_the_in_memory_broker_lost(tiny_model_dir: Path, tmp_path: Path):
     # Given a store holding a queued job that no broker knows about (the last run stopped)
-    from ops.settings import load_settings
+    from core.jobs import ChatJob, new_id
+    from core.settings import load_settings
     from persistence import repository
     from persistence.db import make_engine, make_session_factory
     from persistence.migrate import upgrade
-    from routing.jobs import ChatJob, new_id
 
     settings = load_settings(var_dir=str(tmp_path / "var"))
     upgrade(settings.store_url)

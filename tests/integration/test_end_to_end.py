@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from core.jobs import ChatJob, new_id
 from ops.stack import Stack
 from persistence import repository
 from producers.api import create_app
-from routing.jobs import ChatJob, new_id
-from routing.queues import publish_job
 from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
+from transport.queues import publish_job
 
 pytestmark = pytest.mark.integration
 

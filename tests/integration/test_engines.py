@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ops.settings import load_settings
+from core.settings import load_settings
 from ops.stack import build_stack
 from persistence.migrate import upgrade
 from producers.api import create_app

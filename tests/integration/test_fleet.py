@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.jobs import ChatJob, JobStatus, new_id
 from ops.stack import Stack
 from persistence import repository
 from persistence.models import Job
-from routing.jobs import ChatJob, JobStatus, new_id
-from routing.queues import publish_job
 from tests.support.jobs import (
     all_done,
     answered_by,
@@ -29,6 +28,7 @@ from tests.support.jobs import (
 )
 from tests.support.processes import BABELQ, SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
 from tests.support.routes import routes_with
+from transport.queues import publish_job
 
 pytestmark = pytest.mark.integration
 WORKER = ["worker", "--queues", "chat.en"]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ops.settings import load_settings
+from core.jobs import ChatJob, JobStatus, new_id, utcnow
+from core.settings import load_settings
 from ops.stack import build_stack
 from persistence import repository
 from persistence.migrate import upgrade
-from routing.jobs import ChatJob, JobStatus, new_id, utcnow
-from routing.queues import publish_job
 from tests.support.processes import babelq_env, babelq_process, wait_until
+from transport.queues import publish_job
 
 pytestmark = pytest.mark.integration
 

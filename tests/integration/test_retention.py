@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from ops.errors import InvalidInput
-from ops.settings import load_settings
+from core.errors import InvalidInput
+from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id, utcnow
+from core.settings import load_settings
 from ops.stack import build_stack
 from persistence import repository
 from persistence.db import SessionFactory, make_engine, make_session_factory
@@ -20,7 +21,6 @@ from persistence.migrate import upgrade
 from persistence.models import Conversation
 from persistence.retention import export_conversation, parse_age, purge
 from producers.api import create_app
-from routing.jobs import ChatAnswer, ChatJob, JobStatus, new_id, utcnow
 from tests.support.processes import BABELQ, babelq_env
 
 pytestmark = pytest.mark.integration

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
+from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id
 from persistence import repository
 from persistence.db import make_engine, make_session_factory
 from persistence.migrate import downgrade, upgrade
-from routing.jobs import ChatAnswer, ChatJob, JobStatus, new_id
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,13 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from ops.settings import load_settings
+from core.jobs import ChatJob, JobStatus, new_id
+from core.settings import load_settings
 from ops.stack import Stack, build_stack
 from persistence import repository
 from persistence.migrate import upgrade
 from persistence.models import Message
-from routing.jobs import ChatJob, JobStatus, new_id
-from routing.queues import publish_job
+from transport.queues import publish_job
 
 
 def fresh_stack(values: dict[str, str]) -> Stack:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ops.settings import Settings
+from core.settings import Settings
 from routing.table import Profile
 from workers import runtime
 from workers.health import ModelFacts

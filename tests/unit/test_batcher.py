@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ops.errors import (
+from core.errors import (
     BatcherClosed,
     BatchResultMismatch,
     ConfigurationError,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.errors import ConfigurationError, InvalidInput
 from ops.bench.arrivals import poisson_schedule
 from ops.bench.benchmark import BenchOptions
 from ops.bench.dataset import load_texts
 from ops.bench.stats import JobSample, percentile, summarize
-from ops.errors import ConfigurationError, InvalidInput
 
 
 def test_poisson_schedule_has_the_asked_rate_and_is_reproducible():

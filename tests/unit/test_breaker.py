@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.errors import BreakerOpen, InvalidInput, ItemTooLarge, WorkerDraining
+from core.errors import BreakerOpen, InvalidInput, ItemTooLarge, WorkerDraining
 from workers.breaker import ModelBreaker
 from workers.consumption import ConsumptionSwitch
 

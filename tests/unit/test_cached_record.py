@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id
 from persistence import repository
 from persistence.db import make_engine, make_session_factory
 from persistence.migrate import upgrade
-from routing.jobs import ChatAnswer, ChatJob, JobStatus, new_id
 
 
 def _job(conversation_id: str) -> ChatJob:

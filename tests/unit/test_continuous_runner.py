@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.errors import BabelqError, BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
+from core.errors import BabelqError, BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
 from tests.support.prompts import PROMPTS as BASE_PROMPTS
 from tests.support.prompts import ask
 from workers.model_loader import LoadedModel, load_model

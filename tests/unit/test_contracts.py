@@ -3,10 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
-from ops.errors import ConfigurationError, InvalidInput, UnsupportedJobVersion
-from ops.settings import load_settings
+from core.errors import ConfigurationError, InvalidInput, UnsupportedJobVersion
+from core.jobs import ChatJob, new_id
+from core.settings import load_settings
 from producers.messages import MessageIn
-from routing.jobs import ChatJob, new_id
 
 
 def job(**overrides):

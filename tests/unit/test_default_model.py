@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.errors import ModelPreparationError
+from core.errors import ModelPreparationError
 from tests.support.tiny_model import build_tiny_model
 from workers import default_model
 from workers.default_model import is_prepared, prepare_default_model, prepared_model_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.errors import ConfigurationError
+from core.errors import ConfigurationError
 from routing.table import load_table
 from workers import runtime
 from workers.model_loader import LoadedModel, load_model

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from ops.errors import ConfigurationError, ItemExpired, ItemTooLarge, WorkerDraining
+from core.errors import ConfigurationError, ItemExpired, ItemTooLarge, WorkerDraining
 from workers.feeders import ContinuousFeeder, PromptRequest
 from workers.occupancy import Occupancy
 from workers.runners.base import Generation

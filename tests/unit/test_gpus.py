@@ -2,7 +2,7 @@
 
 import pytest
 
-from ops.errors import ConfigurationError
+from core.errors import ConfigurationError
 from workers.gpus import child_command, child_env, select_gpus, visible_gpu_count
 
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from ops.errors import InvalidLanguage
+from core.errors import InvalidLanguage
 from routing.language import (
     DEFAULT_SUPPORTED_LANGUAGES,
     LanguageDetector,

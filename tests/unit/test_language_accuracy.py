@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.errors import InvalidInput
-from routing.accuracy import KINDS, format_report, load_cases, measure
+from core.errors import InvalidInput
+from ops.bench.language_accuracy import KINDS, format_report, load_cases, measure
 from routing.language import DEFAULT_SUPPORTED_LANGUAGES, LanguageDetector
 
 DATA = Path(__file__).resolve().parents[1] / "data"

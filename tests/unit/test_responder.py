@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.errors import BreakerOpen, ModelFailed
+from core.errors import BreakerOpen, ModelFailed
+from core.jobs import ChatJob, JobStatus, new_id
 from persistence import repository
 from persistence.db import SessionFactory, make_engine, make_session_factory
 from persistence.migrate import upgrade
-from routing.jobs import ChatJob, JobStatus, new_id
 from routing.table import load_table
 from workers.batcher import Batcher, BatchPolicy
 from workers.feeders import PromptRequest

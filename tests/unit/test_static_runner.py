@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.errors import ConfigurationError, ModelLoadError
+from core.errors import ConfigurationError, ModelLoadError
 from tests.support.prompts import PROMPTS
 from tests.support.tiny_model import build_tiny_model
 from workers.model_loader import LoadedModel, footprint_mib, load_model, resolve_device, resolve_dtype

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from ops.errors import ConfigurationError
+from core.errors import ConfigurationError
 from routing.table import load_table, table_from_dict
 
 

@@ -16,7 +16,7 @@ import torch
 from transformers import ContinuousBatchingConfig, GenerationConfig
 from transformers.generation.continuous_batching import ContinuousBatchingManager
 
-from ops.errors import ConfigurationError, ModelLoadError
+from core.errors import ConfigurationError, ModelLoadError
 from workers.model_loader import LoadedModel
 from workers.runners.cb_penalty import penalty_processors
 

@@ -40,7 +40,7 @@ from typing import Any, cast
 from transformers.generation.continuous_batching import ContinuousBatchingManager
 from transformers.generation.continuous_batching.requests import GenerationOutput
 
-from ops.errors import BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
+from core.errors import BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
 from workers.backoff import SizeCap, triage_dead_loop
 from workers.model_loader import LoadedModel
 from workers.runners.base import ChatPrompt, Generation

@@ -13,7 +13,7 @@ from typing import cast
 import torch
 from transformers import GenerationMixin
 
-from ops.errors import ModelLoadError
+from core.errors import ModelLoadError
 from workers.model_loader import LoadedModel
 from workers.runners.base import ChatPrompt, FinishReason, Generation
 

@@ -8,6 +8,7 @@ from celery import Celery
 from sqlalchemy import Engine
 
 from persistence.db import ping
+from transport.celery_app import check_broker
 
 
 @dataclass(frozen=True)
@@ -18,15 +19,6 @@ class Readiness:
     @property
     def ready(self) -> bool:
         return self.broker == "ok" and self.store == "ok"
-
-
-def check_broker(app: Celery, timeout_s: float = 2.0) -> str:
-    try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=timeout_s)
-        return "ok"
-    except Exception as exc:  # any transport error means "not reachable"
-        return f"unreachable: {type(exc).__name__}: {exc}"
 
 
 def check_store(engine: Engine) -> str:

@@ -12,7 +12,7 @@ On a shared machine other processes only ever slow a run down, so each engine ru
 times, alternating, and the fastest run is reported; the CPU seconds of this process are given
 too, as a second view that load elsewhere disturbs less.
 
-    python -m workers.runners.engine_bench [MODEL_PATH]   # prints JSON
+    python -m ops.bench.engines [MODEL_PATH]   # prints JSON
 """
 
 from __future__ import annotations

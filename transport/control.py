@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.worker.control import control_command
 
-from ops.errors import BabelqError
+from core.errors import BabelqError
 
 POLICY_COMMAND = "babelq_batch_policy"
 STATUS_COMMAND = "babelq_status"

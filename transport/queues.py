@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import Celery
 from kombu.entity import Queue
 
-from ops.errors import PublishError
-from routing.jobs import ChatJob
+from core.errors import PublishError
+from core.jobs import ChatJob
 from routing.table import RoutingTable
 
 ANSWER_TASK = "babelq.answer_chat"

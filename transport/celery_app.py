@@ -6,9 +6,9 @@ from typing import Any
 
 from celery import Celery
 
-from ops.settings import Settings
-from routing.queues import declared_queues
+from core.settings import Settings
 from routing.table import RoutingTable
+from transport.queues import declared_queues
 
 
 def create_celery_app(settings: Settings, table: RoutingTable) -> Celery:
@@ -55,3 +55,13 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
             "unacked_restore_throttle": 1,
         }
     return {"confirm_publish": True}
+
+
+def check_broker(app: Celery, timeout_s: float = 2.0) -> str:
+    """"ok" when the broker takes a connection now, else why not (for readiness checks)."""
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout_s)
+        return "ok"
+    except Exception as exc:  # any transport error means "not reachable"
+        return f"unreachable: {type(exc).__name__}: {exc}"

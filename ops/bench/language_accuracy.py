@@ -5,7 +5,7 @@ A test set is JSONL, one case a line:
 "channel_default": "en"}``. `expected` is the language a careful human router would answer in,
 so a case checks `choose_language(detect(text), ...)`, not the detector alone.
 
-    python -m routing.accuracy tests/data/language_cases.jsonl
+    python -m ops.bench.language_accuracy tests/data/language_cases.jsonl
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ops.errors import InvalidInput
+from core.errors import InvalidInput
 from routing.rules import Detection, choose_language
 
 KINDS = frozenset({"sentence", "short", "mixed", "product", "followup"})
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     paths = list(sys.argv[1:] if argv is None else argv)
     if not paths:
-        print("usage: python -m routing.accuracy CASES.jsonl [...]", file=sys.stderr)
+        print("usage: python -m ops.bench.language_accuracy CASES.jsonl [...]", file=sys.stderr)
         return 2
     detector = LanguageDetector()
     missed = False

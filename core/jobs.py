@@ -9,10 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ops.errors import InvalidInput, UnsupportedJobVersion
+from core.errors import InvalidInput, UnsupportedJobVersion
 
 JOB_SCHEMA_VERSION = 1
-MAX_TEXT_CHARS = 4000
+# The hard bound of a message on the wire; BABELQ_MAX_TEXT_CHARS (the limit producers apply) may
+# be set anywhere up to it.
+TEXT_CHARS_CEILING = 16_000
 
 
 class JobStatus(StrEnum):
@@ -55,7 +57,7 @@ class ChatJob(BaseModel):
     conversation_id: str
     channel: str = "api"
     user_ref: str | None = None
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    text: str = Field(min_length=1, max_length=TEXT_CHARS_CEILING)
     language: str
     queue: str
     profile: str = "default"

@@ -1,6 +1,6 @@
 """Precision benchmark: weight memory and static-batching throughput per dtype and batch size.
 
-    python -m workers.runners.precision_bench [MODEL_PATH] [--out FILE.json]
+    python -m ops.bench.precision [MODEL_PATH] [--out FILE.json]
 
 On CPU it compares float32, bfloat16 and int8 (dynamic quantisation); on CUDA float32, float16,
 bfloat16 (and int8 when bitsandbytes is installed). Greedy answers of 32 new tokens to the same
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ops.errors import ModelLoadError
+from core.errors import ModelLoadError
+from ops.bench.engines import DEFAULT_MODEL_PATH
 from workers.model_loader import footprint_mib, load_model, resolve_device
-from workers.runners.engine_bench import DEFAULT_MODEL_PATH
 from workers.runners.static import StaticBatchRunner
 
 NEW_TOKENS = 32

@@ -1,0 +1,1 @@
+"""The bottom layer: errors, settings and the wire contracts every part shares."""

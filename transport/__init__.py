@@ -1,0 +1,1 @@
+"""The Celery transport: app factory, queue declarations, remote control."""
