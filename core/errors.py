@@ -31,6 +31,11 @@ class JobNotFound(BabelqError):
     """No job with that id exists in the store."""
 
 
+class ConversationExists(BabelqError):
+    """A cached answer was not stored: its conversation exists already (an answer from the cache
+    is only for a conversation's first question)."""
+
+
 class ModelPreparationError(BabelqError):
     """The default model could not be downloaded, verified or converted."""
 

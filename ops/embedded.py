@@ -13,7 +13,7 @@ import uvicorn
 
 from core.settings import Settings
 from ops.stack import Stack, build_stack
-from persistence import repository
+from persistence import job_lifecycle
 from persistence.migrate import upgrade
 from producers.api import create_app
 from transport.queues import publish_job
@@ -44,7 +44,7 @@ def run_embedded(settings: Settings) -> int:
 def _republish_unfinished(stack: Stack) -> None:
     """The in-memory broker forgets jobs when the process stops; the store does not. Jobs it
     still holds as queued or running go back on their queues (answers stay idempotent)."""
-    jobs = repository.unfinished_jobs(stack.factory)
+    jobs = job_lifecycle.unfinished_jobs(stack.factory)
     for job in jobs:
         publish_job(stack.celery, job)
     if jobs:

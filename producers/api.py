@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.errors import InvalidInput, PublishError
 from core.jobs import JobStatus, canonical_uuid
 from core.settings import Settings
-from persistence import repository
+from persistence import views
 from persistence.answer_cache import AnswerCache
 from persistence.db import SessionFactory
 from producers.intake import Intake
@@ -131,7 +131,7 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> N
             raise HTTPException(status_code=503, detail=str(exc)) from exc
         job = submitted.job
         if submitted.cached:  # answered at once from the cache: no queue, no worker
-            view = await threads.run(repository.get_job, stack.factory, job.job_id)
+            view = await threads.run(views.get_job, stack.factory, job.job_id)
             assert view is not None  # stored in the same call that found the answer
             return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
         if wait > 0:
@@ -145,7 +145,7 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> N
 
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
     async def get_job(job_id: str) -> JobOut:
-        view = await threads.run(repository.get_job, stack.factory, _uuid_or_404(job_id, "job"))
+        view = await threads.run(views.get_job, stack.factory, _uuid_or_404(job_id, "job"))
         if view is None:
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         return JobOut.of(view)
@@ -157,7 +157,7 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> N
         before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page.")] = None,
     ) -> ConversationOut:
         cid = _uuid_or_404(conversation_id, "conversation")
-        page = await threads.run(repository.get_turns_page, stack.factory, cid, limit, before)
+        page = await threads.run(views.get_turns_page, stack.factory, cid, limit, before)
         if page is None:
             raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
         turns, next_before = page
@@ -174,12 +174,12 @@ def _uuid_or_404(value: str, what: str) -> str:
 
 async def _wait_for_final(
     stack: ApiBackend, threads: _Threads, job_id: str, wait_s: float
-) -> repository.JobView | None:
+) -> views.JobView | None:
     """Poll the store until the job is final or the wait is over (the store is the truth)."""
     deadline = time.monotonic() + wait_s
     pause = 0.01
     while True:
-        view = await threads.run(repository.get_job, stack.factory, job_id)
+        view = await threads.run(views.get_job, stack.factory, job_id)
         if view is None or view.status.final or time.monotonic() >= deadline:
             return view
         await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from core.errors import PublishError
 from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id
-from persistence import repository
+from persistence import user_turns
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
 from producers.messages import MessageIn
@@ -46,9 +46,9 @@ class Intake:
         self._factory = factory
         self._publish = publish
         # Concurrent submits (API threads, publisher threads) store their user turns together.
-        self._turns: GroupCommit[repository.UserTurn, bool] = GroupCommit(
-            lambda turns: repository.record_user_turns(factory, turns),
-            lambda turn: repository.record_user_turns(factory, [turn])[0],
+        self._turns: GroupCommit[user_turns.UserTurn, bool] = GroupCommit(
+            lambda turns: user_turns.record_user_turns(factory, turns),
+            lambda turn: user_turns.record_user_turns(factory, [turn])[0],
         )
 
     def submit(self, message: MessageIn) -> Submitted:
@@ -71,7 +71,7 @@ class Intake:
         try:
             self._publish(job)
         except PublishError:
-            repository.discard_unpublished(self._factory, job, created)
+            user_turns.discard_unpublished(self._factory, job, created)
             raise
         return Submitted(job, choice.source)
 
@@ -86,13 +86,13 @@ class Intake:
             job_id=job.job_id, text=text, language=job.language, model="answer-cache", status=JobStatus.DONE,
             timings=Timings(total_ms=(time.perf_counter() - started) * 1000),
         )  # fmt: skip
-        return repository.record_cached_answer(self._factory, (job, source, new_conversation), answer)
+        return user_turns.record_cached_answer(self._factory, (job, source, new_conversation), answer)
 
     def choose_language(self, message: MessageIn, conversation_id: str) -> LanguageChoice:
         return self._choose(message, self._previous_language(conversation_id))
 
     def _previous_language(self, conversation_id: str) -> str | None:
-        return repository.conversation_language(self._factory, conversation_id)
+        return user_turns.conversation_language(self._factory, conversation_id)
 
     def _choose(self, message: MessageIn, previous: str | None) -> LanguageChoice:
         # An explicit language always wins: detecting it would be wasted work.

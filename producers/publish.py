@@ -17,7 +17,7 @@ from rich.progress import Progress
 
 from core.errors import InvalidInput
 from persistence.db import SessionFactory
-from persistence.repository import get_job
+from persistence.views import get_job
 from producers.intake import Intake
 from producers.messages import MessageIn, parse_message
 from producers.schemas import JobOut

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from core.jobs import JobStatus, Timings
-from persistence.repository import JobView, Turn
+from persistence.views import JobView, Turn
 
 
 class Accepted(BaseModel):

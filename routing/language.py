@@ -199,10 +199,6 @@ class LanguageDetector:
             return Detection(None, 0.0, False, words)  # only a lexicon-only language could be it
         return self._decide(evidence, words)
 
-    def warm_up(self) -> None:
-        """Load the model now rather than on the first message."""
-        self._identifier()
-
     # -- evidence -----------------------------------------------------------------------------
 
     def _evidence(

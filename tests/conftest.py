@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny model, and the real services (Redis, RabbitMQ, PostgreSQL).
+"""Shared fixtures: the tiny model, the language detector, the stores, and the real services
+(Redis, RabbitMQ, PostgreSQL).
 
 Under CI=true an unreachable service fails the run; elsewhere its tests are skipped.
 """
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from persistence.db import SessionFactory
+from persistence.migrate import upgrade
+from routing.language import LanguageDetector
 from tests.support.services import (
     AMQP_URL,
     POSTGRES_ADMIN_URL,
@@ -22,7 +26,9 @@ from tests.support.services import (
     postgres_reachable,
     redis_reachable,
 )
+from tests.support.store import session_factory
 from tests.support.tiny_model import build_tiny_model
+from workers.model_loader import LoadedModel, load_model
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -39,6 +45,20 @@ def require(service: str, reachable: bool) -> None:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir: Path) -> LoadedModel:
+    """The tiny model loaded on the CPU, shared by a module's tests."""
+    return load_model(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    """The default detector, its language-identification model already loaded."""
+    detector = LanguageDetector()
+    detector.detect("warm up")
+    return detector
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +85,24 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'babelq.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Each store babelq supports, with no tables yet."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def migrated_store_url(store_url: str) -> str:
+    """Each store, migrated to the latest revision."""
+    upgrade(store_url)
+    return store_url
+
+
+@pytest.fixture
+def factory(migrated_store_url: str) -> Iterator[SessionFactory]:
+    """Sessions on each migrated store."""
+    with session_factory(migrated_store_url) as factory:
+        yield factory
+

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from persistence.repository import ASSISTANT, USER, Turn
+from persistence.tables import ASSISTANT, USER
+from persistence.views import Turn
 from workers.runners.base import ChatMessage
 
 

@@ -1,5 +1,5 @@
 """The store is the truth about jobs: one still unstarted long after it was published is
-published again (see repository.claim_unstarted). Every worker runs this on its health checks."""
+published again (see job_lifecycle.claim_unstarted). Every worker runs this on its health checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from core.jobs import ChatJob
-from persistence import repository
+from persistence import job_lifecycle
 from persistence.db import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class Republisher:
     def run_once(self) -> int:
         """Re-publish the stalled jobs this process claimed; returns how many it published."""
         published = 0
-        for job in repository.claim_unstarted(self._factory, self._after):
+        for job in job_lifecycle.claim_unstarted(self._factory, self._after):
             try:
                 self._publish(job)
                 published += 1

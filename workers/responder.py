@@ -17,10 +17,11 @@ from core.errors import (
     WorkerUnavailable,
 )
 from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
-from persistence import repository
+from persistence import job_lifecycle
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
-from persistence.repository import Begun, Turn
+from persistence.job_lifecycle import Begun
+from persistence.views import Turn
 from routing.table import Profile
 from workers.batcher import Batched
 from workers.feeders import Feeder, PromptRequest
@@ -70,12 +71,12 @@ class Responder:
         # The task threads of a worker start and finish their jobs in step (a batch at a time):
         # group commit lets one transaction start (or store) all of them, instead of one each.
         self._starts: GroupCommit[tuple[str, str], Begun | JobNotFound | EarlierTurnPending] = GroupCommit(
-            lambda starts: repository.begin_jobs(factory, starts, history_turns, timeout_s),
-            lambda start: repository.begin_jobs(factory, [start], history_turns, timeout_s)[0],
+            lambda starts: job_lifecycle.begin_jobs(factory, starts, history_turns, timeout_s),
+            lambda start: job_lifecycle.begin_jobs(factory, [start], history_turns, timeout_s)[0],
         )
         self._answers: GroupCommit[ChatAnswer, bool | JobNotFound] = GroupCommit(
-            lambda answers: repository.store_answers(factory, answers),
-            lambda answer: repository.store_answers(factory, [answer])[0],
+            lambda answers: job_lifecycle.store_answers(factory, answers),
+            lambda answer: job_lifecycle.store_answers(factory, [answer])[0],
         )
 
     @property

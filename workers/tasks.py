@@ -19,7 +19,7 @@ from celery.exceptions import Reject
 
 from core.errors import EarlierTurnPending, InvalidInput, ModelFailed, WorkerUnavailable
 from core.jobs import ChatAnswer, ChatJob
-from persistence import repository
+from persistence import job_lifecycle
 from transport.queues import ANSWER_TASK
 from workers.responder import Responder
 
@@ -66,4 +66,4 @@ def _reject_malformed(responder: Responder, payload: dict[str, Any], exc: Invali
     log.error("rejected a malformed job: %s", exc)
     job_id = payload.get("job_id") if isinstance(payload, dict) else None
     if isinstance(job_id, str):
-        repository.fail_job(responder.session_factory, job_id, str(exc))
+        job_lifecycle.fail_job(responder.session_factory, job_id, str(exc))

@@ -23,7 +23,7 @@ from ops.bench.report import write_json, write_plot
 from ops.bench.stats import JobSample, summarize
 from ops.stack import Stack, build_stack
 from persistence.migrate import upgrade
-from persistence.repository import count_final, job_timings
+from persistence.views import count_final, job_timings
 from routing.table import Profile, load_table
 
 Path_ = Literal["http", "publish"]

@@ -22,18 +22,18 @@ def model_cache_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def loaded() -> LoadedModel:
+def default_model() -> LoadedModel:
     return load_model(str(prepare_default_model(model_cache_dir())), device="cpu")
 
 
-def test_default_model_answers_in_english_and_spanish(loaded: LoadedModel) -> None:
+def test_default_model_answers_in_english_and_spanish(default_model: LoadedModel) -> None:
     # given a support question in English and one in Spanish
     prompts = [
         [{"role": "user", "content": "What is the capital of France?"}],
         [{"role": "user", "content": "¿Cuál es la capital de Francia?"}],
     ]
     # when both run in one batch
-    answers = StaticBatchRunner(loaded).generate(prompts, max_new_tokens=24)
+    answers = StaticBatchRunner(default_model).generate(prompts, max_new_tokens=24)
     # expect a non-empty answer for each, with sane token counts
     assert [bool(a.text) for a in answers] == [True, True]
     assert all(0 < a.completion_tokens <= 24 and a.prompt_tokens > 0 for a in answers)

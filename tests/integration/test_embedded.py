@@ -107,9 +107,9 @@ def test_restart_answers_jobs_the_in_memory_broker_lost(tiny_model_dir: Path, tm
     # Given a store holding a queued job that no broker knows about (the last run stopped)
     from core.jobs import ChatJob, new_id
     from core.settings import load_settings
-    from persistence import repository
     from persistence.db import make_engine, make_session_factory
     from persistence.migrate import upgrade
+    from tests.support import store
 
     settings = load_settings(var_dir=str(tmp_path / "var"))
     upgrade(settings.store_url)
@@ -117,7 +117,7 @@ def test_restart_answers_jobs_the_in_memory_broker_lost(tiny_model_dir: Path, tm
     factory = make_session_factory(engine)
     job = ChatJob(job_id=new_id(), conversation_id=new_id(), text="Where is my parcel?", language="en",
                   queue="chat.en")  # fmt: skip
-    repository.record_user_turn(factory, job, "detected")
+    store.record_user_turn(factory, job, "detected")
     # When the embedded stack starts again on that store
     port = free_port()
     env = babelq_env(model=str(tiny_model_dir), max_new_tokens="4", var_dir=str(tmp_path / "var"),

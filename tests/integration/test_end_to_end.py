@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from core.jobs import ChatJob, new_id
 from ops.stack import Stack
-from persistence import repository
+from persistence import views
 from producers.api import create_app
 from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
@@ -101,7 +101,7 @@ def test_one_word_follow_up_keeps_the_conversation_language(deployment: Deployme
 
 def test_the_same_job_delivered_twice_stores_one_answer(deployment: Deployment):
     accepted = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()
-    view = repository.get_job(deployment.stack.factory, accepted["job_id"])
+    view = views.get_job(deployment.stack.factory, accepted["job_id"])
     assert view is not None
     duplicate = ChatJob(
         job_id=view.job_id,

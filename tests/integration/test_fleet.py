@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from core.jobs import ChatJob, JobStatus, new_id
 from ops.stack import Stack
-from persistence import repository
 from persistence.models import Job
+from tests.support import store
 from tests.support.jobs import (
     all_done,
     answered_by,
@@ -35,8 +35,8 @@ WORKER = ["worker", "--queues", "chat.en"]
 
 
 def _settings(broker_url: str, tiny_model_dir: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
-    store = f"sqlite:///{tmp_path / 'babelq.db'}"
-    return dict(broker_url=broker_url, database_url=store, model=str(tiny_model_dir), max_new_tokens="4",
+    store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
+    return dict(broker_url=broker_url, database_url=store_url, model=str(tiny_model_dir), max_new_tokens="4",
                 var_dir=str(tmp_path / "var"), torch_threads="1", **extra)  # fmt: skip
 
 
@@ -211,7 +211,7 @@ def test_a_conversations_turns_are_answered_in_order_by_several_busy_workers(
         # Every turn is queued at once, as a burst of follow-ups would be: both workers take
         # messages of one conversation at the same time.
         for job in jobs:
-            repository.record_user_turn(stack.factory, job, "explicit")
+            store.record_user_turn(stack.factory, job, "explicit")
             publish_job(stack.celery, job)
         wait_until(lambda: all_done(stack, jobs), 120, "every turn answered", tmp_path / "w1.log")
     assert len(set(answered_by(stack, jobs))) == 2  # both workers answered
@@ -220,7 +220,7 @@ def test_a_conversations_turns_are_answered_in_order_by_several_busy_workers(
         timings = _started_finished(stack, [job.job_id for job in mine])
         for earlier, later in itertools.pairwise(timings):
             assert later[0] >= earlier[1]  # a follow-up starts only once the turn before it is answered
-        turns = repository.get_turns(stack.factory, cid)
+        turns = store.get_turns(stack.factory, cid)
         assert turns is not None
         assert [t.text for t in turns if t.role == "user"] == [job.text for job in mine]
         answers = [t.job_id for t in turns if t.role == "assistant"]

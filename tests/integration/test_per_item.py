@@ -10,7 +10,7 @@ import pytest
 from core.jobs import ChatJob, JobStatus, new_id, utcnow
 from core.settings import load_settings
 from ops.stack import build_stack
-from persistence import repository
+from persistence import views
 from persistence.migrate import upgrade
 from tests.support.processes import babelq_env, babelq_process, wait_until
 from transport.queues import publish_job
@@ -29,12 +29,12 @@ def test_an_expired_job_fails_alone_and_its_neighbours_are_answered(redis_url: s
                     queue="chat.en", deadline_at=utcnow() - timedelta(seconds=1) if i == 2 else None)
             for i in range(5)]  # fmt: skip
     for job in jobs:
-        repository.record_user_turn(stack.factory, job, "explicit")
+        store.record_user_turn(stack.factory, job, "explicit")
         publish_job(stack.celery, job)
     log = tmp_path / "worker.log"
     with babelq_process(["worker", "--queues", "chat.en"], babelq_env(**values), log, ready_marker="ready."):
         wait_until(lambda: log.read_text(errors="replace").count("succeeded") >= 5, 60, "5 tasks done", log)
-    views = [repository.get_job(stack.factory, job.job_id) for job in jobs]
+    views = [views.get_job(stack.factory, job.job_id) for job in jobs]
     assert [v.status for v in views if v] == [JobStatus.DONE] * 2 + [JobStatus.EXPIRED] + [JobStatus.DONE] * 2
     assert all(v and v.answer is not None for i, v in enumerate(views) if i != 2)  # an assistant turn each
     assert views[2] and views[2].answer is None and "deadline" in (views[2].error or "")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,29 +14,15 @@ from core.errors import InvalidInput
 from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id, utcnow
 from core.settings import load_settings
 from ops.stack import build_stack
-from persistence import repository
-from persistence.db import SessionFactory, make_engine, make_session_factory
-from persistence.migrate import upgrade
+from persistence import job_lifecycle
+from persistence.db import SessionFactory
 from persistence.models import Conversation
 from persistence.retention import export_conversation, parse_age, purge
 from producers.api import create_app
+from tests.support import store
 from tests.support.processes import BABELQ, babelq_env
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request) -> str:
-    url = request.getfixturevalue(f"{request.param}_url")
-    upgrade(url)
-    return url
-
-
-@pytest.fixture
-def factory(store_url: str) -> Iterator[SessionFactory]:
-    engine = make_engine(store_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _conversation(factory: SessionFactory, turns: int, answered: bool = True) -> str:
@@ -45,9 +30,9 @@ def _conversation(factory: SessionFactory, turns: int, answered: bool = True) ->
     for i in range(turns):
         job = ChatJob(job_id=new_id(), conversation_id=conversation_id, text=f"question {i}", language="en",
                       queue="chat.en")  # fmt: skip
-        repository.record_user_turn(factory, job, "explicit")
+        store.record_user_turn(factory, job, "explicit")
         if answered:
-            repository.store_answer(factory, ChatAnswer(job_id=job.job_id, text=f"answer {i}", language="en",
+            store.store_answer(factory, ChatAnswer(job_id=job.job_id, text=f"answer {i}", language="en",
                                                          model="tiny", status=JobStatus.DONE,
                                                          prompt_tokens=7, completion_tokens=3))  # fmt: skip
     return conversation_id
@@ -94,8 +79,8 @@ def test_a_bad_age_is_a_clear_error(bad: str):
         parse_age(bad)
 
 
-def test_conversations_page_backwards_with_limit_and_before(store_url: str, redis_url: str):
-    stack = build_stack(load_settings(broker_url=redis_url, database_url=store_url))
+def test_conversations_page_backwards_with_limit_and_before(migrated_store_url: str, redis_url: str):
+    stack = build_stack(load_settings(broker_url=redis_url, database_url=migrated_store_url))
     conversation_id = _conversation(stack.factory, 5)  # 10 turns
     with TestClient(create_app(stack)) as client:
         seen: list[str] = []
@@ -112,10 +97,12 @@ def test_conversations_page_backwards_with_limit_and_before(store_url: str, redi
     stack.close()
 
 
-def test_cli_purge_is_a_dry_run_unless_told_and_export_prints_json(store_url: str, factory: SessionFactory):
+def test_cli_purge_is_a_dry_run_unless_told_and_export_prints_json(
+    migrated_store_url: str, factory: SessionFactory
+):
     conversation_id = _conversation(factory, 1)
     _age(factory, conversation_id, 40)
-    env = babelq_env(database_url=store_url)
+    env = babelq_env(database_url=migrated_store_url)
 
     def babelq(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([BABELQ, *args], env=env, capture_output=True, text=True, timeout=60)
@@ -144,10 +131,10 @@ def test_purge_works_through_many_conversations_a_chunk_at_a_time(factory: Sessi
 def test_a_job_published_long_ago_and_never_started_is_claimed_once_for_republishing(factory: SessionFactory):
     lost, started = _conversation(factory, 1, answered=False), _conversation(factory, 1, answered=False)
     started_job = export_conversation(factory, started)["jobs"][0]["job_id"]  # type: ignore[index]
-    repository.begin_job(factory, started_job, "w1", history=0)
-    assert repository.claim_unstarted(factory, timedelta(hours=1)) == []  # not stalled yet
-    claimed = repository.claim_unstarted(factory, timedelta(0))
+    store.begin_job(factory, started_job, "w1", history=0)
+    assert job_lifecycle.claim_unstarted(factory, timedelta(hours=1)) == []  # not stalled yet
+    claimed = job_lifecycle.claim_unstarted(factory, timedelta(0))
     mine = [job for job in claimed if job.conversation_id in (lost, started)]
     assert [job.conversation_id for job in mine] == [lost] and mine[0].text == "question 0"
-    again = repository.claim_unstarted(factory, timedelta(seconds=30))
+    again = job_lifecycle.claim_unstarted(factory, timedelta(seconds=30))
     assert lost not in {job.conversation_id for job in again}  # its publish time moved to now

@@ -6,16 +6,11 @@ import pytest
 from sqlalchemy import inspect
 
 from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id
-from persistence import repository
 from persistence.db import make_engine, make_session_factory
 from persistence.migrate import downgrade, upgrade
+from tests.support import store
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request) -> str:
-    return request.getfixturevalue(f"{request.param}_url")
 
 
 def test_migrations_upgrade_downgrade_upgrade(store_url: str):
@@ -33,12 +28,12 @@ def test_answers_are_written_once_per_job_id(store_url: str):
     engine = make_engine(store_url)
     factory = make_session_factory(engine)
     job = ChatJob(job_id=new_id(), conversation_id=new_id(), text="hello", language="en", queue="chat.en")
-    repository.record_user_turn(factory, job, "detected")
+    store.record_user_turn(factory, job, "detected")
     answer = ChatAnswer(job_id=job.job_id, text="hi!", language="en", status=JobStatus.DONE, model="m")
-    assert repository.store_answer(factory, answer) is True
-    assert repository.store_answer(factory, answer.model_copy(update={"text": "again"})) is False
-    turns = repository.get_turns(factory, job.conversation_id)
+    assert store.store_answer(factory, answer) is True
+    assert store.store_answer(factory, answer.model_copy(update={"text": "again"})) is False
+    turns = store.get_turns(factory, job.conversation_id)
     assert turns is not None
     assert [(t.role, t.text) for t in turns] == [("user", "hello"), ("assistant", "hi!")]
-    assert repository.start_job(factory, job.job_id, "w").final  # a redelivery sees it is done
+    assert store.start_job(factory, job.job_id, "w").final  # a redelivery sees it is done
     engine.dispose()

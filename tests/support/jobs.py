@@ -10,9 +10,10 @@ from sqlalchemy import select
 from core.jobs import ChatJob, JobStatus, new_id
 from core.settings import load_settings
 from ops.stack import Stack, build_stack
-from persistence import repository
+from persistence import views
 from persistence.migrate import upgrade
 from persistence.models import Message
+from tests.support import store
 from transport.queues import publish_job
 
 
@@ -37,13 +38,13 @@ def publish_english_jobs(stack: Stack, count: int, label: str = "question") -> l
     jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text=f"{label} {i}: where is my parcel?",
                     language="en", queue="chat.en") for i in range(count)]  # fmt: skip
     for job in jobs:
-        repository.record_user_turn(stack.factory, job, "explicit")
+        store.record_user_turn(stack.factory, job, "explicit")
         publish_job(stack.celery, job)
     return jobs
 
 
 def statuses(stack: Stack, jobs: list[ChatJob]) -> Counter[JobStatus | None]:
-    views = [repository.get_job(stack.factory, job.job_id) for job in jobs]
+    views = [views.get_job(stack.factory, job.job_id) for job in jobs]
     return Counter(view.status if view else None for view in views)
 
 
@@ -62,5 +63,5 @@ def assistant_turns(stack: Stack, jobs: list[ChatJob]) -> Counter[str]:
 def answered_by(stack: Stack, jobs: list[ChatJob] | list[str]) -> Counter[str]:
     """Jobs answered per worker node name."""
     ids = [job if isinstance(job, str) else job.job_id for job in jobs]
-    views = [repository.get_job(stack.factory, job_id) for job_id in ids]
+    views = [views.get_job(stack.factory, job_id) for job_id in ids]
     return Counter(view.worker or "" for view in views if view and view.status is JobStatus.DONE)

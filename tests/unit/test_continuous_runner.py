@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from core.errors import BabelqError, BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
 from tests.support.prompts import PROMPTS as BASE_PROMPTS
 from tests.support.prompts import ask
-from workers.model_loader import LoadedModel, load_model
+from workers.model_loader import LoadedModel
 from workers.runners.continuous import ContinuousBatchRunner
 from workers.runners.static import StaticBatchRunner
 
 PROMPTS = [*BASE_PROMPTS, ask("Guten Tag, meine Bestellung ist noch nicht da.")]
-
-
-@pytest.fixture(scope="module")
-def loaded(tiny_model_dir: Path) -> LoadedModel:
-    return load_model(str(tiny_model_dir), device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -4,22 +4,16 @@ attention the continuous manager cannot page; an explicit engine is never swappe
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from core.errors import ConfigurationError
 from routing.table import load_table
 from workers import runtime
-from workers.model_loader import LoadedModel, load_model
+from workers.model_loader import LoadedModel
 from workers.runners import continuous
 from workers.runners.continuous import ContinuousBatchRunner
 from workers.runners.static import StaticBatchRunner
-
-
-@pytest.fixture(scope="module")
-def loaded(tiny_model_dir: Path) -> LoadedModel:
-    return load_model(str(tiny_model_dir), device="cpu")
 
 
 def _unpageable(*_args, **_kwargs):

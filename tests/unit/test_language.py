@@ -16,13 +16,6 @@ from routing.language import (
 from routing.lexicon import CLOSE_LANGUAGES, SIBLING_WORDS
 
 
-@pytest.fixture(scope="module")
-def detector():
-    detector = LanguageDetector()
-    detector.warm_up()
-    return detector
-
-
 def detected(detector, text):
     detection = detector.detect(text)
     return detection.language, detection.reliable

@@ -12,17 +12,12 @@ import pytest
 
 from core.errors import InvalidInput
 from ops.bench.language_accuracy import KINDS, format_report, load_cases, measure
-from routing.language import DEFAULT_SUPPORTED_LANGUAGES, LanguageDetector
+from routing.language import DEFAULT_SUPPORTED_LANGUAGES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CASES = DATA / "language_cases.jsonl"
 HOLDOUT = DATA / "language_holdout.jsonl"
 INDEPENDENT = DATA / "language_independent.jsonl"
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return LanguageDetector()
 
 
 @pytest.fixture(scope="module")

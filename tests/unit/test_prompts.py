@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from persistence.repository import Turn
+from persistence.views import Turn
 from workers.prompts import build_prompt, build_prompt_within
 from workers.runners.base import ChatMessage
 

@@ -6,15 +6,9 @@ import pytest
 
 from core.errors import ConfigurationError, ModelLoadError
 from tests.support.prompts import PROMPTS
-from tests.support.tiny_model import build_tiny_model
 from workers.model_loader import LoadedModel, footprint_mib, load_model, resolve_device, resolve_dtype
 from workers.runners.null import NULL_ANSWER, NullRunner
 from workers.runners.static import StaticBatchRunner, answer_text, completion
-
-
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    return load_model(str(build_tiny_model(tmp_path_factory.mktemp("tiny"))), device="cpu")
 
 
 @pytest.fixture(scope="module")

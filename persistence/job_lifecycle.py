@@ -1,0 +1,203 @@
+"""A job's life on the worker side: started (with its conversation's earlier turns), answered
+once, failed, or found again when a broker may have lost its message. Every write is one
+transaction; an answer is idempotent by job_id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.errors import EarlierTurnPending, JobNotFound
+from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
+from persistence.db import SessionFactory, connect
+from persistence.models import Job, Message
+from persistence.tables import ASSISTANT, FINAL_STATUSES, INSERT_MESSAGE, JOB_STATUS, USER, jobs, messages
+from persistence.views import Turn
+
+# One guarded UPDATE decides and marks at once, so two deliveries of a job cannot both start it
+# from a final state (and cannot both write its answer, below).
+_START = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("b_id"), *[jobs.c.status != final for final in FINAL_STATUSES])
+    .values(status=JobStatus.RUNNING.value, started_at=bindparam("b_now"), attempts=jobs.c.attempts + 1,
+            worker=bindparam("b_worker"))
+    .returning(jobs.c.conversation_id, jobs.c.attempts)
+)  # fmt: skip
+_this_job = jobs.alias("this_job")
+# An earlier job of the same conversation that is not final yet (and not so long untouched that
+# it must be lost): the job waits for it, so that a follow-up never overtakes the message before it.
+_EARLIER_PENDING = (
+    select(jobs.c.job_id)
+    .join(_this_job, _this_job.c.conversation_id == jobs.c.conversation_id)
+    .where(
+        _this_job.c.job_id == bindparam("b_id"),
+        jobs.c.created_at < _this_job.c.created_at,
+        # lost, presumably, if it has neither started nor been queued for so long
+        func.coalesce(jobs.c.started_at, jobs.c.created_at) > bindparam("b_stale"),
+        jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+    )
+    .limit(1)
+)
+_FINISH = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("b_id"), jobs.c.status != JobStatus.DONE.value)
+    .values(worker=func.coalesce(bindparam("b_worker"), jobs.c.worker))
+    .returning(jobs.c.conversation_id)
+)
+_anchor = messages.alias("anchor")
+_turn_columns = [messages.c[name] for name in ("role", "text", "language", "created_at", "job_id", "id")]
+_HISTORY = (
+    select(*_turn_columns)
+    .where(
+        messages.c.conversation_id == bindparam("b_conversation"),
+        # Turns before the job's own user turn (all of them if it has none).
+        messages.c.id < func.coalesce(
+            select(_anchor.c.id)
+            .where(_anchor.c.job_id == bindparam("b_job"), _anchor.c.role == USER)
+            .scalar_subquery(),
+            2**62,
+        ),
+    )
+    .order_by(messages.c.id.desc())
+    .limit(bindparam("b_limit"))
+)  # fmt: skip
+
+# The status a job had before it was started (a final one: a duplicate delivery, do nothing),
+# and the conversation's turns before it.
+Begun = tuple[JobStatus, list[Turn]]
+
+
+def begin_jobs(
+    factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int, order_wait_s: float = 300.0
+) -> list[Begun | JobNotFound | EarlierTurnPending]:
+    """Mark each (job_id, worker) running and read up to `history` earlier turns, in one
+    transaction. An unknown job gets its JobNotFound, and a job whose conversation has an earlier
+    job still unfinished (younger than `order_wait_s`) gets EarlierTurnPending and is left as it was."""
+    stale = utcnow() - timedelta(seconds=order_wait_s)
+    with connect(factory, write=True) as connection:
+        return [_begin(connection, job_id, worker, history, stale) for job_id, worker in starts]
+
+
+def _begin(
+    connection: Connection, job_id: str, worker: str, history: int, stale: datetime
+) -> Begun | JobNotFound | EarlierTurnPending:
+    earlier = connection.execute(_EARLIER_PENDING, {"b_id": job_id, "b_stale": stale}).scalar()
+    if earlier is not None:
+        return EarlierTurnPending(f"job {job_id} waits for the earlier job {earlier} of its conversation")
+    row = connection.execute(_START, {"b_id": job_id, "b_now": utcnow(), "b_worker": worker}).first()
+    if row is None:
+        status = connection.execute(JOB_STATUS, {"b_id": job_id}).scalar()
+        return JobNotFound(job_id) if status is None else (JobStatus(status), [])
+    # Only begin_jobs moves a job off `queued`, and it counts attempts: the first start was from
+    # `queued`, any later one a redelivery of a job left `running`.
+    before = JobStatus.QUEUED if row.attempts == 1 else JobStatus.RUNNING
+    return before, _turns_before(connection, row.conversation_id, job_id, history)
+
+
+def _turns_before(connection: Connection, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
+    if limit <= 0:
+        return []
+    params = {"b_conversation": conversation_id, "b_job": before_job, "b_limit": limit}
+    rows = connection.execute(_HISTORY, params).all()
+    return [Turn(*row) for row in reversed(rows)]
+
+
+def store_answers(factory: SessionFactory, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:
+    """Write each job's outcome once, in one transaction: True when written now, False when it was
+    already final; an unknown job gets its JobNotFound back."""
+    try:
+        with connect(factory, write=True) as connection:
+            return [write_outcome(connection, answer) for answer in answers]
+    except IntegrityError:
+        if len(answers) == 1:
+            # A duplicate delivery raced us to the assistant turn: the first write stands.
+            return [False]
+        return [store_answers(factory, [answer])[0] for answer in answers]
+
+
+def write_outcome(connection: Connection, answer: ChatAnswer) -> bool | JobNotFound:
+    """One job's outcome (and, when done, its assistant turn) inside the caller's transaction."""
+    conversation_id = connection.execute(_FINISH, _outcome(answer)).scalar()
+    if conversation_id is None:
+        exists = connection.execute(JOB_STATUS, {"b_id": answer.job_id}).first()
+        return False if exists else JobNotFound(answer.job_id)
+    if answer.status == JobStatus.DONE:
+        connection.execute(INSERT_MESSAGE, _assistant_message(conversation_id, answer))
+    return True
+
+
+def _outcome(answer: ChatAnswer) -> dict[str, Any]:
+    timings = answer.timings
+    return {
+        "b_id": answer.job_id, "b_worker": answer.worker or None,
+        "status": answer.status.value, "finished_at": utcnow(), "error": answer.error,
+        "model": answer.model, "batch_size": answer.batch_size,
+        "queued_ms": timings.queued_ms, "batch_wait_ms": timings.batch_wait_ms,
+        "infer_ms": timings.infer_ms, "total_ms": timings.total_ms,
+    }  # fmt: skip
+
+
+def _assistant_message(conversation_id: str, answer: ChatAnswer) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id, "job_id": answer.job_id, "role": ASSISTANT,
+        "text": answer.text or "", "language": answer.language, "model": answer.model,
+        "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+        "created_at": utcnow(),
+    }  # fmt: skip
+
+
+def fail_job(factory: SessionFactory, job_id: str, error: str) -> None:
+    """Mark a job failed (when its message could not even be parsed); final jobs are left alone."""
+    with factory.begin() as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is not None and not JobStatus(job.status).final:
+            job.status = JobStatus.FAILED.value
+            job.error = error
+            job.finished_at = utcnow()
+
+
+def unfinished_jobs(factory: SessionFactory) -> list[ChatJob]:
+    """Jobs still queued or running, rebuilt from the store (to re-publish after a restart of the
+    embedded stack, whose in-memory broker lost them)."""
+    statuses = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+    query = (
+        select(Job, Message.text)
+        .join(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
+        .where(Job.status.in_(statuses))
+        .order_by(Job.created_at)
+    )
+    with factory() as session:
+        return [_chat_job(job, text) for job, text in session.execute(query).all()]
+
+
+def claim_unstarted(factory: SessionFactory, older_than: timedelta, limit: int = 100) -> list[ChatJob]:
+    """Jobs published longer than `older_than` ago and still not started — a broker may have
+    lost them (Redis loses a message popped by a worker killed before it noted it as unacked) —
+    claimed for re-publishing: their publish time moves to now in the same transaction, so one
+    process re-publishes each (rows locked, others skipped, on PostgreSQL). A copy that arrives
+    twice is harmless: answers are stored once."""
+    cutoff = utcnow() - older_than
+    stalled = (
+        select(Job, Message.text)
+        .join(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
+        .where(Job.status == JobStatus.QUEUED.value, func.coalesce(Job.published_at, Job.created_at) < cutoff)
+        .order_by(Job.created_at)
+        .limit(limit)
+        .with_for_update(of=Job, skip_locked=True)
+    )
+    with factory.begin() as session:
+        rows = session.execute(stalled).all()
+        for job, _text in rows:
+            job.published_at = utcnow()
+        return [_chat_job(job, text) for job, text in rows]
+
+
+def _chat_job(job: Job, text: str) -> ChatJob:
+    return ChatJob(
+        job_id=job.job_id, conversation_id=job.conversation_id, channel=job.channel, user_ref=job.user_ref,
+        text=text, language=job.language, queue=job.queue, profile=job.profile, created_at=job.created_at,
+    )  # fmt: skip

@@ -1,0 +1,109 @@
+"""The producer side of the store: a user's message and its queued job, written before the job
+is published (undone if publishing fails), or a first question answered from the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.errors import ConversationExists
+from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
+from persistence.db import SessionFactory, connect
+from persistence.job_lifecycle import write_outcome
+from persistence.models import Conversation, Job, Message
+from persistence.tables import INSERT_MESSAGE, USER, conversations, jobs
+
+_LANGUAGE = select(conversations.c.language).where(conversations.c.id == bindparam("b_id"))
+_TOUCH = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("b_id"))
+    .values(language=bindparam("b_language"), updated_at=bindparam("b_now"))
+)
+_INSERT_CONVERSATION = insert(conversations)
+_INSERT_JOB = insert(jobs)
+_MARK_CACHED = update(jobs).where(jobs.c.job_id == bindparam("b_id")).values(cached=True)
+
+# (job, language_source, new_conversation): `new_conversation` says the caller has just made the
+# conversation id up, so there is nothing to update first.
+UserTurn = tuple[ChatJob, str, bool]
+
+
+def conversation_language(factory: SessionFactory, conversation_id: str) -> str | None:
+    """The language the conversation was last answered in, or None for a new conversation."""
+    with connect(factory) as connection:
+        return connection.execute(_LANGUAGE, {"b_id": conversation_id}).scalar()
+
+
+def record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn]) -> list[bool]:
+    """Store each user's message and its queued job, in one transaction (see
+    persistence.db.GroupCommit); True for each turn whose conversation it created."""
+    try:
+        return _record_user_turns(factory, turns, assume_new=True)
+    except IntegrityError:
+        # Another request created the same new conversation at the same moment: it exists now.
+        return _record_user_turns(factory, turns, assume_new=False)
+
+
+def _record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn], assume_new: bool) -> list[bool]:
+    now = utcnow()
+    with connect(factory, write=True) as connection:
+        return [_record_turn(connection, turn, assume_new, now) for turn in turns]
+
+
+def _record_turn(connection: Connection, turn: UserTurn, assume_new: bool, now: datetime) -> bool:
+    job, source, new_conversation = turn
+    touch = {"b_id": job.conversation_id, "b_language": job.language, "b_now": now}
+    is_new = (new_conversation and assume_new) or connection.execute(_TOUCH, touch).rowcount == 0
+    if is_new:
+        connection.execute(_INSERT_CONVERSATION, {
+            "id": job.conversation_id, "channel": job.channel, "language": job.language,
+            "created_at": now, "updated_at": now,
+        })  # fmt: skip
+    connection.execute(INSERT_MESSAGE, _user_message(job, now))
+    connection.execute(_INSERT_JOB, _queued_job(job, source))
+    return is_new
+
+
+def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAnswer) -> bool:
+    """A first question answered from the cache: its user turn, its job (done, cached) and the
+    assistant turn, in one transaction — stored like any other answered job. Only when this
+    transaction creates the conversation: then no other turn of it can exist or race this one.
+    False (and nothing stored) when the conversation exists already."""
+    try:
+        with connect(factory, write=True) as connection:
+            if not _record_turn(connection, turn, assume_new=turn[2], now=utcnow()):
+                raise ConversationExists(turn[0].conversation_id)  # rolls the user turn back
+            write_outcome(connection, answer)
+            connection.execute(_MARK_CACHED, {"b_id": answer.job_id})
+        return True
+    except (ConversationExists, IntegrityError):  # IntegrityError: a concurrent request created it first
+        return False
+
+
+def _user_message(job: ChatJob, now: datetime) -> dict[str, Any]:
+    return {
+        "conversation_id": job.conversation_id, "job_id": job.job_id, "role": USER,
+        "text": job.text, "language": job.language, "created_at": now,
+    }  # fmt: skip
+
+
+def _queued_job(job: ChatJob, language_source: str) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id, "conversation_id": job.conversation_id, "status": JobStatus.QUEUED.value,
+        "channel": job.channel, "user_ref": job.user_ref, "language": job.language,
+        "language_source": language_source, "queue": job.queue, "profile": job.profile,
+        "created_at": job.created_at, "attempts": 0, "published_at": job.created_at,
+    }  # fmt: skip
+
+
+def discard_unpublished(factory: SessionFactory, job: ChatJob, conversation_created: bool) -> None:
+    """Undo a recorded user turn whose job the broker never took, so no half-written state remains."""
+    with factory.begin() as session:
+        session.execute(delete(Message).where(Message.job_id == job.job_id))
+        session.execute(delete(Job).where(Job.job_id == job.job_id))
+        if conversation_created:
+            session.execute(delete(Conversation).where(Conversation.id == job.conversation_id))

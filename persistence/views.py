@@ -1,0 +1,136 @@
+"""What readers see: a job with its answer, a conversation's turns page by page, benchmark timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from core.jobs import JobStatus, Timings
+from persistence.db import SessionFactory, connect
+from persistence.models import Conversation, Job, Message
+from persistence.tables import ASSISTANT, FINAL_STATUSES, jobs, messages
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a conversation as callers see it."""
+
+    role: str
+    text: str
+    language: str | None
+    created_at: datetime
+    job_id: str
+    turn_id: int = 0
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job and, when done, its answer."""
+
+    job_id: str
+    conversation_id: str
+    status: JobStatus
+    language: str
+    language_source: str
+    queue: str
+    answer: str | None
+    error: str | None
+    model: str | None
+    timings: Timings
+    batch_size: int | None
+    worker: str | None
+    created_at: datetime
+    cached: bool = False
+
+
+_answer = messages.alias("answer")
+_JOB_VIEW = (
+    select(jobs, _answer.c.text.label("answer"))
+    .outerjoin(_answer, (_answer.c.job_id == jobs.c.job_id) & (_answer.c.role == ASSISTANT))
+    .where(jobs.c.job_id == bindparam("b_id"))
+)
+
+
+def get_job(factory: SessionFactory, job_id: str) -> JobView | None:
+    with connect(factory) as connection:
+        row = connection.execute(_JOB_VIEW, {"b_id": job_id}).first()
+    return None if row is None else _job_view(row)
+
+
+def _job_view(job: Any) -> JobView:
+    return JobView(
+        job_id=job.job_id, conversation_id=job.conversation_id, status=JobStatus(job.status),
+        language=job.language, language_source=job.language_source, queue=job.queue,
+        answer=job.answer, error=job.error, model=job.model,
+        timings=Timings(queued_ms=job.queued_ms, batch_wait_ms=job.batch_wait_ms,
+                        infer_ms=job.infer_ms, total_ms=job.total_ms),
+        batch_size=job.batch_size, worker=job.worker, created_at=job.created_at, cached=bool(job.cached),
+    )  # fmt: skip
+
+
+def get_turns_page(
+    factory: SessionFactory, conversation_id: str, limit: int | None, before: int | None = None
+) -> tuple[list[Turn], int | None] | None:
+    """The latest `limit` turns before turn id `before` (all when None), oldest first, and the
+    cursor for the page before them (None when there is none); None for an unknown conversation."""
+    with factory() as session:
+        if session.get(Conversation, conversation_id) is None:
+            return None
+        query = select(Message).where(Message.conversation_id == conversation_id)
+        if before is not None:
+            query = query.where(Message.id < before)
+        query = query.order_by(Message.id.desc())
+        rows = session.scalars(query if limit is None else query.limit(limit + 1)).all()
+        more = limit is not None and len(rows) > limit
+        page = [_turn(row) for row in reversed(rows[:limit] if more else rows)]
+        return page, (page[0].turn_id if more else None)
+
+
+def _turn(row: Message) -> Turn:
+    return Turn(role=row.role, text=row.text, language=row.language,
+                created_at=row.created_at, job_id=row.job_id, turn_id=row.id)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JobTiming:
+    """The timing facts of one job, for benchmarks."""
+
+    job_id: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    queued_ms: float | None
+    batch_wait_ms: float | None
+    infer_ms: float | None
+    batch_size: int | None
+
+
+def job_timings(factory: SessionFactory, job_ids: list[str]) -> list[JobTiming]:
+    """Timing rows of the given jobs (in chunks, so thousands of ids stay one cheap query each)."""
+    rows: list[JobTiming] = []
+    with factory() as session:
+        for start in range(0, len(job_ids), 500):
+            query = select(Job).where(Job.job_id.in_(job_ids[start : start + 500]))
+            rows.extend(_timing(job) for job in session.scalars(query))
+    return rows
+
+
+def _timing(job: Job) -> JobTiming:
+    return JobTiming(
+        job.job_id, job.status, job.created_at, job.finished_at, job.queued_ms,
+        job.batch_wait_ms, job.infer_ms, job.batch_size,
+    )  # fmt: skip
+
+
+def count_final(factory: SessionFactory, job_ids: list[str]) -> int:
+    """How many of the given jobs are done, failed or expired."""
+    total = 0
+    with factory() as session:
+        for start in range(0, len(job_ids), 500):
+            chunk = job_ids[start : start + 500]
+            final = select(Job.job_id).where(Job.job_id.in_(chunk), Job.status.in_(FINAL_STATUSES))
+            total += len(session.scalars(final).all())
+    return total
