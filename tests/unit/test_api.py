@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from core.jobs import new_id
+from core.errors import ConfigurationError
+from core.jobs import TEXT_CHARS_CEILING, new_id
 from core.settings import load_settings
 from ops.stack import build_stack
 from persistence.migrate import upgrade
 from producers.api import create_app
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = load_settings(var_dir=str(tmp_path))
-    upgrade(settings.store_url)
-    stack = build_stack(settings)
+@contextmanager
+def api_client(tmp_path: Path, **settings: object) -> Iterator[TestClient]:
+    values = load_settings(var_dir=str(tmp_path), **settings)
+    upgrade(values.store_url)
+    stack = build_stack(values)
     with TestClient(create_app(stack)) as client:
         yield client
     stack.close()
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with api_client(tmp_path) as client:
+        yield client
 
 
 def test_accepted_message_is_queued_with_its_route(client: TestClient):
@@ -66,6 +74,34 @@ def test_bad_input_is_refused_clearly_and_stores_nothing(
 
 def test_wait_over_sixty_seconds_is_refused(client: TestClient):
     assert client.post("/v1/messages?wait=61", json={"text": "hi"}).status_code == 422
+
+
+def test_the_text_limit_is_the_setting_both_ways(tmp_path: Path):
+    # given an API whose limit is 8,000 characters, then one whose limit is 10
+    with api_client(tmp_path / "long", max_text_chars=8000) as client:
+        # expect a 6,000-character message accepted (over the 4,000 default)
+        assert client.post("/v1/messages", json={"text": "x" * 6000}).status_code == 202
+    with api_client(tmp_path / "short", max_text_chars=10) as client:
+        refused = client.post("/v1/messages", json={"text": "hello world"})
+        # expect an 11-character message refused with the limit named, a 5-character one taken
+        assert refused.status_code == 422 and "limit is 10" in refused.text
+        assert client.post("/v1/messages", json={"text": "hello"}).status_code == 202
+
+
+def test_the_wait_limit_is_the_setting(tmp_path: Path):
+    with api_client(tmp_path, max_wait_s=2) as client:
+        assert client.post("/v1/messages?wait=3", json={"text": "hi"}).status_code == 422
+        assert client.post("/v1/messages?wait=0.1", json={"text": "hi"}).status_code == 202
+
+
+def test_a_text_limit_above_the_wire_bound_is_refused_at_start_up():
+    with pytest.raises(ConfigurationError, match="BABELQ_MAX_TEXT_CHARS"):
+        load_settings(max_text_chars=TEXT_CHARS_CEILING + 1)
+
+
+def test_the_message_schema_is_documented(client: TestClient):
+    body = client.get("/openapi.json").json()["paths"]["/v1/messages"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["properties"]["text"]["type"] == "string"
 
 
 def test_unknown_ids_are_404(client: TestClient):

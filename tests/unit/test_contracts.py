@@ -6,7 +6,8 @@ from pydantic import ValidationError
 from core.errors import ConfigurationError, InvalidInput, UnsupportedJobVersion
 from core.jobs import ChatJob, new_id
 from core.settings import load_settings
-from producers.messages import MessageIn
+from producers.messages import MessageIn, parse_message
+from producers.publish import read_messages
 
 
 def job(**overrides):
@@ -46,6 +47,17 @@ def test_malformed_job_is_invalid_input():
 def test_bad_messages_are_refused_with_a_message_saying_why(body, message):
     with pytest.raises(ValidationError, match=message):
         MessageIn.model_validate(body)
+
+
+def test_a_channel_validates_under_its_configured_text_limit(tmp_path):
+    assert parse_message({"text": "x" * 6000}, max_text_chars=8000).text == "x" * 6000
+    with pytest.raises(ValidationError, match="limit is 10"):
+        parse_message('{"text": "hello world"}', max_text_chars=10)
+    # and a JSONL file is refused as a whole, before anything is published
+    lines = tmp_path / "messages.jsonl"
+    lines.write_text('{"text": "short"}\n{"text": "much too long"}\n', encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"line 2: text: .*the limit is 10"):
+        read_messages(lines, max_text_chars=10)
 
 
 def test_message_language_is_folded_to_iso_639_1():
