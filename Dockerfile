@@ -25,10 +25,12 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then \
     && pip install -r requirements.txt
 
 COPY pyproject.toml ./
-COPY producers ./producers
+COPY core ./core
 COPY routing ./routing
-COPY workers ./workers
 COPY persistence ./persistence
+COPY transport ./transport
+COPY producers ./producers
+COPY workers ./workers
 COPY ops ./ops
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 

@@ -12,6 +12,7 @@ from core.settings import load_settings
 from ops.stack import build_stack
 from persistence import views
 from persistence.migrate import upgrade
+from tests.support import store
 from tests.support.processes import babelq_env, babelq_process, wait_until
 from transport.queues import publish_job
 
@@ -20,9 +21,9 @@ pytestmark = pytest.mark.integration
 
 def test_an_expired_job_fails_alone_and_its_neighbours_are_answered(redis_url: str, tiny_model_dir: Path,
                                                                      tmp_path: Path):  # fmt: skip
-    store = f"sqlite:///{tmp_path / 'babelq.db'}"
-    upgrade(store)
-    values = dict(broker_url=redis_url, database_url=store, model=str(tiny_model_dir), max_new_tokens="4",
+    store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
+    upgrade(store_url)
+    values = dict(broker_url=redis_url, database_url=store_url, model=str(tiny_model_dir), max_new_tokens="4",
                   var_dir=str(tmp_path))  # fmt: skip
     stack = build_stack(load_settings(**values))
     jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text=f"question {i}", language="en",
@@ -34,8 +35,8 @@ def test_an_expired_job_fails_alone_and_its_neighbours_are_answered(redis_url: s
     log = tmp_path / "worker.log"
     with babelq_process(["worker", "--queues", "chat.en"], babelq_env(**values), log, ready_marker="ready."):
         wait_until(lambda: log.read_text(errors="replace").count("succeeded") >= 5, 60, "5 tasks done", log)
-    views = [views.get_job(stack.factory, job.job_id) for job in jobs]
-    assert [v.status for v in views if v] == [JobStatus.DONE] * 2 + [JobStatus.EXPIRED] + [JobStatus.DONE] * 2
-    assert all(v and v.answer is not None for i, v in enumerate(views) if i != 2)  # an assistant turn each
-    assert views[2] and views[2].answer is None and "deadline" in (views[2].error or "")
+    found = [views.get_job(stack.factory, job.job_id) for job in jobs]
+    assert [v.status for v in found if v] == [JobStatus.DONE] * 2 + [JobStatus.EXPIRED] + [JobStatus.DONE] * 2
+    assert all(v and v.answer is not None for i, v in enumerate(found) if i != 2)  # an assistant turn each
+    assert found[2] and found[2].answer is None and "deadline" in (found[2].error or "")
     stack.close()

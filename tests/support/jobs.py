@@ -44,8 +44,8 @@ def publish_english_jobs(stack: Stack, count: int, label: str = "question") -> l
 
 
 def statuses(stack: Stack, jobs: list[ChatJob]) -> Counter[JobStatus | None]:
-    views = [views.get_job(stack.factory, job.job_id) for job in jobs]
-    return Counter(view.status if view else None for view in views)
+    found = [views.get_job(stack.factory, job.job_id) for job in jobs]
+    return Counter(view.status if view else None for view in found)
 
 
 def all_done(stack: Stack, jobs: list[ChatJob]) -> bool:
@@ -63,5 +63,5 @@ def assistant_turns(stack: Stack, jobs: list[ChatJob]) -> Counter[str]:
 def answered_by(stack: Stack, jobs: list[ChatJob] | list[str]) -> Counter[str]:
     """Jobs answered per worker node name."""
     ids = [job if isinstance(job, str) else job.job_id for job in jobs]
-    views = [views.get_job(stack.factory, job_id) for job_id in ids]
-    return Counter(view.worker or "" for view in views if view and view.status is JobStatus.DONE)
+    found = [views.get_job(stack.factory, job_id) for job_id in ids]
+    return Counter(view.worker or "" for view in found if view and view.status is JobStatus.DONE)

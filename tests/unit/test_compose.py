@@ -244,6 +244,12 @@ def test_given_dockerfile_when_parsed_expect_non_root_babelq_entrypoint_on_port_
     assert any(c.cmd.upper() == "RUN" and "pip install --no-deps ." in c.value[0] for c in commands)
 
 
+def _packages() -> list[str]:
+    """The top-level packages pyproject.toml installs (its setuptools `include` patterns)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    return [pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+
+
 def test_given_dockerfile_when_parsed_expect_every_copied_source_in_repo() -> None:
     commands = _dockerfile_parser().parse_file(str(DOCKERFILE))
 
@@ -251,6 +257,7 @@ def test_given_dockerfile_when_parsed_expect_every_copied_source_in_repo() -> No
     copied = {Path(src).parts[0] for src in sources if not src.startswith("--")}
     assert {"requirements.txt", "pyproject.toml"} <= copied
     assert {"producers", "routing", "workers", "persistence", "ops"} <= copied
+    assert set(_packages()) <= copied, "the image would be built without a package pyproject.toml installs"
     assert not [src for src in copied if not (REPO / src).exists()]
 
 
