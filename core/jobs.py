@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import InvalidInput, UnsupportedJobVersion
 
 JOB_SCHEMA_VERSION = 1
-# The hard bound of a message on the wire; BABELQ_MAX_TEXT_CHARS (the limit producers apply) may
-# be set anywhere up to it.
+# The hard bound of a message on the wire; BABELQ_MAX_TEXT_CHARS (the limit producers apply,
+# DEFAULT_MAX_TEXT_CHARS unless set) may be set anywhere up to it.
 TEXT_CHARS_CEILING = 16_000
+DEFAULT_MAX_TEXT_CHARS = 4000
 
 
 class JobStatus(StrEnum):

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigurationError
-from core.jobs import TEXT_CHARS_CEILING
+from core.jobs import DEFAULT_MAX_TEXT_CHARS, TEXT_CHARS_CEILING
 
 EMBEDDED_BROKER_URL = "memory://"
 RunnerKind = Literal["transformers", "null"]
@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     history_turns: int = Field(default=20, ge=0, le=200)
     history_tokens: int = Field(default=1024, ge=0, le=1_000_000)
 
-    max_text_chars: int = Field(default=4000, ge=1, le=TEXT_CHARS_CEILING)
+    max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, ge=1, le=TEXT_CHARS_CEILING)
     max_wait_s: float = Field(default=60.0, gt=0, le=600)
     job_timeout_s: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=0, ge=0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,11 +14,12 @@ from core.errors import EarlierTurnPending, JobNotFound
 from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
 from persistence.db import SessionFactory, connect
 from persistence.models import Job, Message
-from persistence.tables import ASSISTANT, FINAL_STATUSES, INSERT_MESSAGE, JOB_STATUS, USER, jobs, messages
+from persistence.outcomes import write_outcome
+from persistence.tables import FINAL_STATUSES, JOB_STATUS, USER, jobs, messages
 from persistence.views import Turn
 
 # One guarded UPDATE decides and marks at once, so two deliveries of a job cannot both start it
-# from a final state (and cannot both write its answer, below).
+# from a final state (persistence/outcomes.py guards an answer the same way).
 _START = (
     update(jobs)
     .where(jobs.c.job_id == bindparam("b_id"), *[jobs.c.status != final for final in FINAL_STATUSES])
@@ -41,12 +41,6 @@ _EARLIER_PENDING = (
         jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
     )
     .limit(1)
-)
-_FINISH = (
-    update(jobs)
-    .where(jobs.c.job_id == bindparam("b_id"), jobs.c.status != JobStatus.DONE.value)
-    .values(worker=func.coalesce(bindparam("b_worker"), jobs.c.worker))
-    .returning(jobs.c.conversation_id)
 )
 _anchor = messages.alias("anchor")
 _turn_columns = [messages.c[name] for name in ("role", "text", "language", "created_at", "job_id", "id")]
@@ -117,37 +111,6 @@ def store_answers(factory: SessionFactory, answers: Sequence[ChatAnswer]) -> lis
             # A duplicate delivery raced us to the assistant turn: the first write stands.
             return [False]
         return [store_answers(factory, [answer])[0] for answer in answers]
-
-
-def write_outcome(connection: Connection, answer: ChatAnswer) -> bool | JobNotFound:
-    """One job's outcome (and, when done, its assistant turn) inside the caller's transaction."""
-    conversation_id = connection.execute(_FINISH, _outcome(answer)).scalar()
-    if conversation_id is None:
-        exists = connection.execute(JOB_STATUS, {"b_id": answer.job_id}).first()
-        return False if exists else JobNotFound(answer.job_id)
-    if answer.status == JobStatus.DONE:
-        connection.execute(INSERT_MESSAGE, _assistant_message(conversation_id, answer))
-    return True
-
-
-def _outcome(answer: ChatAnswer) -> dict[str, Any]:
-    timings = answer.timings
-    return {
-        "b_id": answer.job_id, "b_worker": answer.worker or None,
-        "status": answer.status.value, "finished_at": utcnow(), "error": answer.error,
-        "model": answer.model, "batch_size": answer.batch_size,
-        "queued_ms": timings.queued_ms, "batch_wait_ms": timings.batch_wait_ms,
-        "infer_ms": timings.infer_ms, "total_ms": timings.total_ms,
-    }  # fmt: skip
-
-
-def _assistant_message(conversation_id: str, answer: ChatAnswer) -> dict[str, Any]:
-    return {
-        "conversation_id": conversation_id, "job_id": answer.job_id, "role": ASSISTANT,
-        "text": answer.text or "", "language": answer.language, "model": answer.model,
-        "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-        "created_at": utcnow(),
-    }  # fmt: skip
 
 
 def fail_job(factory: SessionFactory, job_id: str, error: str) -> None:

@@ -54,7 +54,7 @@ def purge(
 
 def _purge_chunk(factory: SessionFactory, cutoff: datetime, chunk: int) -> PurgeCounts:
     """The chosen conversations are locked first (PostgreSQL), so a message arriving for one of
-    them meanwhile waits, then finds it gone and starts a new one (see repository._record_turn)."""
+    them meanwhile waits, then finds it gone and starts a new one (see user_turns._record_turn)."""
     with factory.begin() as session:
         query = _idle(cutoff).limit(chunk).with_for_update(skip_locked=True)
         ids = list(session.scalars(query))

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import ConversationExists
 from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
 from persistence.db import SessionFactory, connect
-from persistence.job_lifecycle import write_outcome
 from persistence.models import Conversation, Job, Message
+from persistence.outcomes import write_outcome
 from persistence.tables import INSERT_MESSAGE, USER, conversations, jobs
 
 _LANGUAGE = select(conversations.c.language).where(conversations.c.id == bindparam("b_id"))

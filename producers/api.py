@@ -9,10 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import InvalidInput, PublishError
@@ -22,15 +21,18 @@ from persistence import views
 from persistence.answer_cache import AnswerCache
 from persistence.db import SessionFactory
 from producers.intake import Intake
-from producers.messages import MessageIn, parse_message
+from producers.messages import MessageIn, message_model
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 
-MAX_BODY_BYTES = 64 * 1024
+MIN_BODY_BYTES = 64 * 1024
+# A character can take 12 bytes of JSON (an escaped surrogate pair, "\ud83d\ude00").
+JSON_BYTES_PER_CHAR = 12
 # Threads for the blocking calls (store, broker). About the broker's producer pool (10): more
 # threads only queue for a producer, and on few cores they fight over the GIL.
 BLOCKING_THREADS = 10
 T = TypeVar("T")
+Route = Callable[..., Any]
 
 
 class ApiBackend(Protocol):
@@ -55,7 +57,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
         title="babelq", version="0.1.0", description="Multilingual customer-service chat.",
         lifespan=threads.lifespan,
     )  # fmt: skip
-    app.add_middleware(_LimitBody)
+    app.add_middleware(_LimitBody, max_bytes=body_limit_bytes(stack.settings.max_text_chars))
     _add_message_routes(app, stack, threads)
     _add_health_routes(app, stack, threads)
     return app
@@ -81,50 +83,44 @@ class _Threads:
         self._executor.shutdown(wait=False)
 
 
-class _LimitBody:
-    """Refuse a request whose declared body is over MAX_BODY_BYTES (plain ASGI: no extra task)."""
+def body_limit_bytes(max_text_chars: int) -> int:
+    """The largest request body taken: 64 KiB, or room for a longest message however it is encoded."""
+    return max(MIN_BODY_BYTES, JSON_BYTES_PER_CHAR * max_text_chars + 4096)
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class _LimitBody:
+    """Refuse a request whose declared body is over `max_bytes` (plain ASGI: no extra task)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             length = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
-            if length.isdigit() and int(length) > MAX_BODY_BYTES:
-                detail = {"detail": f"request body over {MAX_BODY_BYTES} bytes"}
+            if length.isdigit() and int(length) > self.max_bytes:
+                detail = {"detail": f"request body over {self.max_bytes} bytes"}
                 await JSONResponse(detail, status_code=413)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def _message_body_doc() -> dict[str, Any]:
-    """The OpenAPI request body of POST /v1/messages (parsed by hand, see _message_body)."""
-    schema = MessageIn.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-async def _message_body(request: Request, max_text_chars: int) -> MessageIn:
-    """The body as a MessageIn under BABELQ_MAX_TEXT_CHARS (FastAPI's own body parsing cannot
-    hand a setting to the validators); refused the way FastAPI refuses a body, with a 422."""
-    try:
-        return parse_message(await request.body(), max_text_chars)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from exc
+def _body_model(route: Route, name: str, model: type[BaseModel]) -> Route:
+    """Give a route's body parameter a model made at start-up (MessageIn under this process's
+    text limit). FastAPI takes a body's model from the route's annotations, and a string
+    annotation (`from __future__ import annotations`) can only name a module-level class."""
+    route.__annotations__[name] = model
+    return route
 
 
 def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> None:
     settings = stack.settings
 
-    body_doc = _message_body_doc()
-
-    @app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut, openapi_extra=body_doc)
     async def post_message(
-        request: Request,
-        # The limit is a setting, so it sits in the default (evaluated here), not the annotation
-        # (a string under `from __future__ import annotations`, resolved in module scope).
+        message: MessageIn,  # validated as message_model(BABELQ_MAX_TEXT_CHARS), see _body_model
+        # The limit is a setting, so it sits in the default (evaluated here), not the annotation.
         wait: float = Query(0, ge=0, le=settings.max_wait_s, description="Seconds to wait for the answer."),
     ) -> Accepted | JSONResponse:
-        message = await _message_body(request, settings.max_text_chars)
         try:
             submitted = await threads.run(stack.intake.submit, message)
         except PublishError as exc:
@@ -142,6 +138,9 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> N
             job_id=job.job_id, conversation_id=job.conversation_id, language=job.language,
             language_source=submitted.language_source, queue=job.queue, status=JobStatus.QUEUED,
         )  # fmt: skip
+
+    route = _body_model(post_message, "message", message_model(settings.max_text_chars))
+    app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)(route)
 
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
     async def get_job(job_id: str) -> JobOut:

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from functools import cache
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import InvalidInput
-from core.jobs import canonical_uuid
-from core.settings import Settings
+from core.jobs import DEFAULT_MAX_TEXT_CHARS, canonical_uuid
 from routing.language_codes import normalize_language_code
 
 _CHANNEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-# The length limit is BABELQ_MAX_TEXT_CHARS, handed to validation as context by each channel;
-# without one (a message built in code), the setting's default applies.
-TEXT_LIMIT_CONTEXT = "max_text_chars"
-_DEFAULT_TEXT_LIMIT: int = Settings.model_fields["max_text_chars"].default
 
 
 class MessageIn(BaseModel):
     """An incoming chat message (HTTP body, JSONL line, webhook payload)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # The longest text taken: BABELQ_MAX_TEXT_CHARS in a channel (see `message_model`).
+    text_limit: ClassVar[int] = DEFAULT_MAX_TEXT_CHARS
 
     text: str = Field(description="The customer's message (1 to BABELQ_MAX_TEXT_CHARS characters).")
     conversation_id: str | None = Field(default=None, description="UUID of an existing or new conversation.")
@@ -32,12 +30,11 @@ class MessageIn(BaseModel):
 
     @field_validator("text")
     @classmethod
-    def _text(cls, text: str, info: ValidationInfo) -> str:
+    def _text(cls, text: str) -> str:
         if not text.strip():
             raise ValueError("text is empty or only whitespace")
-        limit = (info.context or {}).get(TEXT_LIMIT_CONTEXT, _DEFAULT_TEXT_LIMIT)
-        if len(text) > limit:
-            raise ValueError(f"text is {len(text)} characters; the limit is {limit}")
+        if len(text) > cls.text_limit:
+            raise ValueError(f"text is {len(text)} characters; the limit is {cls.text_limit}")
         if "\x00" in text:
             raise ValueError("text contains a NUL character")
         return text.strip()
@@ -70,9 +67,11 @@ class MessageIn(BaseModel):
             raise ValueError(str(exc)) from exc
 
 
-def parse_message(data: str | bytes | dict[str, Any], max_text_chars: int) -> MessageIn:
-    """Validate one message (a JSON document or its parsed form) under the configured length limit."""
-    context = {TEXT_LIMIT_CONTEXT: max_text_chars}
-    if isinstance(data, dict):
-        return MessageIn.model_validate(data, context=context)
-    return MessageIn.model_validate_json(data, context=context)
+
+@cache
+def message_model(max_text_chars: int) -> type[MessageIn]:
+    """MessageIn under a configured text limit (one class per limit, made once). A class, not a
+    validation context, because FastAPI validates a request body with the route's model alone."""
+    if max_text_chars == MessageIn.text_limit:
+        return MessageIn
+    return type("MessageIn", (MessageIn,), {"text_limit": max_text_chars, "__module__": __name__})

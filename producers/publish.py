@@ -19,7 +19,7 @@ from core.errors import InvalidInput
 from persistence.db import SessionFactory
 from persistence.views import get_job
 from producers.intake import Intake
-from producers.messages import MessageIn, parse_message
+from producers.messages import MessageIn, message_model
 from producers.schemas import JobOut
 
 
@@ -32,13 +32,14 @@ class Gateway(Protocol):
 
 def read_messages(path: Path, max_text_chars: int) -> list[MessageIn]:
     """Parse the whole file; any bad line fails the lot before anything is published."""
+    model = message_model(max_text_chars)
     problems: list[str] = []
     messages: list[MessageIn] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            messages.append(parse_message(json.loads(line), max_text_chars))
+            messages.append(model.model_validate(json.loads(line)))
         except (json.JSONDecodeError, ValidationError) as exc:
             problems.append(f"line {number}: {_short(exc)}")
     if problems:

@@ -20,8 +20,8 @@ from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cac
 from persistence.db import make_engine, make_session_factory
 from routing.table import RoutingTable
 from transport.celery_app import create_celery_app
-from transport.control import RUNTIME_ATTRIBUTE, register_control_commands
 from transport.queues import publish_job
+from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
 from workers.republisher import Republisher
 from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
 from workers.tasks import register_tasks

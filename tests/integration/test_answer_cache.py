@@ -41,8 +41,8 @@ def test_redis_cache_stores_with_ttl_caps_its_size_and_counts(clean_redis: str):
 def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
     clean_redis: str, tiny_model_dir: Path, tmp_path: Path
 ):
-    store = f"sqlite:///{tmp_path / 'babelq.db'}"
-    values = dict(broker_url=clean_redis, redis_url=clean_redis, database_url=store,
+    store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
+    values = dict(broker_url=clean_redis, redis_url=clean_redis, database_url=store_url,
                   model=str(tiny_model_dir), max_new_tokens="6", var_dir=str(tmp_path / "var"))  # fmt: skip
     stack = fresh_stack(values)
     log = tmp_path / "worker.log"

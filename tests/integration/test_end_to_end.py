@@ -46,11 +46,11 @@ def deployment(
     request, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     """One worker process per broker/store pair, shared by the tests of this module."""
-    broker, store = request.param
-    tmp_path = tmp_path_factory.mktemp(f"{broker}-{store}")
+    broker, store_kind = request.param
+    tmp_path = tmp_path_factory.mktemp(f"{broker}-{store_kind}")
     broker_url = request.getfixturevalue(f"{broker}_url")
     store_url = (
-        request.getfixturevalue("postgres_url") if store == "postgres" else f"sqlite:///{tmp_path}/babelq.db"
+        request.getfixturevalue("postgres_url") if store_kind == "postgres" else f"sqlite:///{tmp_path}/babelq.db"
     )
     values = dict(
         broker_url=broker_url,

@@ -23,11 +23,11 @@ pytestmark = pytest.mark.integration
 def test_the_profile_engine_answers_concurrent_jobs(
     engine: str | None, runs: str, redis_url: str, tiny_model_dir: Path, tmp_path: Path
 ):
-    store = f"sqlite:///{tmp_path / 'babelq.db'}"
-    upgrade(store)
+    store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
+    upgrade(store_url)
     routes = routes_with(tmp_path, engine=engine) if engine else DEFAULT_ROUTES
     assert load_table(routes).profiles["default"].engine == (engine or "auto")
-    values = dict(broker_url=redis_url, database_url=store, model=str(tiny_model_dir), max_new_tokens="6",
+    values = dict(broker_url=redis_url, database_url=store_url, model=str(tiny_model_dir), max_new_tokens="6",
                   var_dir=str(tmp_path), routes_file=str(routes))  # fmt: skip
     stack = build_stack(load_settings(**values))
     log = tmp_path / "worker.log"

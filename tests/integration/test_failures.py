@@ -19,9 +19,10 @@ pytestmark = pytest.mark.integration
 
 def test_unpublishable_message_is_a_503_and_leaves_nothing_stored(tmp_path: Path):
     # Given a store that works and a Redis broker URL where nothing listens
-    store = f"sqlite:///{tmp_path / 'babelq.db'}"
-    upgrade(store)
-    stack = build_stack(load_settings(broker_url=f"redis://127.0.0.1:{free_port()}/0", database_url=store))
+    store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
+    upgrade(store_url)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    stack = build_stack(load_settings(broker_url=nowhere, database_url=store_url))
     with TestClient(create_app(stack)) as client:
         conversation = new_id()
         # When a message is posted

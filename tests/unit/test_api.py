@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,9 +84,25 @@ def test_the_text_limit_is_the_setting_both_ways(tmp_path: Path):
         assert client.post("/v1/messages", json={"text": "x" * 6000}).status_code == 202
     with api_client(tmp_path / "short", max_text_chars=10) as client:
         refused = client.post("/v1/messages", json={"text": "hello world"})
-        # expect an 11-character message refused with the limit named, a 5-character one taken
+        # expect an 11-character message refused with the limit named, as FastAPI words a body error
         assert refused.status_code == 422 and "limit is 10" in refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body", "text"]
         assert client.post("/v1/messages", json={"text": "hello"}).status_code == 202
+
+
+def test_a_longest_message_fits_the_body_limit_however_it_is_encoded(tmp_path: Path):
+    # given the longest text the wire allows, in Chinese, sent as ASCII-escaped JSON (6 bytes a char)
+    body = json.dumps({"text": "货" * TEXT_CHARS_CEILING}, ensure_ascii=True).encode()
+    assert len(body) > 64 * 1024
+    with api_client(tmp_path, max_text_chars=TEXT_CHARS_CEILING) as client:
+        response = client.post("/v1/messages", content=body, headers={"content-type": "application/json"})
+        # expect it taken, not refused as too large
+        assert response.status_code == 202
+
+
+def test_a_body_that_is_not_json_is_refused(client: TestClient):
+    response = client.post("/v1/messages", content=b'{"text": "hi"}', headers={"content-type": "text/plain"})
+    assert response.status_code == 422
 
 
 def test_the_wait_limit_is_the_setting(tmp_path: Path):
@@ -99,9 +116,12 @@ def test_a_text_limit_above_the_wire_bound_is_refused_at_start_up():
         load_settings(max_text_chars=TEXT_CHARS_CEILING + 1)
 
 
-def test_the_message_schema_is_documented(client: TestClient):
-    body = client.get("/openapi.json").json()["paths"]["/v1/messages"]["post"]["requestBody"]
-    assert body["content"]["application/json"]["schema"]["properties"]["text"]["type"] == "string"
+def test_the_message_schema_is_documented(tmp_path: Path):
+    with api_client(tmp_path, max_text_chars=8000) as client:
+        spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/MessageIn"}
+    assert spec["components"]["schemas"]["MessageIn"]["properties"]["text"]["type"] == "string"
 
 
 def test_unknown_ids_are_404(client: TestClient):

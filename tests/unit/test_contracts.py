@@ -4,9 +4,9 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import ConfigurationError, InvalidInput, UnsupportedJobVersion
-from core.jobs import ChatJob, new_id
+from core.jobs import DEFAULT_MAX_TEXT_CHARS, ChatJob, new_id
 from core.settings import load_settings
-from producers.messages import MessageIn, parse_message
+from producers.messages import MessageIn, message_model
 from producers.publish import read_messages
 
 
@@ -50,9 +50,10 @@ def test_bad_messages_are_refused_with_a_message_saying_why(body, message):
 
 
 def test_a_channel_validates_under_its_configured_text_limit(tmp_path):
-    assert parse_message({"text": "x" * 6000}, max_text_chars=8000).text == "x" * 6000
+    assert message_model(8000).model_validate({"text": "x" * 6000}).text == "x" * 6000
     with pytest.raises(ValidationError, match="limit is 10"):
-        parse_message('{"text": "hello world"}', max_text_chars=10)
+        message_model(10).model_validate({"text": "hello world"})
+    assert message_model(10) is message_model(10) and message_model(DEFAULT_MAX_TEXT_CHARS) is MessageIn
     # and a JSONL file is refused as a whole, before anything is published
     lines = tmp_path / "messages.jsonl"
     lines.write_text('{"text": "short"}\n{"text": "much too long"}\n', encoding="utf-8")
