@@ -196,6 +196,9 @@ def bench(
     dataset: Annotated[Path | None, typer.Option(help="JSONL of {text}; default: the shipped set.")] = None,
     out: Annotated[Path, typer.Option(help="Where bench.json and bench.png go.")] = Path("bench-out"),
     external: Annotated[bool, typer.Option(help="API and workers are already running.")] = False,
+    direct_batch_sizes: Annotated[
+        str, typer.Option(help="Batch sizes direct_best sweeps (plain generate; stops at OOM).")
+    ] = "8,16,32,64",
 ) -> None:
     """Measure throughput, latency and efficiency of the whole path against the direct baseline."""
     from ops.bench.benchmark import BenchOptions, run_bench
@@ -203,17 +206,55 @@ def bench(
 
     if path not in ("http", "publish") or runner not in ("default", "null"):
         raise BabelqError("--path is http or publish; --runner is default or null")
+    sizes = _int_list(direct_batch_sizes, "--direct-batch-sizes")
     options = BenchOptions(path=path, runner=runner, rate=rate, sweep=sweep, duration_s=duration,  # type: ignore[arg-type]
-                           dataset=dataset, out=out, external=external)  # fmt: skip
+                           dataset=dataset, out=out, external=external, direct_batch_sizes=sizes)  # fmt: skip
     settings = _settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the bar
     if runner == "default":
         ensure_model(settings)
     with bench_progress() as progress:
         result = run_bench(settings, options, progress)
-    keys = ("offered_rate", "throughput_jobs_s", "direct_jobs_s", "efficiency", "latency_ms", "queue_wait_ms")
+    keys = ("offered_rate", "throughput_jobs_s", "direct_best_jobs_s", "direct_jobs_s", "efficiency",
+            "efficiency_same_engine", "latency_ms", "queue_wait_ms")  # fmt: skip
     typer.echo(json.dumps({k: result[k] for k in keys}, indent=2))
     typer.echo(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
+
+
+@app.command()
+def tune(
+    profile: Annotated[str, typer.Option(help="The routing-table profile to tune.")] = "default",
+    engines: Annotated[str, typer.Option(help="Engines to try: static, continuous.")] = "static,continuous",
+    batch_sizes: Annotated[str, typer.Option(help="Max batch sizes to climb (stops at OOM).")] = "8,16,32,64",
+    max_waits_ms: Annotated[str, typer.Option(help="Max waits to try (static engine).")] = "20",
+    dtypes: Annotated[str, typer.Option(help="Precisions: auto, float32, float16, bfloat16, int8.")] = "auto",
+    jobs: Annotated[int, typer.Option(help="Jobs per measurement (saturation, then half load).")] = 64,
+    p99_target_ms: Annotated[
+        float | None, typer.Option(help="P99 at half load to meet (default: 1.5 × (full batch + wait)).")
+    ] = None,
+    write: Annotated[Path | None, typer.Option(help="Write the routing table with the pick here.")] = None,
+    out: Annotated[Path, typer.Option(help="Where tune.json and tune.png go.")] = Path("tune-out"),
+) -> None:
+    """Sweep engine × batch size × max wait × dtype on this device and pick the profile."""
+    from ops.bench.tune import TuneOptions, run_tune
+    from ops.model_command import ensure_model
+    from ops.tune_table import tune_table
+
+    options = TuneOptions(
+        profile=profile, engines=_str_list(engines), batch_sizes=_int_list(batch_sizes, "--batch-sizes"),
+        waits_ms=_float_list(max_waits_ms, "--max-waits-ms"),
+        dtypes=_str_list(dtypes), jobs=jobs, p99_target_ms=p99_target_ms, write=write, out=out,
+    )  # fmt: skip
+    settings = _settings()
+    ensure_model(settings)
+    result = run_tune(settings, options, lambda step: typer.echo(f"measuring {step}", err=True))
+    from rich.console import Console
+
+    Console(width=140).print(tune_table(result))
+    typer.echo(json.dumps({k: result[k] for k in ("chosen", "met_target", "jobs_s", "p99_ms")}, indent=2))
+    typer.echo(f"wrote {out / 'tune.json'} and {out / 'tune.png'}")
+    if write:
+        typer.echo(f"wrote the routing table with the chosen profile to {write} (BABELQ_ROUTES_FILE={write})")
 
 
 @model_app.command("prepare")
@@ -278,6 +319,24 @@ def db_downgrade(revision: str) -> None:
     from persistence.migrate import downgrade
 
     downgrade(_settings().store_url, revision)
+
+
+def _str_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in _str_list(text))
+    except ValueError as exc:
+        raise BabelqError(f"{option} takes whole numbers separated by commas, got {text!r}") from exc
+
+
+def _float_list(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in _str_list(text))
+    except ValueError as exc:
+        raise BabelqError(f"{option} takes numbers separated by commas, got {text!r}") from exc
 
 
 def _require_real_broker(settings: Settings, command: str) -> None:

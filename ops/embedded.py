@@ -34,7 +34,8 @@ def run_embedded(settings: Settings) -> int:
     api.start()
     _announce(settings)
     try:
-        return run_worker(settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache)
+        return run_worker(settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache,
+                          notices=stack.notices)  # fmt: skip
     finally:
         server.should_exit = True
         api.join(timeout=10)

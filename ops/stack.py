@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from core.settings import Settings
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
+from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import SessionFactory, make_engine, make_session_factory
 from producers.intake import Intake
 from producers.publish import BrokerGateway, Gateway, HttpGateway
@@ -34,12 +35,14 @@ class Stack:
     celery: Celery
     intake: Intake
     cache: AnswerCache
+    notices: AnswerNotices
 
     def readiness(self) -> Readiness:
         """Can this process reach its broker and its store right now?"""
         return readiness(self.celery, self.engine)
 
     def close(self) -> None:
+        self.notices.close()
         self.engine.dispose()
 
 
@@ -52,7 +55,7 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     detector = LanguageDetector(sorted(table.languages))
     cache = open_answer_cache(settings)
     intake = Intake(table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings))
-    return Stack(settings, table, engine, factory, app, intake, cache)
+    return Stack(settings, table, engine, factory, app, intake, cache, open_answer_notices(settings))
 
 
 @contextmanager

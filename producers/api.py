@@ -19,11 +19,13 @@ from core.jobs import JobStatus, canonical_uuid
 from core.settings import Settings
 from persistence import views
 from persistence.answer_cache import AnswerCache
+from persistence.answer_notices import AnswerNotices
 from persistence.db import SessionFactory
 from producers.intake import Intake
 from producers.messages import MessageIn, message_model
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
+from producers.waiters import AnswerWaiters
 
 MIN_BODY_BYTES = 64 * 1024
 # A character can take 12 bytes of JSON (an escaped surrogate pair, "\ud83d\ude00").
@@ -47,18 +49,21 @@ class ApiBackend(Protocol):
     def factory(self) -> SessionFactory: ...
     @property
     def cache(self) -> AnswerCache: ...
+    @property
+    def notices(self) -> AnswerNotices: ...
     def readiness(self) -> Readiness: ...
 
 
 def create_app(stack: ApiBackend) -> FastAPI:
     """The API over one backend; routes hold no state of their own."""
     threads = _Threads(BLOCKING_THREADS)
+    waiters = AnswerWaiters(stack.notices)
     app = FastAPI(
         title="babelq", version="0.1.0", description="Multilingual customer-service chat.",
-        lifespan=threads.lifespan,
+        lifespan=_lifespan(threads, waiters),
     )  # fmt: skip
     app.add_middleware(_LimitBody, max_bytes=body_limit_bytes(stack.settings.max_text_chars))
-    _add_message_routes(app, stack, threads)
+    _add_message_routes(app, stack, threads, waiters)
     _add_health_routes(app, stack, threads)
     return app
 
@@ -77,10 +82,18 @@ class _Threads:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    @asynccontextmanager
-    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        yield
+    def close(self) -> None:
         self._executor.shutdown(wait=False)
+
+
+def _lifespan(threads: _Threads, waiters: AnswerWaiters) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        waiters.start()
+        yield
+        threads.close()
+
+    return lifespan
 
 
 def body_limit_bytes(max_text_chars: int) -> int:
@@ -113,7 +126,7 @@ def _body_model(route: Route, name: str, model: type[BaseModel]) -> Route:
     return route
 
 
-def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> None:
+def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters) -> None:
     settings = stack.settings
 
     async def post_message(
@@ -131,7 +144,7 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> N
             assert view is not None  # stored in the same call that found the answer
             return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
         if wait > 0:
-            view = await _wait_for_final(stack, threads, job.job_id, wait)
+            view = await _wait_for_final(stack, threads, waiters, job.job_id, wait)
             if view is not None and view.status.final:
                 return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
         return Accepted(
@@ -172,17 +185,23 @@ def _uuid_or_404(value: str, what: str) -> str:
 
 
 async def _wait_for_final(
-    stack: ApiBackend, threads: _Threads, job_id: str, wait_s: float
+    stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, job_id: str, wait_s: float
 ) -> views.JobView | None:
-    """Poll the store until the job is final or the wait is over (the store is the truth)."""
+    """Read the store until the job is final or the wait is over (the store is the truth), each
+    time its answer is announced; with no notices to hear, poll it (10 ms, growing to 200 ms)."""
     deadline = time.monotonic() + wait_s
     pause = 0.01
-    while True:
-        view = await threads.run(views.get_job, stack.factory, job_id)
-        if view is None or view.status.final or time.monotonic() >= deadline:
-            return view
-        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 1.5, 0.2)
+    with waiters.watch(job_id) as announced:
+        while True:
+            view = await threads.run(views.get_job, stack.factory, job_id)
+            left = deadline - time.monotonic()
+            if view is None or view.status.final or left <= 0:
+                return view
+            if waiters.live:
+                await waiters.until_announced(announced, left)
+            else:
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 1.5, 0.2)
 
 
 def _add_health_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> None:

@@ -128,16 +128,20 @@ def _profile_view(profile: Profile) -> dict[str, Any]:
 
 def load_table(path: Path | None = None) -> RoutingTable:
     """Load the table from a YAML file (the packaged default when path is None)."""
+    return table_from_dict(read_table_data(path))
+
+
+def read_table_data(path: Path | None = None) -> Any:
+    """The table's YAML as plain data, not yet checked (the packaged default when path is None)."""
     try:
         text = (
             path.read_text(encoding="utf-8")
             if path
             else resources.files("routing").joinpath(DEFAULT_TABLE_RESOURCE).read_text("utf-8")
         )
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"cannot read routing table {path}: {exc}") from exc
-    return table_from_dict(data)
 
 
 def table_from_dict(data: Any) -> RoutingTable:

@@ -17,6 +17,7 @@ from celery.signals import worker_shutting_down
 
 from core.settings import Settings
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
+from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import make_engine, make_session_factory
 from routing.table import RoutingTable
 from transport.celery_app import create_celery_app
@@ -45,6 +46,7 @@ def run_worker(
     name: str = "cpu",
     exact_name: bool = False,
     cache: AnswerCache | None = None,
+    notices: AnswerNotices | None = None,
 ) -> int:
     """Load the model, warm it up, consume until stopped; returns the worker's exit code."""
     queues = list(queues or table.queue_names)
@@ -54,7 +56,8 @@ def run_worker(
     engine = make_engine(settings.store_url)
     answers = answer_lookup(cache or open_answer_cache(settings), settings)
     factory = make_session_factory(engine)
-    runtime = build_runtime(settings, profile, factory, queues, answers)
+    notices = notices or open_answer_notices(settings)
+    runtime = build_runtime(settings, profile, factory, queues, answers, notices)
     republisher = Republisher(factory, partial(publish_job, app), settings.republish_after_s)
     runtime.monitor.chores.append(republisher.run_once)
     register_tasks(app, lambda: runtime.responder, settings.job_max_retries, track=runtime.activity.job)
@@ -64,6 +67,7 @@ def run_worker(
         return _consume(app, settings, runtime, node_name(name, exact_name))
     finally:
         runtime.close()
+        notices.close()
         engine.dispose()
 
 

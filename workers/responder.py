@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from core.errors import (
@@ -19,6 +19,7 @@ from core.errors import (
 from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from persistence import job_lifecycle
 from persistence.answer_cache import AnswerLookup
+from persistence.answer_notices import AnswerNotices, NoNotices
 from persistence.db import GroupCommit, SessionFactory
 from persistence.job_lifecycle import Begun
 from persistence.views import Turn
@@ -55,8 +56,10 @@ class Responder:
         monotonic: Callable[[], float] = time.monotonic,
         admit: Callable[[], None] = always_admit,
         answers: AnswerLookup | None = None,
+        notices: AnswerNotices | None = None,
     ) -> None:
         self._cache = answers
+        self._notices = notices or NoNotices()
         self._admit = admit
         self._monotonic = monotonic
         self._factory = factory
@@ -75,13 +78,19 @@ class Responder:
             lambda start: job_lifecycle.begin_jobs(factory, [start], history_turns, timeout_s)[0],
         )
         self._answers: GroupCommit[ChatAnswer, bool | JobNotFound] = GroupCommit(
-            lambda answers: job_lifecycle.store_answers(factory, answers),
-            lambda answer: job_lifecycle.store_answers(factory, [answer])[0],
+            self._store_and_announce, lambda answer: self._store_and_announce([answer])[0]
         )
 
     @property
     def session_factory(self) -> SessionFactory:
         return self._factory
+
+    def _store_and_announce(self, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:
+        """Store outcomes in one transaction, then tell waiting callers which ones are final now."""
+        outcomes = job_lifecycle.store_answers(self._factory, answers)
+        written = [answer.job_id for answer, stored in zip(answers, outcomes, strict=True) if stored is True]
+        self._notices.announce(written)
+        return outcomes
 
     def answer(self, job: ChatJob, worker: str) -> ChatAnswer | None:
         """Answer and store one job; None when it was already final (a duplicate delivery).

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from core.errors import BreakerOpen, ConfigurationError, WorkerDraining
 from core.settings import Settings
 from persistence.answer_cache import AnswerLookup
+from persistence.answer_notices import AnswerNotices, NoNotices
 from persistence.db import SessionFactory
 from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
@@ -121,14 +122,14 @@ def make_runner(settings: Settings, profile: Profile) -> tuple[Runner, ModelFact
     from workers.model_loader import footprint_mib, load_model
 
     loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
-    runner, engine = _runner_for(loaded, profile)
+    runner, engine = runner_for(loaded, profile)
     facts = ModelFacts(loaded.name, loaded.device, loaded.dtype, engine, footprint_mib(loaded.model))
     log.info("loaded model %s on %s (%s, %.1f MiB of weights), engine %s",
              facts.name, facts.device, facts.dtype, facts.footprint_mib, facts.engine)  # fmt: skip
     return runner, facts
 
 
-def _runner_for(loaded: LoadedModel, profile: Profile) -> tuple[Runner, str]:
+def runner_for(loaded: LoadedModel, profile: Profile) -> tuple[Runner, str]:
     """The runner of the profile's engine and that engine's name. `auto` is continuous batching
     (measured faster on mixed answer lengths, see README) unless the model cannot page its
     attention, then static."""
@@ -156,6 +157,7 @@ def build_runtime(
     factory: SessionFactory,
     queues: Sequence[str],
     answers: AnswerLookup | None = None,
+    notices: AnswerNotices | None = None,
 ) -> WorkerRuntime:
     """Load the model, warm it up, start the batcher loop and the health monitor."""
     runner, facts = make_runner(settings, profile)
@@ -175,7 +177,7 @@ def build_runtime(
         factory, feeder, effective, runner.model_name, runner.count_tokens,
         history_turns=settings.history_turns, timeout_s=settings.job_timeout_s, admit=admission,
         history_tokens=settings.history_tokens,
-        answers=answers,
+        answers=answers, notices=notices or NoNotices(),
     )  # fmt: skip
     monitor.start()
     return WorkerRuntime(effective, runner, feeder, responder, admission, switch, activity, monitor)

@@ -16,7 +16,8 @@ from core.errors import ConfigurationError
 from core.settings import Settings
 from ops.bench.arrivals import poisson_schedule
 from ops.bench.dataset import load_texts
-from ops.bench.direct import direct_jobs_per_s
+from ops.bench.direct import direct_best_for, direct_jobs_per_s
+from ops.bench.direct_best import DEFAULT_BATCH_SIZES, DirectBest
 from ops.bench.fleet import fleet
 from ops.bench.load import LoadResult, Sent, drive, http_sender, publish_sender
 from ops.bench.report import write_json, write_plot
@@ -46,6 +47,7 @@ class BenchOptions:
     max_rate: float = 2000.0
     drain_s: float = 180.0
     seed: int = 0
+    direct_batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (not self.sweep):
@@ -54,6 +56,8 @@ class BenchOptions:
             raise ConfigurationError("--rate must be > 0")
         if self.duration_s <= 0:
             raise ConfigurationError("--duration must be > 0")
+        if not self.direct_batch_sizes or min(self.direct_batch_sizes) < 1:
+            raise ConfigurationError("--direct-batch-sizes must be batch sizes >= 1, like 8,16,32,64")
 
     @property
     def direct_jobs(self) -> int:
@@ -71,7 +75,7 @@ def run_bench(settings: Settings, options: BenchOptions, progress: ProgressFacto
     table = load_table(settings.routes_file)
     profile = table.profile_for_queue(table.fallback_queue)
     texts = load_texts(options.dataset)
-    direct = direct_jobs_per_s(settings, profile, texts, options.direct_jobs)
+    baselines = _baselines(settings, options, profile, texts)
     upgrade(settings.store_url)
     stack = build_stack(settings)
     spawn = (
@@ -80,19 +84,43 @@ def run_bench(settings: Settings, options: BenchOptions, progress: ProgressFacto
         else fleet(settings, settings.runner, options.path == "http", options.out)
     )
     with spawn:
-        runs = [_run_once(stack, options, rate, texts, progress) for rate in _rates(options, direct)]
+        runs = [_run_once(stack, options, r, texts, progress) for r in _rates(options, baselines.capacity)]
     stack.close()
-    result = _assemble(settings, options, profile, direct, runs)
+    result = _assemble(settings, options, profile, baselines, runs)
     write_json(result, options.out)
-    write_plot(runs, direct, options.out)
+    write_plot(runs, baselines.lines, options.out)
     return result
 
 
-def _rates(options: BenchOptions, direct: float) -> list[float]:
+@dataclass(frozen=True)
+class Baselines:
+    """The direct baselines: the profile's own engine, and the model's limit (none for a null runner)."""
+
+    same_engine: float
+    best: DirectBest | None
+
+    @property
+    def capacity(self) -> float:
+        """What the path is judged against: the model's limit when there is a model."""
+        return self.best.jobs_s if self.best else self.same_engine
+
+    @property
+    def lines(self) -> dict[str, float | None]:
+        best = self.best.jobs_s if self.best else None
+        return {"direct, same engine": self.same_engine, "direct_best": best}
+
+
+def _baselines(settings: Settings, options: BenchOptions, profile: Profile, texts: list[str]) -> Baselines:
+    same_engine = direct_jobs_per_s(settings, profile, texts, options.direct_jobs)
+    if options.runner == "null":
+        return Baselines(same_engine, None)
+    return Baselines(same_engine, direct_best_for(settings, profile, texts, options.direct_batch_sizes))
+
+
+def _rates(options: BenchOptions, capacity: float) -> list[float]:
     if options.rate is not None:
         return [options.rate]
-    capacity = min(direct, options.max_rate)
-    return [round(capacity * f, 2) for f in SWEEP_FRACTIONS]
+    return [round(min(capacity, options.max_rate) * f, 2) for f in SWEEP_FRACTIONS]
 
 
 def _run_once(stack: Stack, options: BenchOptions, rate: float, texts: list[str],
@@ -130,23 +158,31 @@ def _samples(stack: Stack, sent: list[Sent]) -> list[JobSample]:
                       r.batch_size) for r in rows]  # fmt: skip
 
 
-def _assemble(settings: Settings, options: BenchOptions, profile: Profile, direct: float,
+def _assemble(settings: Settings, options: BenchOptions, profile: Profile, baselines: Baselines,
               runs: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     saturated = max(runs, key=lambda r: r["throughput_jobs_s"])
-    result: dict[str, Any] = {**saturated, "direct_jobs_s": direct}
-    result["efficiency"] = saturated["throughput_jobs_s"] / direct if direct else None
-    result["latency_target_at_half_load"] = _half_load_check(runs, direct, profile)
+    best = baselines.best
+    result: dict[str, Any] = {**saturated, "direct_jobs_s": baselines.same_engine}
+    result["direct_best"] = best.to_json() if best else None
+    result["direct_best_jobs_s"] = best.jobs_s if best else None
+    result["efficiency"] = _ratio(saturated["throughput_jobs_s"], baselines.capacity)
+    result["efficiency_same_engine"] = _ratio(saturated["throughput_jobs_s"], baselines.same_engine)
+    result["latency_target_at_half_load"] = _half_load_check(runs, baselines.capacity, profile)
     result["config"] = _config(settings, options, profile)
     result["runs"] = runs
     return result
 
 
-def _half_load_check(runs: list[dict[str, Any]], direct: float, profile: Profile) -> dict[str, Any] | None:
+def _ratio(value: float, base: float) -> float | None:
+    return value / base if base else None
+
+
+def _half_load_check(runs: list[dict[str, Any]], capacity: float, profile: Profile) -> dict[str, Any] | None:
     """P99 at ~50% of capacity against 1.5 × (one full batch's service time + max wait)."""
-    half = min(runs, key=lambda r: abs(r["offered_rate"] - direct / 2))
-    if abs(half["offered_rate"] - direct / 2) > 0.1 * direct:
+    half = min(runs, key=lambda r: abs(r["offered_rate"] - capacity / 2))
+    if abs(half["offered_rate"] - capacity / 2) > 0.1 * capacity:
         return None
-    batch_ms = profile.max_batch_size / direct * 1000.0
+    batch_ms = profile.max_batch_size / capacity * 1000.0
     target = 1.5 * (batch_ms + profile.max_wait_ms)
     p99 = half["latency_ms"]["p99"]
     return {"offered_rate": half["offered_rate"], "p99_ms": p99, "target_ms": target,

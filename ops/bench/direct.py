@@ -1,7 +1,9 @@
-"""The direct baseline: the same runner and batch policy called in-process — no queue, no store.
+"""The two direct baselines, in-process, no queue, no store, every job submitted at once:
 
-Every job is submitted at once, so the engine always has a full queue: this is the most the
-model can do with this policy, and the yardstick for the whole path's efficiency.
+- same engine: the profile's own runner and batch policy — how much of its engine the queue
+  delivers;
+- direct_best: plain transformers `generate` at the best batch size of a sweep
+  (ops/bench/direct_best.py) — how much of the model the whole system delivers.
 """
 
 from __future__ import annotations
@@ -10,12 +12,20 @@ import time
 from collections.abc import Sequence
 
 from core.settings import Settings
+from ops.bench.direct_best import DirectBest, direct_best
 from routing.language import LanguageDetector
 from routing.table import Profile
-from workers.feeders import PromptRequest
+from workers.feeders import Feeder, PromptRequest
 from workers.prompts import build_prompt
-from workers.runners.base import Runner
-from workers.runtime import WARM_UP_PROMPT, close_runner, effective_profile, make_feeder, make_runner
+from workers.runners.base import ChatMessage, Runner
+from workers.runtime import (
+    WARM_UP_PROMPT,
+    close_runner,
+    effective_profile,
+    make_feeder,
+    make_runner,
+    resolve_model,
+)
 
 
 def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str], jobs: int) -> float:
@@ -23,25 +33,51 @@ def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str]
     into the continuous runner), saturated, on `jobs` messages."""
     profile = effective_profile(settings, profile)
     runner, _facts = make_runner(settings, profile)
-    runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
-    requests = _requests(runner, profile, [texts[i % len(texts)] for i in range(jobs)])
-    feeder = make_feeder(runner, profile)
+    try:
+        runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
+        requests = prompt_requests(runner, profile, [texts[i % len(texts)] for i in range(jobs)])
+        feeder = make_feeder(runner, profile)
+        try:
+            return saturated_jobs_per_s(feeder, requests)
+        finally:
+            feeder.close()
+    finally:
+        close_runner(runner)
+
+
+def saturated_jobs_per_s(feeder: Feeder, requests: Sequence[tuple[PromptRequest, int]]) -> float:
+    """Every request submitted at once, so the engine never waits for work: jobs per second."""
     started = time.perf_counter()
     futures = [feeder.submit(request, tokens) for request, tokens in requests]
     for future in futures:
         future.result()
-    elapsed = time.perf_counter() - started
-    feeder.close()
-    close_runner(runner)
-    return jobs / elapsed
+    return len(requests) / (time.perf_counter() - started)
 
 
-def _requests(runner: Runner, profile: Profile, texts: list[str]) -> list[tuple[PromptRequest, int]]:
+def direct_best_for(
+    settings: Settings, profile: Profile, texts: Sequence[str], batch_sizes: Sequence[int]
+) -> DirectBest:
+    """direct_best on the profile's model, precision and device, with its prompts and answer cap."""
+    from workers.model_loader import load_model
+
+    profile = effective_profile(settings, profile)
+    loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
+    prompts = first_turn_prompts(profile, texts)
+    return direct_best(loaded, prompts, profile.max_new_tokens, profile.repetition_penalty, batch_sizes)
+
+
+def first_turn_prompts(profile: Profile, texts: Sequence[str]) -> list[list[ChatMessage]]:
+    """Each text as the first message of a conversation: the system prompt of its language + it."""
     detector = LanguageDetector()
+    return [build_prompt(profile.system_prompt(detector.detect(t).language or "en"), [], t) for t in texts]
+
+
+def prompt_requests(
+    runner: Runner, profile: Profile, texts: Sequence[str]
+) -> list[tuple[PromptRequest, int]]:
+    """The texts as first-turn requests for the engine, each with its token count (prompt + cap)."""
     requests = []
-    for text in texts:
-        language = detector.detect(text).language or "en"
-        messages = build_prompt(profile.system_prompt(language), [], text)
+    for messages in first_turn_prompts(profile, texts):
         tokens = runner.count_tokens(messages) + profile.max_new_tokens
         requests.append((PromptRequest(messages, profile.max_new_tokens), tokens))
     return requests

@@ -13,8 +13,12 @@ def write_json(result: dict[str, Any], out: Path) -> Path:
     return path
 
 
-def write_plot(runs: list[dict[str, Any]], direct_jobs_s: float | None, out: Path) -> Path:
-    """Latency percentiles and throughput against offered load, one point per run."""
+BASELINE_STYLES = ({"linestyle": "--", "color": "red"}, {"linestyle": "-.", "color": "black"})
+
+
+def write_plot(runs: list[dict[str, Any]], baselines: dict[str, float | None], out: Path) -> Path:
+    """Latency percentiles and throughput against offered load, one point per run, with each
+    direct baseline (jobs/s, no queue) as a horizontal line."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render straight to a file
@@ -28,8 +32,9 @@ def write_plot(runs: list[dict[str, Any]], direct_jobs_s: float | None, out: Pat
     latency.legend()
     throughput.plot(offered, [r["throughput_jobs_s"] for r in runs], marker="o", label="through the queue")
     throughput.plot(offered, offered, linestyle=":", color="grey", label="offered")
-    if direct_jobs_s and direct_jobs_s < 3 * max(offered):  # a null runner's millions would flatten the plot
-        throughput.axhline(direct_jobs_s, linestyle="--", color="red", label="direct (no queue)")
+    for (name, jobs_s), style in zip(baselines.items(), BASELINE_STYLES, strict=False):
+        if jobs_s and jobs_s < 3 * max(offered):  # a null runner's millions would flatten the plot
+            throughput.axhline(jobs_s, label=f"{name} (no queue)", **style)
     throughput.set(xlabel="offered load (jobs/s)", ylabel="completed jobs/s", title="Throughput")
     throughput.legend()
     figure.tight_layout()

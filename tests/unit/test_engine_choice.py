@@ -23,7 +23,7 @@ def _unpageable(*_args, **_kwargs):
 def test_auto_runs_continuous_batching_with_the_profile_budget(loaded: LoadedModel) -> None:
     profile = load_table().profiles["default"]
     assert profile.engine == "auto"
-    runner, engine = runtime._runner_for(loaded, profile)
+    runner, engine = runtime.runner_for(loaded, profile)
     try:
         assert engine == "continuous" and isinstance(runner, ContinuousBatchRunner)
         assert runner.max_batch_size == profile.max_batch_size
@@ -36,7 +36,7 @@ def test_auto_falls_back_to_static_for_a_model_it_cannot_page(
     loaded: LoadedModel, monkeypatch, caplog
 ) -> None:
     monkeypatch.setattr(continuous, "build_manager", _unpageable)
-    runner, engine = runtime._runner_for(loaded, load_table().profiles["default"])
+    runner, engine = runtime.runner_for(loaded, load_table().profiles["default"])
     assert engine == "static" and isinstance(runner, StaticBatchRunner)
     assert "running the static engine" in caplog.text
 
@@ -45,4 +45,4 @@ def test_an_explicit_continuous_engine_is_not_swapped(loaded: LoadedModel, monke
     monkeypatch.setattr(continuous, "build_manager", _unpageable)
     profile = replace(load_table().profiles["default"], engine="continuous")
     with pytest.raises(ConfigurationError, match="paged attention"):
-        runtime._runner_for(loaded, profile)
+        runtime.runner_for(loaded, profile)

@@ -1,0 +1,111 @@
+"""`direct_best`: the model's own limit, the yardstick a queue is judged against.
+
+What a user would write first, done well: the model loaded in-process, the same prompts (system
+prompt + message through the chat template) and answer cap, left-padded static batches in
+arrival order through plain `model.generate`, greedy — and the best batch size of a sweep,
+stopping at the first size that runs out of memory. No queue, no store, no babelq runner.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from core.errors import ConfigurationError
+from workers.model_loader import LoadedModel
+from workers.runners.base import ChatPrompt
+
+DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
+MIN_JOBS_PER_SIZE = 64
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One batch size of the sweep: its jobs/s, or why it could not run."""
+
+    batch_size: int
+    jobs_s: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DirectBest:
+    """The sweep and its best point."""
+
+    batch_size: int
+    jobs_s: float
+    sweep: list[SweepPoint]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def direct_best(
+    loaded: LoadedModel,
+    prompts: Sequence[ChatPrompt],
+    max_new_tokens: int,
+    repetition_penalty: float,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+) -> DirectBest:
+    """Sweep the batch sizes in increasing order; the first that runs out of memory ends it."""
+    plain = _PlainGenerate(loaded, max_new_tokens, repetition_penalty)
+    sweep = [_measure(plain, prompts[:1], 1, jobs=1)]  # warm-up: first-call allocations are not speed
+    if sweep[0].error is None:
+        sweep = _sweep(plain, prompts, sorted(set(batch_sizes)))
+    measured = [p for p in sweep if p.jobs_s is not None]
+    if not measured:
+        raise ConfigurationError(f"direct_best: no batch size fits on {loaded.device}: {sweep[0].error}")
+    best = max(measured, key=lambda p: p.jobs_s or 0.0)
+    return DirectBest(best.batch_size, best.jobs_s or 0.0, sweep)
+
+
+def _sweep(plain: _PlainGenerate, prompts: Sequence[ChatPrompt], sizes: list[int]) -> list[SweepPoint]:
+    sweep: list[SweepPoint] = []
+    for size in sizes:
+        sweep.append(_measure(plain, prompts, size, jobs=max(MIN_JOBS_PER_SIZE, 2 * size)))
+        if sweep[-1].error is not None:
+            break
+    return sweep
+
+
+def _measure(plain: _PlainGenerate, prompts: Sequence[ChatPrompt], size: int, jobs: int) -> SweepPoint:
+    work = [prompts[i % len(prompts)] for i in range(jobs)]
+    started = time.perf_counter()
+    try:
+        for start in range(0, jobs, size):
+            plain.run(work[start : start + size])
+    except MemoryError as exc:  # torch.cuda.OutOfMemoryError is a MemoryError too
+        plain.release()
+        return SweepPoint(size, None, f"out of memory: {exc}"[:300])
+    return SweepPoint(size, jobs / (time.perf_counter() - started))
+
+
+class _PlainGenerate:
+    """One left-padded `generate` call per batch, as the transformers docs show it."""
+
+    def __init__(self, loaded: LoadedModel, max_new_tokens: int, repetition_penalty: float) -> None:
+        self._loaded = loaded
+        self._max_new_tokens = max_new_tokens
+        self._repetition_penalty = repetition_penalty
+
+    def run(self, prompts: Sequence[ChatPrompt]) -> None:
+        import torch
+
+        tokenizer = self._loaded.tokenizer
+        texts = [self._loaded.render_chat(prompt) for prompt in prompts]
+        batch = tokenizer(
+            texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
+        )
+        with torch.inference_mode():
+            self._loaded.model.generate(  # type: ignore[operator]
+                **batch.to(self._loaded.device), max_new_tokens=self._max_new_tokens, do_sample=False,
+                repetition_penalty=self._repetition_penalty, pad_token_id=tokenizer.pad_token_id,
+            )  # fmt: skip
+
+    def release(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

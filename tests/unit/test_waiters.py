@@ -1,0 +1,41 @@
+"""Waiters on `?wait=` are woken by an answer notice from another thread, and only their own."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from persistence.answer_notices import LocalNotices, NoNotices
+from producers.waiters import SAFETY_RECHECK_S, AnswerWaiters
+
+
+def test_a_notice_from_another_thread_wakes_the_waiter_of_that_job_only():
+    notices = LocalNotices()
+    waiters = AnswerWaiters(notices)
+    waiters.start()
+
+    async def scenario() -> tuple[bool, float]:
+        with waiters.watch("job-1") as mine, waiters.watch("job-2") as other:
+            started = time.perf_counter()
+            threading.Timer(0.05, notices.announce, args=[["job-1"]]).start()
+            await waiters.until_announced(mine, timeout_s=5)
+            return other.is_set(), time.perf_counter() - started
+
+    other_woken, waited = asyncio.run(scenario())
+    # expect it woken by the notice (not by the safety re-check), the other job's waiter not
+    assert not other_woken and waited < SAFETY_RECHECK_S
+    assert waiters._waiting == {}  # both unregistered when their blocks ended
+
+
+def test_without_notices_a_waiter_returns_at_its_timeout():
+    waiters = AnswerWaiters(NoNotices())
+    assert not waiters.live
+
+    async def scenario() -> float:
+        with waiters.watch("job-1") as event:
+            started = time.perf_counter()
+            await waiters.until_announced(event, timeout_s=0.05)
+            return time.perf_counter() - started
+
+    assert 0.04 < asyncio.run(scenario()) < SAFETY_RECHECK_S
