@@ -12,6 +12,7 @@ import typer
 
 from core.errors import BabelqError
 from core.settings import Settings, load_settings
+from ops.logs import configure_logging
 
 app = typer.Typer(help="babelq: multilingual customer-service chat over a queue of GPU workers.",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
@@ -24,7 +25,7 @@ app.add_typer(export_app, name="export")
 
 
 def _settings() -> Settings:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     return load_settings()
 
 
@@ -44,18 +45,16 @@ def api(
     access_log: Annotated[
         bool, typer.Option(help="Log every request (a line per request costs CPU under load).")
     ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="API processes sharing the port.")] = 1,
 ) -> None:
     """Serve the HTTP API on BABELQ_API_HOST:BABELQ_API_PORT (needs a real broker)."""
     import uvicorn
 
-    from ops.stack import build_stack
-    from producers.api import create_app
-
     settings = _settings()
     _require_real_broker(settings, "api")
-    stack = build_stack(settings)
-    uvicorn.run(create_app(stack), host=settings.api_host, port=settings.api_port, log_level="info",
-                access_log=access_log)  # fmt: skip
+    # Each process builds its own stack from the environment (ops.api_process), after it starts.
+    uvicorn.run("ops.api_process:create_api", factory=True, workers=workers, host=settings.api_host,
+                port=settings.api_port, log_level="info", access_log=access_log)  # fmt: skip
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import inspect
 
 from persistence.db import make_engine
-from tests.support.processes import BABELQ, babelq_env, babelq_process
+from tests.support.processes import BABELQ, babelq_env, babelq_process, wait_until
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,21 @@ def test_flower_serves_the_same_broker_behind_basic_auth(redis_url: str, tmp_pat
         assert httpx.get(url, timeout=10).status_code == 401
         response = httpx.get(url, auth=("ops", "s3cret"), timeout=10)
         assert response.status_code == 200
+
+
+def test_api_runs_several_processes_on_one_port(redis_url: str, tmp_path: Path):
+    # given `babelq api --workers 2` on Redis
+    port = free_port()
+    env = babelq_env(broker_url=redis_url, api_port=str(port), var_dir=str(tmp_path))
+    assert babelq("db", "upgrade", var_dir=str(tmp_path)).returncode == 0
+    log = tmp_path / "api.log"
+    with babelq_process(["api", "--workers", "2"], env, log, ready_marker="Application startup complete"):
+        started = "Application startup complete"
+        wait_until(lambda: log.read_text(errors="replace").count(started) >= 2, 60, "both processes", log)
+        # expect two server processes, and the API answering through them
+        assert len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) == 2
+        url = f"http://127.0.0.1:{port}"
+        statuses = [httpx.post(f"{url}/v1/messages", json={"text": f"hi {i}"}, timeout=10).status_code
+                    for i in range(4)]  # fmt: skip
+        assert statuses == [202] * 4
+        assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200

@@ -104,7 +104,9 @@ def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
             status = _status(values)
         assert answered_by(stack, jobs) == {_node(healthy_log): 12}
         assert set(assistant_turns(stack, jobs).values()) == {1}
-        assert status[_node(sick_log)]["breaker"] == "open" and not status[_node(sick_log)]["consuming"]
+        # open, or half-open while a trial batch fails again (one comes every breaker_reset_s)
+        sick_status = status[_node(sick_log)]
+        assert sick_status["breaker"] in ("open", "half-open") and not sick_status["consuming"]
         assert status[_node(healthy_log)]["breaker"] == "closed"
         assert healthy.returncode == 0
         # The device recovers: the next trial batch closes the breaker and consumption resumes

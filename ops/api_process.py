@@ -1,0 +1,32 @@
+"""The HTTP API as its own process (`babelq api`): the app factory each uvicorn worker process
+calls, so that every process builds its own stack (engine, broker connections, notice listener)
+after it starts, never before a fork."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from core.settings import load_settings
+from ops.logs import configure_logging
+from ops.stack import build_stack
+from producers.api import create_app
+
+
+def create_api() -> FastAPI:
+    """Settings from BABELQ_* (validated here, in each process), the stack, the app over it."""
+    configure_logging()
+    stack = build_stack(load_settings())
+    app = create_app(stack)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        async with inner(application):
+            yield
+        stack.close()
+
+    app.router.lifespan_context = lifespan
+    return app
