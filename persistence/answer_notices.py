@@ -3,22 +3,27 @@ once instead of polling the store.
 
 A notice is only a hint to look again: the store stays the truth, and a lost notice costs the
 waiter its safety re-check (producers/waiters.py), never its answer. In-process in the embedded
-stack (API and worker share the process), Redis pub/sub across processes, none otherwise.
+stack (API and worker share the process), Redis pub/sub across processes, or the PostgreSQL
+store's LISTEN/NOTIFY where there is no Redis; none otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+import psycopg
 import redis
+from sqlalchemy.engine import make_url
 
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 CHANNEL = "babelq:answered"
+PG_CHANNEL = "babelq_answered"
 Listener = Callable[[str], None]
 
 
@@ -93,7 +98,7 @@ class RedisNotices:
     def listen(self, listener: Listener) -> None:
         # Its own connection with no read timeout: a subscriber waits on the socket between notices.
         pubsub = redis.Redis.from_url(self._url).pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        pubsub.subscribe(**{CHANNEL: lambda message: _each_id(message, listener)})
+        pubsub.subscribe(**{CHANNEL: lambda message: _tell(message["data"], listener)})
         self._thread = pubsub.run_in_thread(sleep_time=1.0, daemon=True, exception_handler=_keep_going)
 
     def close(self) -> None:
@@ -103,10 +108,60 @@ class RedisNotices:
         self._redis.close()
 
 
-def _each_id(message: dict[str, object], listener: Listener) -> None:
-    data = message.get("data")
-    text = data.decode() if isinstance(data, bytes) else str(data)
-    for job_id in text.split():
+class PostgresNotices:
+    """LISTEN/NOTIFY on the PostgreSQL store, for a fleet with no Redis (RabbitMQ broker)."""
+
+    live = True
+
+    def __init__(self, database_url: str) -> None:
+        # psycopg takes the plain libpq URL, without SQLAlchemy's "+psycopg" driver suffix.
+        self._url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._speaker: psycopg.Connection[Any] | None = None
+        self._speaker_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def announce(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        try:
+            with self._speaker_lock:
+                if self._speaker is None or self._speaker.closed:
+                    self._speaker = psycopg.connect(self._url, autocommit=True, connect_timeout=2)
+                self._speaker.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, " ".join(job_ids)))
+        except psycopg.Error as exc:  # the waiters' safety re-check still finds the answers
+            log.warning("could not announce %d stored answers: %s", len(job_ids), exc)
+            self._speaker = None
+
+    def listen(self, listener: Listener) -> None:
+        self._thread = threading.Thread(target=self._hear, args=(listener,), name="babelq-notices")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _hear(self, listener: Listener) -> None:
+        while not self._stopped.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=2) as connection:
+                    connection.execute(f"LISTEN {PG_CHANNEL}")
+                    while not self._stopped.is_set():
+                        for notice in connection.notifies(timeout=1.0):
+                            _tell(notice.payload, listener)
+            except psycopg.Error as exc:
+                log.warning("answer notices: %s (retrying in 1 s)", exc)
+                self._stopped.wait(1.0)
+
+    def close(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=3)
+        with self._speaker_lock:
+            if self._speaker is not None:
+                self._speaker.close()
+
+
+def _tell(payload: str | bytes, listener: Listener) -> None:
+    """A notice's payload is the announced job ids, separated by spaces."""
+    for job_id in (payload.decode() if isinstance(payload, bytes) else payload).split():
         listener(job_id)
 
 
@@ -116,10 +171,14 @@ def _keep_going(exc: BaseException, _pubsub: object, _thread: object) -> None:
     time.sleep(1.0)
 
 
-def open_answer_notices(settings: Settings, embedded: LocalNotices | None = None) -> AnswerNotices:
+def open_answer_notices(settings: Settings) -> AnswerNotices:
     """The embedded stack's own in-process notices; else Redis (BABELQ_REDIS_URL, or a Redis
-    broker); else none."""
+    broker); else the PostgreSQL store's LISTEN/NOTIFY; else none (waiters poll)."""
     if settings.embedded:
-        return embedded or LocalNotices()
+        return LocalNotices()
     url = settings.redis_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
-    return RedisNotices(url) if url else NoNotices()
+    if url:
+        return RedisNotices(url)
+    if settings.store_url.startswith("postgresql"):
+        return PostgresNotices(settings.store_url)
+    return NoNotices()

@@ -27,7 +27,7 @@ from ops.bench.stats import percentile
 from ops.bench.tuning import ENGINES, Candidate, Choice, Trial, choose, keeps_growing, ladders
 from routing.table import Profile, load_table, read_table_data, table_from_dict
 from workers.feeders import Feeder, PromptRequest
-from workers.model_loader import LoadedModel, load_model
+from workers.model_loader import LoadedModel, load_model, resolve_device
 from workers.runtime import (
     WARM_UP_PROMPT,
     close_runner,
@@ -173,7 +173,8 @@ def _result(settings: Settings, options: TuneOptions, trials: list[Trial], choic
     return {
         "chosen": asdict(choice.trial.candidate), "met_target": choice.met_target,
         "jobs_s": choice.trial.jobs_s, "p99_ms": choice.trial.p99_ms,
-        "p99_target_ms": options.p99_target_ms, "device": settings.device, "cpus": os.cpu_count(),
+        "p99_target_ms": options.p99_target_ms, "device": resolve_device(settings.device),
+        "cpus": os.cpu_count(),
         "jobs_per_trial": options.jobs, "max_new_tokens": settings.max_new_tokens,
         "trials": [asdict(t) | {"own_target_ms": t.own_target_ms} for t in trials],
         "written_to": str(options.write) if options.write else None,

@@ -1,4 +1,5 @@
-"""`?wait=` over Redis: the worker side announces stored answers, the API process hears them."""
+"""`?wait=` across processes: the worker side announces stored answers (Redis pub/sub, or PostgreSQL
+LISTEN/NOTIFY), the API process hears them and wakes its waiting callers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from core.jobs import ChatAnswer, JobStatus
 from core.settings import load_settings
 from ops.stack import build_stack
-from persistence.answer_notices import RedisNotices
+from persistence.answer_notices import PostgresNotices, RedisNotices, open_answer_notices
 from persistence.db import SessionFactory
 from persistence.job_lifecycle import store_answers, unfinished_jobs
 from persistence.migrate import upgrade
@@ -22,9 +23,12 @@ from producers.waiters import SAFETY_RECHECK_S
 pytestmark = pytest.mark.integration
 
 
-def test_redis_notices_reach_a_listener_in_another_connection(redis_url: str):
+@pytest.mark.parametrize("kind", ["redis", "postgres"])
+def test_notices_reach_a_listener_in_another_connection(kind: str, request: pytest.FixtureRequest):
+    url = request.getfixturevalue(f"{kind}_url")
+    make = RedisNotices if kind == "redis" else PostgresNotices
     heard: list[str] = []
-    listener, speaker = RedisNotices(redis_url), RedisNotices(redis_url)
+    listener, speaker = make(url), make(url)
     listener.listen(heard.append)
     try:
         deadline = time.monotonic() + 5
@@ -70,3 +74,17 @@ def _answer_first_job(factory: SessionFactory, notices: RedisNotices, stored_at:
     stored_at.append(time.perf_counter())
     notices.announce([answer.job_id])
     notices.close()
+
+
+def test_the_fleet_picks_its_notices_from_its_services(redis_url: str, postgres_url: str, amqp_url: str):
+    picks = {
+        "embedded": load_settings(),
+        "redis broker": load_settings(broker_url=redis_url),
+        "rabbitmq + redis cache": load_settings(broker_url=amqp_url, redis_url=redis_url),
+        "rabbitmq + postgres": load_settings(broker_url=amqp_url, database_url=postgres_url),
+        "rabbitmq + sqlite": load_settings(broker_url=amqp_url),
+    }
+    kinds = {name: type(open_answer_notices(settings)).__name__ for name, settings in picks.items()}
+    assert kinds == {"embedded": "LocalNotices", "redis broker": "RedisNotices",
+                     "rabbitmq + redis cache": "RedisNotices", "rabbitmq + postgres": "PostgresNotices",
+                     "rabbitmq + sqlite": "NoNotices"}  # fmt: skip

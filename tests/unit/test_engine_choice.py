@@ -20,9 +20,15 @@ def _unpageable(*_args, **_kwargs):
     raise ConfigurationError("continuous batching cannot run this model: no paged attention")
 
 
-def test_auto_runs_continuous_batching_with_the_profile_budget(loaded: LoadedModel) -> None:
+def test_the_shipped_profile_is_the_measured_default_static_32(loaded: LoadedModel) -> None:
     profile = load_table().profiles["default"]
-    assert profile.engine == "auto"
+    assert (profile.engine, profile.max_batch_size, profile.max_wait_ms) == ("static", 32, 20)
+    runner, engine = runtime.runner_for(loaded, profile)
+    assert engine == "static" and isinstance(runner, StaticBatchRunner)
+
+
+def test_auto_runs_continuous_batching_with_the_profile_budget(loaded: LoadedModel) -> None:
+    profile = replace(load_table().profiles["default"], engine="auto")
     runner, engine = runtime.runner_for(loaded, profile)
     try:
         assert engine == "continuous" and isinstance(runner, ContinuousBatchRunner)
@@ -36,7 +42,7 @@ def test_auto_falls_back_to_static_for_a_model_it_cannot_page(
     loaded: LoadedModel, monkeypatch, caplog
 ) -> None:
     monkeypatch.setattr(continuous, "build_manager", _unpageable)
-    runner, engine = runtime.runner_for(loaded, load_table().profiles["default"])
+    runner, engine = runtime.runner_for(loaded, replace(load_table().profiles["default"], engine="auto"))
     assert engine == "static" and isinstance(runner, StaticBatchRunner)
     assert "running the static engine" in caplog.text
 
