@@ -50,8 +50,11 @@ def api(
     """Serve the HTTP API on BABELQ_API_HOST:BABELQ_API_PORT (needs a real broker)."""
     import uvicorn
 
+    from routing.table import load_table
+
     settings = _settings()
     _require_real_broker(settings, "api")
+    load_table(settings.routes_file)  # a broken table is one clear line here, not a worker's traceback
     # Each process builds its own stack from the environment (ops.api_process), after it starts.
     uvicorn.run("ops.api_process:create_api", factory=True, workers=workers, host=settings.api_host,
                 port=settings.api_port, log_level="info", access_log=access_log)  # fmt: skip

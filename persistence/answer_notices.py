@@ -10,8 +10,8 @@ store's LISTEN/NOTIFY where there is no Redis; none otherwise.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -67,8 +67,11 @@ class LocalNotices:
 
     def announce(self, job_ids: Sequence[str]) -> None:
         for listener in list(self._listeners):
-            for job_id in job_ids:
-                listener(job_id)
+            try:
+                for job_id in job_ids:
+                    listener(job_id)
+            except Exception as exc:  # a notice is a hint: never a reason to fail a stored answer
+                log.warning("answer notice listener failed: %s", exc)
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -77,98 +80,137 @@ class LocalNotices:
         self._listeners.clear()
 
 
-class RedisNotices:
-    """One PUBLISH per stored batch of outcomes; one subscriber thread per listening process."""
+class _RemoteNotices:
+    """Notices through a service another process also reaches. Announcing only queues the ids: a
+    thread of its own sends them, so a slow or absent service never holds up storing answers.
+    Listening runs on its own thread too, reconnecting until closed: a service that is down when
+    the API starts (or later) costs waiters their notices, never the API."""
 
     live = True
+    RETRY_S = 1.0
 
-    def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
-        self._url = url
-        self._thread: redis.client.PubSubWorkerThread | None = None
-
-    def announce(self, job_ids: Sequence[str]) -> None:
-        if not job_ids:
-            return
-        try:
-            self._redis.publish(CHANNEL, " ".join(job_ids))
-        except redis.RedisError as exc:  # the waiters' safety re-check still finds the answers
-            log.warning("could not announce %d stored answers: %s", len(job_ids), exc)
-
-    def listen(self, listener: Listener) -> None:
-        # Its own connection with no read timeout: a subscriber waits on the socket between notices.
-        pubsub = redis.Redis.from_url(self._url).pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        pubsub.subscribe(**{CHANNEL: lambda message: _tell(message["data"], listener)})
-        self._thread = pubsub.run_in_thread(sleep_time=1.0, daemon=True, exception_handler=_keep_going)
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._thread.stop()  # its loop closes the subscription within a second
-            self._thread.join(timeout=2)
-        self._redis.close()
-
-
-class PostgresNotices:
-    """LISTEN/NOTIFY on the PostgreSQL store, for a fleet with no Redis (RabbitMQ broker)."""
-
-    live = True
-
-    def __init__(self, database_url: str) -> None:
-        # psycopg takes the plain libpq URL, without SQLAlchemy's "+psycopg" driver suffix.
-        self._url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._speaker: psycopg.Connection[Any] | None = None
-        self._speaker_lock = threading.Lock()
+    def __init__(self) -> None:
+        self._outbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     def announce(self, job_ids: Sequence[str]) -> None:
-        if not job_ids:
-            return
-        try:
-            with self._speaker_lock:
-                if self._speaker is None or self._speaker.closed:
-                    self._speaker = psycopg.connect(self._url, autocommit=True, connect_timeout=2)
-                self._speaker.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, " ".join(job_ids)))
-        except psycopg.Error as exc:  # the waiters' safety re-check still finds the answers
-            log.warning("could not announce %d stored answers: %s", len(job_ids), exc)
-            self._speaker = None
+        if job_ids:
+            self._start_once("babelq-announcer", self._send_loop)
+            self._outbox.put(" ".join(job_ids))
 
     def listen(self, listener: Listener) -> None:
-        self._thread = threading.Thread(target=self._hear, args=(listener,), name="babelq-notices")
-        self._thread.daemon = True
-        self._thread.start()
-
-    def _hear(self, listener: Listener) -> None:
-        while not self._stopped.is_set():
-            try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=2) as connection:
-                    connection.execute(f"LISTEN {PG_CHANNEL}")
-                    while not self._stopped.is_set():
-                        for notice in connection.notifies(timeout=1.0):
-                            _tell(notice.payload, listener)
-            except psycopg.Error as exc:
-                log.warning("answer notices: %s (retrying in 1 s)", exc)
-                self._stopped.wait(1.0)
+        self._start_once("babelq-notices", lambda: self._listen_loop(listener))
 
     def close(self) -> None:
         self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=3)
-        with self._speaker_lock:
+        self._outbox.put("")  # wakes the announcer
+        for thread in self._threads:
+            thread.join(timeout=3)
+
+    def _start_once(self, name: str, target: Callable[[], None]) -> None:
+        with self._lock:
+            if not any(t.name == name for t in self._threads):
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _send_loop(self) -> None:
+        while not self._stopped.is_set():
+            payload = self._outbox.get()
+            while not self._outbox.empty() and len(payload) < 60_000:  # a backlog goes as one notice
+                payload = f"{payload} {self._outbox.get()}".strip()
+            if payload:
+                try:
+                    self._send(payload)
+                except Exception as exc:  # the waiters' safety re-check still finds the answers
+                    log.warning("could not announce stored answers: %s", exc)
+
+    def _listen_loop(self, listener: Listener) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._hear(listener)
+            except Exception as exc:
+                log.warning("answer notices: %s (listening again in %g s)", exc, self.RETRY_S)
+                self._stopped.wait(self.RETRY_S)
+
+    def _send(self, payload: str) -> None:
+        raise NotImplementedError
+
+    def _hear(self, listener: Listener) -> None:
+        """Subscribe and pass notices on until closed (or the connection fails: raise)."""
+        raise NotImplementedError
+
+
+class RedisNotices(_RemoteNotices):
+    """Redis pub/sub: a PUBLISH per batch of stored outcomes, a subscriber per listening process."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+        # No retries: an announcement that cannot go now is dropped, not queued behind a dead Redis.
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=None)
+
+    def _send(self, payload: str) -> None:
+        self._redis.publish(CHANNEL, payload)
+
+    def _hear(self, listener: Listener) -> None:
+        # Its own connection; the health check notices a connection that died without an error.
+        client = redis.Redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=10)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(CHANNEL)
+            while not self._stopped.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    _tell(message["data"], listener)
+        finally:
+            pubsub.close()
+            client.close()
+
+    def close(self) -> None:
+        super().close()
+        self._redis.close()
+
+
+class PostgresNotices(_RemoteNotices):
+    """LISTEN/NOTIFY on the PostgreSQL store, for a fleet with no Redis (RabbitMQ broker)."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        # psycopg takes the plain libpq URL, without SQLAlchemy's "+psycopg" driver suffix.
+        self._url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._speaker: psycopg.Connection[Any] | None = None
+
+    def _send(self, payload: str) -> None:
+        try:
+            if self._speaker is None or self._speaker.closed:
+                self._speaker = psycopg.connect(self._url, autocommit=True, connect_timeout=2)
+            self._speaker.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, payload))
+        except Exception:
             if self._speaker is not None:
                 self._speaker.close()
+            self._speaker = None
+            raise
+
+    def _hear(self, listener: Listener) -> None:
+        with psycopg.connect(self._url, autocommit=True, connect_timeout=2) as connection:
+            connection.execute(f"LISTEN {PG_CHANNEL}")
+            while not self._stopped.is_set():
+                for notice in connection.notifies(timeout=1.0):
+                    _tell(notice.payload, listener)
+
+    def close(self) -> None:
+        super().close()
+        if self._speaker is not None:
+            self._speaker.close()
 
 
 def _tell(payload: str | bytes, listener: Listener) -> None:
     """A notice's payload is the announced job ids, separated by spaces."""
     for job_id in (payload.decode() if isinstance(payload, bytes) else payload).split():
         listener(job_id)
-
-
-def _keep_going(exc: BaseException, _pubsub: object, _thread: object) -> None:
-    """Redis away: say so, wait a moment, and let the next read reconnect and subscribe again."""
-    log.warning("answer notices: %s (retrying in 1 s)", exc)
-    time.sleep(1.0)
 
 
 def open_answer_notices(settings: Settings) -> AnswerNotices:

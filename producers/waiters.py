@@ -34,7 +34,8 @@ class AnswerWaiters:
         with self._lock:
             waiting = list(self._waiting.get(job_id, ()))
         for loop, event in waiting:
-            loop.call_soon_threadsafe(event.set)
+            with suppress(RuntimeError):  # that caller's event loop has closed: nobody to wake
+                loop.call_soon_threadsafe(event.set)
 
     @contextmanager
     def watch(self, job_id: str) -> Iterator[asyncio.Event]:

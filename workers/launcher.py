@@ -56,8 +56,8 @@ def run_worker(
     engine = make_engine(settings.store_url)
     answers = answer_lookup(cache or open_answer_cache(settings), settings)
     factory = make_session_factory(engine)
-    notices = notices or open_answer_notices(settings)
-    runtime = build_runtime(settings, profile, factory, queues, answers, notices)
+    own_notices = None if notices else open_answer_notices(settings)  # else the caller's to close
+    runtime = build_runtime(settings, profile, factory, queues, answers, notices or own_notices)
     republisher = Republisher(factory, partial(publish_job, app), settings.republish_after_s)
     runtime.monitor.chores.append(republisher.run_once)
     register_tasks(app, lambda: runtime.responder, settings.job_max_retries, track=runtime.activity.job)
@@ -67,7 +67,8 @@ def run_worker(
         return _consume(app, settings, runtime, node_name(name, exact_name))
     finally:
         runtime.close()
-        notices.close()
+        if own_notices is not None:
+            own_notices.close()
         engine.dispose()
 
 

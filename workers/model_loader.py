@@ -180,3 +180,15 @@ def _load_error(name_or_path: str, local: bool, error: Exception) -> ModelLoadEr
         f"{str(error).rstrip('.')}. Use a local model folder instead, e.g. the default model from "
         "`babelq model prepare`."
     )
+
+
+def release_memory() -> None:
+    """Give back the memory of models and tensors no longer referenced (CUDA's cached blocks too),
+    before the next model or batch size needs it."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

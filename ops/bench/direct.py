@@ -16,6 +16,7 @@ from ops.bench.direct_best import DirectBest, direct_best
 from routing.language import LanguageDetector
 from routing.table import Profile
 from workers.feeders import Feeder, PromptRequest
+from workers.model_loader import release_memory
 from workers.prompts import build_prompt
 from workers.runners.base import ChatMessage, Runner
 from workers.runtime import (
@@ -43,6 +44,8 @@ def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str]
             feeder.close()
     finally:
         close_runner(runner)
+        del runner
+        release_memory()  # the model goes before the next one loads (the worker's, on a GPU)
 
 
 def saturated_jobs_per_s(feeder: Feeder, requests: Sequence[tuple[PromptRequest, int]]) -> float:
@@ -63,7 +66,11 @@ def direct_best_for(
     profile = effective_profile(settings, profile)
     loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
     prompts = first_turn_prompts(profile, texts)
-    return direct_best(loaded, prompts, profile.max_new_tokens, profile.repetition_penalty, batch_sizes)
+    try:
+        return direct_best(loaded, prompts, profile.max_new_tokens, profile.repetition_penalty, batch_sizes)
+    finally:
+        del loaded
+        release_memory()
 
 
 def first_turn_prompts(profile: Profile, texts: Sequence[str]) -> list[list[ChatMessage]]:

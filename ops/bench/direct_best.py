@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.errors import ConfigurationError
-from workers.model_loader import LoadedModel
+from workers.backoff import is_out_of_memory
+from workers.model_loader import LoadedModel, release_memory
 from workers.runners.base import ChatPrompt
+from workers.runners.static import eos_token_ids
 
 DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
 MIN_JOBS_PER_SIZE = 64
@@ -76,8 +78,10 @@ def _measure(plain: _PlainGenerate, prompts: Sequence[ChatPrompt], size: int, jo
     try:
         for start in range(0, jobs, size):
             plain.run(work[start : start + size])
-    except MemoryError as exc:  # torch.cuda.OutOfMemoryError is a MemoryError too
-        plain.release()
+    except Exception as exc:
+        if not is_out_of_memory(exc):  # torch.cuda.OutOfMemoryError, or MemoryError on a CPU
+            raise
+        release_memory()
         return SweepPoint(size, None, f"out of memory: {exc}"[:300])
     return SweepPoint(size, jobs / (time.perf_counter() - started))
 
@@ -89,6 +93,9 @@ class _PlainGenerate:
         self._loaded = loaded
         self._max_new_tokens = max_new_tokens
         self._repetition_penalty = repetition_penalty
+        # The ids babelq's runners stop an answer at (generation config's and tokenizer's), so
+        # that both sides write answers of the same length.
+        self._eos_ids = list(eos_token_ids(loaded))
 
     def run(self, prompts: Sequence[ChatPrompt]) -> None:
         import torch
@@ -102,10 +109,5 @@ class _PlainGenerate:
             self._loaded.model.generate(  # type: ignore[operator]
                 **batch.to(self._loaded.device), max_new_tokens=self._max_new_tokens, do_sample=False,
                 repetition_penalty=self._repetition_penalty, pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=self._eos_ids,
             )  # fmt: skip
-
-    def release(self) -> None:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()

@@ -9,6 +9,7 @@ out of memory or stops paying (tuning.keeps_growing).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -26,8 +27,9 @@ from ops.bench.direct import prompt_requests, saturated_jobs_per_s
 from ops.bench.stats import percentile
 from ops.bench.tuning import ENGINES, Candidate, Choice, Trial, choose, keeps_growing, ladders
 from routing.table import Profile, load_table, read_table_data, table_from_dict
+from workers.backoff import is_out_of_memory
 from workers.feeders import Feeder, PromptRequest
-from workers.model_loader import LoadedModel, load_model, resolve_device
+from workers.model_loader import LoadedModel, load_model, release_memory, resolve_device
 from workers.runtime import (
     WARM_UP_PROMPT,
     close_runner,
@@ -80,7 +82,7 @@ def run_tune(settings: Settings, options: TuneOptions, progress: Progress) -> di
     for dtype in options.dtypes:
         trials.extend(_sweep_dtype(settings, base, dtype, texts, options, progress))
     choice = choose(trials, options.p99_target_ms)
-    result = _result(settings, options, trials, choice)
+    result = _result(settings, options, trials, choice, base.max_new_tokens)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "tune.json").write_text(_json(result), encoding="utf-8")
     _plot(trials, choice, options.out / "tune.png")
@@ -93,8 +95,12 @@ def _sweep_dtype(settings: Settings, base: Profile, dtype: str, texts: list[str]
                  progress: Progress) -> list[Trial]:  # fmt: skip
     """Every ladder on the model loaded in one precision (loaded once: loading is not measured)."""
     loaded = load_model(resolve_model(settings, base), device=settings.device, dtype=dtype)
-    ladders_ = ladders(options.engines, options.batch_sizes, options.waits_ms, loaded.dtype)
-    return [t for ladder in ladders_ for t in _climb(loaded, base, ladder, texts, options, progress)]
+    try:
+        ladders_ = ladders(options.engines, options.batch_sizes, options.waits_ms, loaded.dtype)
+        return [t for ladder in ladders_ for t in _climb(loaded, base, ladder, texts, options, progress)]
+    finally:
+        del loaded
+        release_memory()  # before the next precision loads
 
 
 def _climb(loaded: LoadedModel, base: Profile, ladder: list[Candidate], texts: list[str],
@@ -119,21 +125,31 @@ def measure(loaded: LoadedModel, profile: Profile, texts: Sequence[str], jobs: i
     candidate = Candidate(profile.engine, profile.max_batch_size, profile.max_wait_ms, profile.dtype)
     try:
         runner, _engine = runner_for(loaded, profile)
-    except (BabelqError, MemoryError) as exc:
-        return Trial(candidate, None, None, f"{type(exc).__name__}: {exc}"[:300])
+    except Exception as exc:
+        return _failed(candidate, exc)
     try:
         runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
         requests = prompt_requests(runner, profile, [texts[i % len(texts)] for i in range(jobs)])
         feeder = make_feeder(runner, profile)
         try:
             jobs_s = saturated_jobs_per_s(feeder, requests)
+            if feeder.size_cap < profile.max_batch_size:  # the OOM backoff split its batches
+                return Trial(candidate, None, None, f"out of memory: batches shrank to {feeder.size_cap}")
             return Trial(candidate, jobs_s, half_load_p99_ms(feeder, requests, jobs_s / 2, seed))
         finally:
             feeder.close()
-    except (BabelqError, MemoryError) as exc:
-        return Trial(candidate, None, None, f"{type(exc).__name__}: {exc}"[:300])
+    except Exception as exc:
+        return _failed(candidate, exc)
     finally:
         close_runner(runner)
+        release_memory()
+
+
+def _failed(candidate: Candidate, exc: Exception) -> Trial:
+    """A trial that could not run: out of memory, or refused (e.g. an engine the model lacks)."""
+    if not (isinstance(exc, BabelqError) or is_out_of_memory(exc)):
+        raise exc
+    return Trial(candidate, None, None, f"{type(exc).__name__}: {exc}"[:300])
 
 
 def half_load_p99_ms(
@@ -142,18 +158,27 @@ def half_load_p99_ms(
     """P99 of submit-to-answer times when the requests arrive as a Poisson process of `rate`/s."""
     schedule = poisson_schedule(rate, len(requests) / rate, seed=seed)[: len(requests)]
     started = time.perf_counter()
+    done = threading.Semaphore(0)
     latencies: list[float] = []
     futures: list[Future[Any]] = []
     for at, (request, tokens) in zip(schedule, requests, strict=False):
         time.sleep(max(0.0, started + at - time.perf_counter()))
-        futures.append(_timed(feeder.submit(request, tokens), time.perf_counter(), latencies))
+        submitted = time.perf_counter()  # before submit: encoding a prompt is part of its wait
+        futures.append(_timed(feeder.submit(request, tokens), submitted, latencies, done))
     for future in futures:
         future.result()
+    for _ in futures:  # result() may return before a future's callback has noted its time
+        done.acquire()
     return percentile(latencies, 99)
 
 
-def _timed(future: Future[Any], submitted: float, latencies: list[float]) -> Future[Any]:
-    future.add_done_callback(lambda _f: latencies.append((time.perf_counter() - submitted) * 1000.0))
+def _timed(future: Future[Any], submitted: float, latencies: list[float], done: threading.Semaphore
+           ) -> Future[Any]:  # fmt: skip
+    def note(_future: Future[Any]) -> None:
+        latencies.append((time.perf_counter() - submitted) * 1000.0)
+        done.release()
+
+    future.add_done_callback(note)
     return future
 
 
@@ -169,13 +194,14 @@ def write_profile(source: Path | None, target: Path, name: str, candidate: Candi
     staging.replace(target)
 
 
-def _result(settings: Settings, options: TuneOptions, trials: list[Trial], choice: Choice) -> dict[str, Any]:
+def _result(settings: Settings, options: TuneOptions, trials: list[Trial], choice: Choice,
+            max_new_tokens: int) -> dict[str, Any]:  # fmt: skip
     return {
         "chosen": asdict(choice.trial.candidate), "met_target": choice.met_target,
         "jobs_s": choice.trial.jobs_s, "p99_ms": choice.trial.p99_ms,
         "p99_target_ms": options.p99_target_ms, "device": resolve_device(settings.device),
         "cpus": os.cpu_count(),
-        "jobs_per_trial": options.jobs, "max_new_tokens": settings.max_new_tokens,
+        "jobs_per_trial": options.jobs, "max_new_tokens": max_new_tokens,
         "trials": [asdict(t) | {"own_target_ms": t.own_target_ms} for t in trials],
         "written_to": str(options.write) if options.write else None,
     }  # fmt: skip

@@ -19,6 +19,9 @@ class _OutOfMemoryAbove:
     def __init__(self, model: Any, limit: int) -> None:
         self._model, self._limit, self.batches = model, limit, []
 
+    def __getattr__(self, name: str) -> Any:  # everything but generate is the real model's
+        return getattr(self._model, name)
+
     def generate(self, **kwargs: Any) -> Any:
         rows = kwargs["input_ids"].shape[0]
         self.batches.append(rows)

@@ -6,8 +6,9 @@ import asyncio
 import threading
 import time
 
-from persistence.answer_notices import LocalNotices, NoNotices
+from persistence.answer_notices import LocalNotices, NoNotices, RedisNotices
 from producers.waiters import SAFETY_RECHECK_S, AnswerWaiters
+from tests.support.services import free_port
 
 
 def test_a_notice_from_another_thread_wakes_the_waiter_of_that_job_only():
@@ -39,3 +40,14 @@ def test_without_notices_a_waiter_returns_at_its_timeout():
             return time.perf_counter() - started
 
     assert 0.04 < asyncio.run(scenario()) < SAFETY_RECHECK_S
+
+
+def test_an_unreachable_redis_neither_fails_listening_nor_holds_up_announcing():
+    # given notices on a Redis URL where nothing listens (Redis down when the API starts)
+    notices = RedisNotices(f"redis://127.0.0.1:{free_port()}/0")
+    notices.listen(lambda _job_id: None)  # expect no error: the listener retries on its own thread
+    started = time.perf_counter()
+    notices.announce(["job-1"])
+    # expect announcing to return at once (it only queues), whatever Redis does
+    assert time.perf_counter() - started < 0.05
+    notices.close()

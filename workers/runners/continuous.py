@@ -53,7 +53,7 @@ from workers.runners.cb_manager import (
     set_sequence_cap,
     start_with_cap,
 )
-from workers.runners.static import _eos_token_ids, answer_text, completion
+from workers.runners.static import answer_text, completion, eos_token_ids
 
 DEFAULT_MAX_BATCH_SIZE = 32
 RECOVER_AFTER = 50
@@ -100,7 +100,7 @@ class ContinuousBatchRunner:
         self.model_name = loaded.name
         self.device = loaded.device
         self.restarts = 0
-        self._eos_ids = _eos_token_ids(loaded)
+        self._eos_ids = eos_token_ids(loaded)
         self._lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()  # a fast tokenizer may not be used by two threads at once
         self._requests: dict[str, _Request] = {}

@@ -27,7 +27,7 @@ class StaticBatchRunner:
         self.repetition_penalty = repetition_penalty
         self.model_name = loaded.name
         self.device = loaded.device
-        self._eos_ids = _eos_token_ids(loaded)
+        self._eos_ids = eos_token_ids(loaded)
         self._generate = _generate_method(loaded)
 
     def render(self, prompt: ChatPrompt) -> str:
@@ -105,7 +105,7 @@ def _generate_method(loaded: LoadedModel) -> Callable[..., torch.Tensor]:
     return cast("Callable[..., torch.Tensor]", generate)
 
 
-def _eos_token_ids(loaded: LoadedModel) -> frozenset[int]:
+def eos_token_ids(loaded: LoadedModel) -> frozenset[int]:
     """Every id that ends an answer: the generation config's (one or a list) and the tokenizer's."""
     configured = loaded.model.generation_config.eos_token_id
     ids = set(configured if isinstance(configured, list) else [configured])
