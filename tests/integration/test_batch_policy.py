@@ -29,7 +29,7 @@ def _policy_command(env: dict[str, str]) -> Callable[..., tuple[int, dict]]:
 def _worker_env(redis_url: str, tiny_model_dir: Path, tmp_path: Path, engine: str) -> dict[str, str]:
     store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
     upgrade(store_url)
-    routes = routes_with(tmp_path, engine=engine)
+    routes = routes_with(tmp_path, engine=engine, max_batch_size=8)
     return babelq_env(broker_url=redis_url, database_url=store_url, model=str(tiny_model_dir),
                       var_dir=str(tmp_path), routes_file=str(routes))  # fmt: skip
 

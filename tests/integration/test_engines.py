@@ -19,14 +19,14 @@ from tests.support.routes import DEFAULT_ROUTES, routes_with
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize(("engine", "runs"), [(None, "continuous"), ("static", "static")])
+@pytest.mark.parametrize(("engine", "runs"), [(None, "static"), ("auto", "continuous")])
 def test_the_profile_engine_answers_concurrent_jobs(
     engine: str | None, runs: str, redis_url: str, tiny_model_dir: Path, tmp_path: Path
 ):
     store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
     upgrade(store_url)
     routes = routes_with(tmp_path, engine=engine) if engine else DEFAULT_ROUTES
-    assert load_table(routes).profiles["default"].engine == (engine or "auto")
+    assert load_table(routes).profiles["default"].engine == (engine or "static")
     values = dict(broker_url=redis_url, database_url=store_url, model=str(tiny_model_dir), max_new_tokens="6",
                   var_dir=str(tmp_path), routes_file=str(routes))  # fmt: skip
     stack = build_stack(load_settings(**values))

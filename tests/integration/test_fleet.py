@@ -122,7 +122,8 @@ def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
 def test_sigterm_on_the_continuous_engine_finishes_running_answers_and_hands_back_the_line(
     redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
 ):
-    values = _settings(redis_url, tiny_model_dir, tmp_path, shutdown_timeout_s="30")
+    routes = routes_with(tmp_path, engine="continuous", max_batch_size=8)
+    values = _settings(redis_url, tiny_model_dir, tmp_path, shutdown_timeout_s="30", routes_file=str(routes))
     stack = _stack(values, make_stack)
     env = {**babelq_env(**values), "SCRIPTED_STEP_DELAY_S": "0.2"}
     logs = [tmp_path / "stopped.log", tmp_path / "survivor.log"]
