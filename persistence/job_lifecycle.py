@@ -5,99 +5,132 @@ transaction; an answer is idempotent by job_id."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Select, bindparam, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import EarlierTurnPending, JobNotFound
 from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
 from persistence.db import SessionFactory, connect
 from persistence.models import Job, Message
-from persistence.outcomes import write_outcome
-from persistence.tables import FINAL_STATUSES, JOB_STATUS, USER, jobs, messages
+from persistence.outcomes import write_outcomes
+from persistence.tables import FINAL_STATUSES, USER, jobs, messages
 from persistence.views import Turn
 
 # One guarded UPDATE decides and marks at once, so two deliveries of a job cannot both start it
 # from a final state (persistence/outcomes.py guards an answer the same way).
 _START = (
     update(jobs)
-    .where(jobs.c.job_id == bindparam("b_id"), *[jobs.c.status != final for final in FINAL_STATUSES])
+    .where(jobs.c.job_id.in_(bindparam("b_ids", expanding=True)),
+           *[jobs.c.status != final for final in FINAL_STATUSES])
     .values(status=JobStatus.RUNNING.value, started_at=bindparam("b_now"), attempts=jobs.c.attempts + 1,
             worker=bindparam("b_worker"))
-    .returning(jobs.c.conversation_id, jobs.c.attempts)
+    .returning(jobs.c.job_id, jobs.c.conversation_id, jobs.c.attempts)
 )  # fmt: skip
+_STATUSES = select(jobs.c.job_id, jobs.c.status).where(jobs.c.job_id.in_(bindparam("b_ids", expanding=True)))
 _this_job = jobs.alias("this_job")
-# An earlier job of the same conversation that is not final yet (and not so long untouched that
-# it must be lost): the job waits for it, so that a follow-up never overtakes the message before it.
+# For each job, an earlier job of the same conversation that is not final yet (and not so long
+# untouched that it must be lost): the job waits for it, so that a follow-up never overtakes the
+# message before it.
 _EARLIER_PENDING = (
-    select(jobs.c.job_id)
+    select(_this_job.c.job_id, func.min(jobs.c.job_id))
     .join(_this_job, _this_job.c.conversation_id == jobs.c.conversation_id)
     .where(
-        _this_job.c.job_id == bindparam("b_id"),
+        _this_job.c.job_id.in_(bindparam("b_ids", expanding=True)),
         jobs.c.created_at < _this_job.c.created_at,
         # lost, presumably, if it has neither started nor been queued for so long
         func.coalesce(jobs.c.started_at, jobs.c.created_at) > bindparam("b_stale"),
         jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
     )
-    .limit(1)
+    .group_by(_this_job.c.job_id)
 )
 _anchor = messages.alias("anchor")
 _turn_columns = [messages.c[name] for name in ("role", "text", "language", "created_at", "job_id", "id")]
-_HISTORY = (
-    select(*_turn_columns)
-    .where(
-        messages.c.conversation_id == bindparam("b_conversation"),
-        # Turns before the job's own user turn (all of them if it has none).
-        messages.c.id < func.coalesce(
-            select(_anchor.c.id)
-            .where(_anchor.c.job_id == bindparam("b_job"), _anchor.c.role == USER)
-            .scalar_subquery(),
-            2**62,
-        ),
-    )
-    .order_by(messages.c.id.desc())
-    .limit(bindparam("b_limit"))
-)  # fmt: skip
 
 # The status a job had before it was started (a final one: a duplicate delivery, do nothing),
 # and the conversation's turns before it.
 Begun = tuple[JobStatus, list[Turn]]
+Started = tuple[str, int]  # the job's conversation, and its attempts counting this one
 
 
 def begin_jobs(
     factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int, order_wait_s: float = 300.0
 ) -> list[Begun | JobNotFound | EarlierTurnPending]:
     """Mark each (job_id, worker) running and read up to `history` earlier turns, in one
-    transaction. An unknown job gets its JobNotFound, and a job whose conversation has an earlier
-    job still unfinished (younger than `order_wait_s`) gets EarlierTurnPending and is left as it was."""
+    transaction of a few statements whatever the number of jobs. An unknown job gets its
+    JobNotFound, and a job whose conversation has an earlier job still unfinished (younger than
+    `order_wait_s`) gets EarlierTurnPending and is left as it was."""
     stale = utcnow() - timedelta(seconds=order_wait_s)
+    ids = list(dict.fromkeys(job_id for job_id, _ in starts))
     with connect(factory, write=True) as connection:
-        return [_begin(connection, job_id, worker, history, stale) for job_id, worker in starts]
+        waiting = dict(connection.execute(_EARLIER_PENDING, {"b_ids": ids, "b_stale": stale}).tuples().all())
+        started = _start(connection, [(job_id, w) for job_id, w in starts if job_id not in waiting])
+        unstarted = [job_id for job_id in ids if job_id not in waiting and job_id not in started]
+        others = dict(connection.execute(_STATUSES, {"b_ids": unstarted}).tuples().all()) if unstarted else {}
+        turns = _turns_before(connection, {job_id: conv for job_id, (conv, _) in started.items()}, history)
+    return [_begun(job_id, waiting, started, others, turns) for job_id, _ in starts]
 
 
-def _begin(
-    connection: Connection, job_id: str, worker: str, history: int, stale: datetime
-) -> Begun | JobNotFound | EarlierTurnPending:
-    earlier = connection.execute(_EARLIER_PENDING, {"b_id": job_id, "b_stale": stale}).scalar()
-    if earlier is not None:
+def _start(connection: Connection, starts: Sequence[tuple[str, str]]) -> dict[str, Started]:
+    """Mark the jobs running (those not final), one statement per worker name (one, in practice)."""
+    by_worker: dict[str, list[str]] = {}
+    for job_id, worker in starts:
+        by_worker.setdefault(worker, []).append(job_id)
+    started: dict[str, Started] = {}
+    for worker, ids in by_worker.items():
+        params = {"b_ids": list(dict.fromkeys(ids)), "b_now": utcnow(), "b_worker": worker}
+        for row in connection.execute(_START, params):
+            started[row.job_id] = (row.conversation_id, row.attempts)
+    return started
+
+
+def _begun(
+    job_id: str, waiting: dict[str, str], started: dict[str, Started], others: dict[str, str],
+    turns: dict[str, list[Turn]],
+) -> Begun | JobNotFound | EarlierTurnPending:  # fmt: skip
+    if job_id in waiting:
+        earlier = waiting[job_id]
         return EarlierTurnPending(f"job {job_id} waits for the earlier job {earlier} of its conversation")
-    row = connection.execute(_START, {"b_id": job_id, "b_now": utcnow(), "b_worker": worker}).first()
-    if row is None:
-        status = connection.execute(JOB_STATUS, {"b_id": job_id}).scalar()
-        return JobNotFound(job_id) if status is None else (JobStatus(status), [])
-    # Only begin_jobs moves a job off `queued`, and it counts attempts: the first start was from
-    # `queued`, any later one a redelivery of a job left `running`.
-    before = JobStatus.QUEUED if row.attempts == 1 else JobStatus.RUNNING
-    return before, _turns_before(connection, row.conversation_id, job_id, history)
+    if job_id in started:
+        # Only begin_jobs moves a job off `queued`, and it counts attempts: the first start was
+        # from `queued`, any later one a redelivery of a job left `running`.
+        before = JobStatus.QUEUED if started[job_id][1] == 1 else JobStatus.RUNNING
+        return before, turns.get(job_id, [])
+    return JobNotFound(job_id) if job_id not in others else (JobStatus(others[job_id]), [])
 
 
-def _turns_before(connection: Connection, conversation_id: str, before_job: str, limit: int) -> list[Turn]:
-    if limit <= 0:
-        return []
-    params = {"b_conversation": conversation_id, "b_job": before_job, "b_limit": limit}
-    rows = connection.execute(_HISTORY, params).all()
-    return [Turn(*row) for row in reversed(rows)]
+def _turns_before(connection: Connection, conversations: dict[str, str], limit: int) -> dict[str, list[Turn]]:
+    """Each job's last `limit` turns before its own user turn (all of them if it has none), in one
+    statement: one index-ordered arm per job, joined with UNION ALL."""
+    if limit <= 0 or not conversations:
+        return {}
+    arms = [_history_arm(job_id, conversation_id, limit) for job_id, conversation_id in conversations.items()]
+    statement = arms[0] if len(arms) == 1 else union_all(*arms)
+    turns: dict[str, list[Turn]] = {job_id: [] for job_id in conversations}
+    for for_job, *row in connection.execute(statement).tuples():
+        turns[for_job].append(Turn(*row))
+    for found in turns.values():
+        found.sort(key=lambda turn: turn.turn_id)
+    return turns
+
+
+def _history_arm(job_id: str, conversation_id: str, limit: int) -> Select[Any]:
+    own_turn = (
+        select(_anchor.c.id).where(_anchor.c.job_id == bindparam(None, job_id), _anchor.c.role == USER)
+    ).scalar_subquery()
+    recent = (
+        select(*_turn_columns)
+        .where(
+            messages.c.conversation_id == bindparam(None, conversation_id),
+            messages.c.id < func.coalesce(own_turn, 2**62),
+        )
+        .order_by(messages.c.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    return select(literal(job_id).label("for_job"), *recent.c)
 
 
 def store_answers(factory: SessionFactory, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:
@@ -105,7 +138,7 @@ def store_answers(factory: SessionFactory, answers: Sequence[ChatAnswer]) -> lis
     already final; an unknown job gets its JobNotFound back."""
     try:
         with connect(factory, write=True) as connection:
-            return [write_outcome(connection, answer) for answer in answers]
+            return write_outcomes(connection, answers)
     except IntegrityError:
         if len(answers) == 1:
             # A duplicate delivery raced us to the assistant turn: the first write stands.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
+from core.errors import EarlierTurnPending, JobNotFound
 from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id
+from persistence import job_lifecycle
 from persistence.db import make_engine, make_session_factory
 from persistence.migrate import downgrade, upgrade
 from tests.support import store
@@ -37,3 +39,56 @@ def test_answers_are_written_once_per_job_id(store_url: str):
     assert [(t.role, t.text) for t in turns] == [("user", "hello"), ("assistant", "hi!")]
     assert store.start_job(factory, job.job_id, "w").final  # a redelivery sees it is done
     engine.dispose()
+
+
+def _queued(factory, conversation_id: str, text: str) -> ChatJob:
+    job = ChatJob(job_id=new_id(), conversation_id=conversation_id, text=text, language="en", queue="chat.en")
+    store.record_user_turn(factory, job, "detected")
+    return job
+
+
+def _done(job: ChatJob, text: str, status: JobStatus = JobStatus.DONE) -> ChatAnswer:
+    return ChatAnswer(job_id=job.job_id, text=text, language="en", status=status, model="m")
+
+
+def test_a_batch_of_starts_gives_each_job_its_own_outcome(migrated_store_url: str):
+    with store.session_factory(migrated_store_url) as factory:
+        talk = new_id()
+        first = _queued(factory, talk, "where is my order?")
+        store.store_answer(factory, _done(first, "on its way"))
+        second = _queued(factory, talk, "and when will it arrive?")
+        follow_up = _queued(factory, talk, "thanks")  # waits for `second`, not final yet
+        fresh = _queued(factory, new_id(), "hello")
+        finished = _queued(factory, new_id(), "bye")
+        store.store_answer(factory, _done(finished, "bye!"))
+        starts = [(j.job_id, "w1") for j in (second, follow_up, fresh, finished)] + [("missing", "w1")]
+        begun = job_lifecycle.begin_jobs(factory, starts, history=10)
+        assert begun[0] == (JobStatus.QUEUED, begun[0][1])
+        assert [(t.role, t.text) for t in begun[0][1]] == [
+            ("user", "where is my order?"), ("assistant", "on its way"),
+        ]  # fmt: skip
+        assert isinstance(begun[1], EarlierTurnPending)
+        assert begun[2] == (JobStatus.QUEUED, [])
+        assert begun[3] == (JobStatus.DONE, [])
+        assert isinstance(begun[4], JobNotFound)
+        again = job_lifecycle.begin_jobs(factory, [(second.job_id, "w2")], history=1)[0]
+        assert not isinstance(again, BaseException)
+        assert again[0] == JobStatus.RUNNING  # a redelivery of a started job
+        assert [t.text for t in again[1]] == ["on its way"]  # the history limit holds per job
+
+
+def test_a_batch_of_answers_is_written_once_each(migrated_store_url: str):
+    with store.session_factory(migrated_store_url) as factory:
+        one, two, failed = (_queued(factory, new_id(), text) for text in ("a", "b", "c"))
+        store.store_answer(factory, _done(two, "already"))
+        answers = [
+            _done(one, "first"), _done(one, "duplicate"), _done(two, "late"),
+            _done(failed, "", JobStatus.FAILED), _done(failed, "retried ok"),
+            ChatAnswer(job_id="missing", text="x", language="en", status=JobStatus.DONE, model="m"),
+        ]  # fmt: skip
+        outcomes = job_lifecycle.store_answers(factory, answers)
+        assert outcomes[:5] == [True, False, False, True, True]
+        assert isinstance(outcomes[5], JobNotFound)
+        for job, text in ((one, "first"), (two, "already"), (failed, "retried ok")):
+            turns = store.get_turns(factory, job.conversation_id)
+            assert turns is not None and [t.text for t in turns if t.role == "assistant"] == [text]
