@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, literal, select, union_all, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import EarlierTurnPending, JobNotFound
@@ -46,8 +45,33 @@ _EARLIER_PENDING = (
     )
     .group_by(_this_job.c.job_id)
 )
+_TURN_FIELDS = ("role", "text", "language", "created_at", "job_id", "id")
 _anchor = messages.alias("anchor")
-_turn_columns = [messages.c[name] for name in ("role", "text", "language", "created_at", "job_id", "id")]
+_own_turn = (
+    select(_anchor.c.id).where(_anchor.c.job_id == jobs.c.job_id, _anchor.c.role == USER).scalar_subquery()
+)
+# Every earlier turn of each job's conversation, numbered from the latest back, per job.
+_ranked = (
+    select(
+        jobs.c.job_id.label("for_job"),
+        *[messages.c[name] for name in _TURN_FIELDS],
+        func.row_number().over(partition_by=jobs.c.job_id, order_by=messages.c.id.desc()).label("back"),
+    )
+    .join(messages, messages.c.conversation_id == jobs.c.conversation_id)
+    .where(
+        jobs.c.job_id.in_(bindparam("b_ids", expanding=True)),
+        # Turns before the job's own user turn (all of them if it has none).
+        messages.c.id < func.coalesce(_own_turn, 2**62),
+    )
+    .subquery()
+)
+_HISTORIES = (
+    select(
+        *[_ranked.c[name] for name in ("for_job", "role", "text", "language", "created_at", "job_id", "id")]
+    )
+    .where(_ranked.c.back <= bindparam("b_limit"))
+    .order_by(_ranked.c.for_job, _ranked.c.id)
+)
 
 # The status a job had before it was started (a final one: a duplicate delivery, do nothing),
 # and the conversation's turns before it.
@@ -102,35 +126,14 @@ def _begun(
 
 
 def _turns_before(connection: Connection, conversations: dict[str, str], limit: int) -> dict[str, list[Turn]]:
-    """Each job's last `limit` turns before its own user turn (all of them if it has none), in one
-    statement: one index-ordered arm per job, joined with UNION ALL."""
+    """Each job's last `limit` turns before its own user turn (all of them if it has none), for
+    every job in one statement."""
     if limit <= 0 or not conversations:
         return {}
-    arms = [_history_arm(job_id, conversation_id, limit) for job_id, conversation_id in conversations.items()]
-    statement = arms[0] if len(arms) == 1 else union_all(*arms)
     turns: dict[str, list[Turn]] = {job_id: [] for job_id in conversations}
-    for for_job, *row in connection.execute(statement).tuples():
+    for for_job, *row in connection.execute(_HISTORIES, {"b_ids": list(conversations), "b_limit": limit}):
         turns[for_job].append(Turn(*row))
-    for found in turns.values():
-        found.sort(key=lambda turn: turn.turn_id)
     return turns
-
-
-def _history_arm(job_id: str, conversation_id: str, limit: int) -> Select[Any]:
-    own_turn = (
-        select(_anchor.c.id).where(_anchor.c.job_id == bindparam(None, job_id), _anchor.c.role == USER)
-    ).scalar_subquery()
-    recent = (
-        select(*_turn_columns)
-        .where(
-            messages.c.conversation_id == bindparam(None, conversation_id),
-            messages.c.id < func.coalesce(own_turn, 2**62),
-        )
-        .order_by(messages.c.id.desc())
-        .limit(limit)
-        .subquery()
-    )
-    return select(literal(job_id).label("for_job"), *recent.c)
 
 
 def store_answers(factory: SessionFactory, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:

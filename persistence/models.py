@@ -55,6 +55,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("job_id", "role", name="uq_messages_job_role"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        Index("ix_messages_conversation_id", "conversation_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -58,7 +58,7 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 
 
 def check_broker(app: Celery, timeout_s: float = 2.0) -> str:
-    """"ok" when the broker takes a connection now, else why not (for readiness checks)."""
+    """ "ok" when the broker takes a connection now, else why not (for readiness checks)."""
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout_s)

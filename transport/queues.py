@@ -20,8 +20,9 @@ def declared_queues(table: RoutingTable) -> list[Queue]:
     return [Queue(name, routing_key=name, durable=True) for name in names]  # type: ignore[no-untyped-call]
 
 
-def publish_job(app: Celery, job: ChatJob) -> None:
-    """Send a job to its queue; the job_id is the Celery task id (and the idempotency key)."""
+def publish_job(app: Celery, job: ChatJob, retries: int = 0) -> None:
+    """Send a job to its queue; the job_id is the Celery task id (and the idempotency key).
+    `retries`: how many times it was retried already (a worker's retry after a model failure)."""
     try:
         app.send_task(
             ANSWER_TASK,
@@ -30,6 +31,7 @@ def publish_job(app: Celery, job: ChatJob) -> None:
             queue=job.queue,
             routing_key=job.queue,
             priority=job.priority,
+            retries=retries,
             retry=True,
             retry_policy=_RETRY_POLICY,
             # What Flower and task events show for the arguments. Celery would otherwise render

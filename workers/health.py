@@ -41,15 +41,17 @@ class Activity:
         self.last_batch_at: float | None = None
         self.last_batch_size = 0
 
+    def add_in_flight(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+
     @contextmanager
     def job(self) -> Iterator[None]:
-        with self._lock:
-            self.in_flight += 1
+        self.add_in_flight(1)
         try:
             yield
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            self.add_in_flight(-1)
 
     def batch_done(self, size: int, _seconds: float) -> None:
         with self._lock:

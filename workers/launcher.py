@@ -12,7 +12,6 @@ from functools import partial
 from typing import Any
 
 from celery import Celery
-from celery.exceptions import Reject
 from celery.signals import worker_shutting_down
 
 from core.settings import Settings
@@ -22,6 +21,7 @@ from persistence.db import make_engine, make_session_factory
 from routing.table import RoutingTable
 from transport.celery_app import create_celery_app
 from transport.queues import publish_job
+from workers.bulk_consumer import PIPELINE_ATTRIBUTE
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
 from workers.republisher import Republisher
 from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
@@ -60,11 +60,14 @@ def run_worker(
     runtime = build_runtime(settings, profile, factory, queues, answers, notices or own_notices)
     republisher = Republisher(factory, partial(publish_job, app), settings.republish_after_s)
     runtime.monitor.chores.append(republisher.run_once)
-    register_tasks(app, lambda: runtime.responder, settings.job_max_retries, track=runtime.activity.job)
+    hostname = node_name(name, exact_name)
+    pipeline = runtime.start_pipeline(hostname, settings.job_max_retries)
+    register_tasks(app)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands
+    setattr(app, PIPELINE_ATTRIBUTE, pipeline)  # read by the chat task's consumer strategy
     try:
-        return _consume(app, settings, runtime, node_name(name, exact_name))
+        return _consume(app, settings, runtime, hostname)
     finally:
         runtime.close()
         if own_notices is not None:
@@ -74,17 +77,17 @@ def run_worker(
 
 def _consume(app: Celery, settings: Settings, runtime: WorkerRuntime, hostname: str) -> int:
     """Run the Celery worker until it stops, wired to the runtime (pause/resume, drain, give-up)."""
-    # 4 batches' worth: one running, the rest a pool the batcher picks similar lengths from (less
-    # padding: measured +13-20% jobs/s over 2 batches' worth, see README), still a bounded prefetch.
+    # The prefetch: 4 batches' worth, one running, the rest a pool the batcher picks similar lengths
+    # from (less padding: measured +13-20% jobs/s over 2 batches' worth, see README). The jobs run
+    # in the pipeline, not in pool threads: Celery's thread pool only sets the prefetch here.
     concurrency = settings.worker_concurrency or QUEUE_DEPTH_IN_BATCHES * runtime.profile.max_batch_size
-    log.info("worker %s consumes %s with %d task threads", hostname, runtime.switch.queues, concurrency)
+    log.info("worker %s consumes %s, up to %d jobs held", hostname, runtime.switch.queues, concurrency)
     worker = app.Worker(
         hostname=hostname, queues=runtime.switch.queues, pool_cls="threads", concurrency=concurrency,
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
     )  # fmt: skip
     runtime.switch.attach(worker.consumer)
     gave_up = _give_up_after(runtime, settings.breaker_max_trials)
-    logging.getLogger("celery.app.trace").addFilter(_QuietHandBacks())
     deadline = threading.Timer(
         settings.shutdown_timeout_s, _exit_past_deadline, (settings.shutdown_timeout_s,)
     )
@@ -111,16 +114,6 @@ def _give_up_after(runtime: WorkerRuntime, max_trials: int) -> threading.Event:
     runtime.monitor.max_failed_trials = max_trials
     runtime.monitor.on_give_up = give_up
     return gave_up
-
-
-class _QuietHandBacks(logging.Filter):
-    """A job handed back to the broker (Reject with requeue) is routine here (breaker open,
-    shutting down, waiting for an earlier turn): one log line, not a traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], Reject):
-            record.exc_info, record.exc_text = None, None
-        return True
 
 
 def _drain_on_shutdown(

@@ -1,10 +1,12 @@
-"""Answers one chat job: the logic behind the Celery task, free of Celery itself."""
+"""Answers chat jobs: the logic behind the worker's consumer, free of Celery itself."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.errors import (
@@ -20,7 +22,7 @@ from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
 from persistence import job_lifecycle
 from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
-from persistence.db import GroupCommit, SessionFactory
+from persistence.db import SessionFactory
 from persistence.job_lifecycle import Begun
 from persistence.views import Turn
 from routing.table import Profile
@@ -39,8 +41,23 @@ def always_admit() -> None:
     """The admission check of a worker that never refuses work (tests, benchmarks)."""
 
 
+@dataclass(frozen=True)
+class Launched:
+    """A started job on its way through the engine."""
+
+    job: ChatJob
+    started: datetime
+    future: Future[Batched[Generation]]
+    cacheable: bool  # asked without earlier turns: its answer may serve the next one who asks
+
+
 class Responder:
-    """Turns a ChatJob into a stored ChatAnswer through the batcher; one outcome per job."""
+    """Turns ChatJobs into stored ChatAnswers through the batcher; one outcome per job.
+
+    In stages, so that a worker takes its jobs in bulk (see pipeline): `begin` many at once,
+    `launch` each into the engine, `conclude` each when its generation is done, `store` the
+    answers at once. `answer` runs one job through every stage.
+    """
 
     def __init__(
         self,
@@ -60,7 +77,8 @@ class Responder:
     ) -> None:
         self._cache = answers
         self._notices = notices or NoNotices()
-        self._admit = admit
+        self.admit = admit
+        """Raises WorkerUnavailable when this worker takes no job now (breaker open, shutting down)."""
         self._monotonic = monotonic
         self._factory = factory
         self._batcher = batcher
@@ -69,28 +87,12 @@ class Responder:
         self._count_tokens = count_tokens
         self._history_turns = history_turns
         self._history_tokens = history_tokens
-        self._timeout_s = timeout_s
+        self.timeout_s = timeout_s
         self._now = now
-        # The task threads of a worker start and finish their jobs in step (a batch at a time):
-        # group commit lets one transaction start (or store) all of them, instead of one each.
-        self._starts: GroupCommit[tuple[str, str], Begun | JobNotFound | EarlierTurnPending] = GroupCommit(
-            lambda starts: job_lifecycle.begin_jobs(factory, starts, history_turns, timeout_s),
-            lambda start: job_lifecycle.begin_jobs(factory, [start], history_turns, timeout_s)[0],
-        )
-        self._answers: GroupCommit[ChatAnswer, bool | JobNotFound] = GroupCommit(
-            self._store_and_announce, lambda answer: self._store_and_announce([answer])[0]
-        )
 
     @property
     def session_factory(self) -> SessionFactory:
         return self._factory
-
-    def _store_and_announce(self, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:
-        """Store outcomes in one transaction, then tell waiting callers which ones are final now."""
-        outcomes = job_lifecycle.store_answers(self._factory, answers)
-        written = [answer.job_id for answer, stored in zip(answers, outcomes, strict=True) if stored is True]
-        self._notices.announce(written)
-        return outcomes
 
     def answer(self, job: ChatJob, worker: str) -> ChatAnswer | None:
         """Answer and store one job; None when it was already final (a duplicate delivery).
@@ -99,44 +101,89 @@ class Responder:
         and ModelFailed when the model failed through no fault of the job: the caller hands the
         job back to the broker or retries it; nothing final is stored for it.
         """
-        self._admit()
-        begun = self._starts.submit((job.job_id, worker))
+        self.admit()
+        begun = self.begin([job], worker)[0]
         if isinstance(begun, JobNotFound | EarlierTurnPending):
             raise begun
+        launched = self.launch(job, begun, worker)
+        if launched is None:
+            return None
+        answer = launched if isinstance(launched, ChatAnswer) else self.conclude(launched, worker)
+        self._store_one(answer)
+        if isinstance(launched, Launched):
+            self.remember(launched, answer)
+        return answer
+
+    def begin(self, jobs: Sequence[ChatJob], worker: str) -> list[Begun | JobNotFound | EarlierTurnPending]:
+        """Mark the jobs running and read their earlier turns, in one transaction."""
+        starts = [(job.job_id, worker) for job in jobs]
+        return job_lifecycle.begin_jobs(self._factory, starts, self._history_turns, self.timeout_s)
+
+    def launch(self, job: ChatJob, begun: Begun, worker: str) -> Launched | ChatAnswer | None:
+        """Hand a begun job to the engine. None for a job already final (a duplicate delivery);
+        an answer to store at once when its deadline has passed or its input cannot run.
+        Raises as `conclude` does."""
         before, history = begun
         if before.final:
             log.info("job %s already final; duplicate delivery ignored", job.job_id)
             return None
         started = self._now()
         if job.deadline_at is not None and started >= job.deadline_at:
-            return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed"))
+            return self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed")
         try:
-            batched = self._generate(job, history, started)
-        except ItemExpired as exc:
-            return self._store(self._outcome(job, worker, JobStatus.EXPIRED, error=str(exc)))
-        except INPUT_FAULTS as exc:
-            return self.fail(job, worker, str(exc))
-        except WorkerUnavailable:
-            raise
+            future = self._submit(job, history, started)
         except Exception as exc:
-            log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc)
-            raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
-        answer = self._store(self._done(job, worker, started, batched))
-        if self._cache is not None and not history:  # asked without earlier turns: cacheable
-            self._cache.put(self._profile, job.language, job.text, batched.value.text)
-        return answer
+            return self._judge(job, worker, exc)
+        return Launched(job, started, future, cacheable=not history)
+
+    def conclude(self, launched: Launched, worker: str) -> ChatAnswer:
+        """The job's answer once its generation is done (waiting up to the job timeout).
+
+        Raises WorkerUnavailable when the job was handed back untouched (shutting down) and
+        ModelFailed when the model failed through no fault of the job."""
+        try:
+            batched = launched.future.result(timeout=self.timeout_s)
+        except Exception as exc:
+            return self._judge(launched.job, worker, exc)
+        return self._done(launched.job, worker, launched.started, batched)
+
+    def store(self, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:
+        """Store outcomes in one transaction, then tell waiting callers which ones are final now."""
+        outcomes = job_lifecycle.store_answers(self._factory, answers)
+        written = [answer.job_id for answer, stored in zip(answers, outcomes, strict=True) if stored is True]
+        self._notices.announce(written)
+        return outcomes
+
+    def remember(self, launched: Launched, answer: ChatAnswer) -> None:
+        """Keep a first question's answer in the answer cache."""
+        if self._cache is not None and launched.cacheable and answer.status == JobStatus.DONE:
+            self._cache.put(self._profile, launched.job.language, launched.job.text, answer.text or "")
 
     def fail(self, job: ChatJob, worker: str, error: str) -> ChatAnswer:
         """Store the job as failed (its input's fault, or its retries are spent)."""
-        return self._store(self._outcome(job, worker, JobStatus.FAILED, error=error))
+        return self._store_one(self.failed(job, worker, error))
 
-    def _generate(self, job: ChatJob, history: list[Turn], started: datetime) -> Batched[Generation]:
+    def failed(self, job: ChatJob, worker: str, error: str) -> ChatAnswer:
+        """The failed outcome of a job, not stored yet."""
+        return self._outcome(job, worker, JobStatus.FAILED, error=error)
+
+    def _judge(self, job: ChatJob, worker: str, exc: Exception) -> ChatAnswer:
+        """A generation's error: the job's own fault is its outcome; anything else is raised."""
+        if isinstance(exc, ItemExpired):
+            return self._outcome(job, worker, JobStatus.EXPIRED, error=str(exc))
+        if isinstance(exc, INPUT_FAULTS):
+            return self.failed(job, worker, str(exc))
+        if isinstance(exc, WorkerUnavailable):
+            raise exc
+        log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc)
+        raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def _submit(self, job: ChatJob, history: list[Turn], started: datetime) -> Future[Batched[Generation]]:
         system = self._profile.system_prompt(job.language)
         messages = build_prompt_within(system, history, job.text, self._history_tokens, self._count_tokens)
         max_new = self._profile.max_new_tokens
         tokens = self._count_tokens(messages) + max_new
-        future = self._batcher.submit(PromptRequest(messages, max_new), tokens, self._deadline(job, started))
-        return future.result(timeout=self._timeout_s)
+        return self._batcher.submit(PromptRequest(messages, max_new), tokens, self._deadline(job, started))
 
     def _deadline(self, job: ChatJob, started: datetime) -> float | None:
         """The job's wall-clock deadline on the batcher's monotonic clock."""
@@ -162,8 +209,8 @@ class Responder:
             error=error, worker=worker, timings=Timings(total_ms=_ms(self._now() - job.created_at)),
         )  # fmt: skip
 
-    def _store(self, answer: ChatAnswer) -> ChatAnswer:
-        stored = self._answers.submit(answer)
+    def _store_one(self, answer: ChatAnswer) -> ChatAnswer:
+        stored = self.store([answer])[0]
         if isinstance(stored, JobNotFound):
             raise stored
         return answer

@@ -22,6 +22,7 @@ from workers.consumption import ConsumptionSwitch
 from workers.feeders import ContinuousFeeder, Feeder, PromptRequest
 from workers.gpus import gpu_readings
 from workers.health import Activity, HealthMonitor, ModelFacts
+from workers.pipeline import JobPipeline
 from workers.responder import Responder
 from workers.runners.base import Generation, Runner
 
@@ -58,10 +59,17 @@ class WorkerRuntime:
     switch: ConsumptionSwitch
     activity: Activity
     monitor: HealthMonitor
+    pipeline: JobPipeline | None = None
 
     @property
     def breaker(self) -> ModelBreaker:
         return self.admission.breaker
+
+    def start_pipeline(self, worker: str, max_retries: int) -> JobPipeline:
+        """Start the bulk consumer's pipeline of this worker (named `worker` in the store)."""
+        self.pipeline = JobPipeline(self.responder, worker, max_retries, on_held=self.activity.add_in_flight)
+        self.pipeline.start()
+        return self.pipeline
 
     def drain(self) -> int:
         """Shutting down: take no more jobs, hand back those not in the running batch."""
@@ -69,11 +77,15 @@ class WorkerRuntime:
         self.monitor.stop()  # no breaker trial may resume consumption now
         self.switch.stop()
         handed_back = self.feeder.drain()
+        if self.pipeline is not None:
+            handed_back += self.pipeline.hand_back_waiting()
         log.warning("draining: the running batch finishes, %d waiting jobs handed back", handed_back)
         return handed_back
 
     def close(self) -> None:
         self.monitor.stop()
+        if self.pipeline is not None:
+            self.pipeline.close(timeout=30)
         self.feeder.close(timeout=30)
         close_runner(self.runner)
 

@@ -1,0 +1,315 @@
+"""Bulk consumption: the worker's jobs in, through the engine, and out, in groups, each with its own
+outcome. Free of Celery: the broker's side is a `Delivery` (see bulk_consumer for Celery's).
+
+Deliveries arrive one by one from the consumer's thread and cost it a list append. A starter
+thread takes every delivery that has arrived, starts them in one transaction and hands each to the
+engine (the micro-batcher); as generations finish, a finisher thread takes every finished job,
+stores their answers in one transaction and settles each delivery on its own: acked once its
+answer is stored, handed back untouched when this worker refuses work (shutting down, breaker
+open) or the store failed, retried alone when the model failed, failed alone when its input did.
+Two threads per worker instead of one per job in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.errors import EarlierTurnPending, InvalidInput, JobNotFound, ModelFailed, WorkerUnavailable
+from core.jobs import ChatAnswer, ChatJob
+from persistence import job_lifecycle
+from workers.responder import Launched, Responder
+
+log = logging.getLogger(__name__)
+ORDER_RECHECK_S = 0.2  # a job waiting for its conversation's earlier turn goes back after this
+TIMEOUT_CHECK_S = 1.0
+
+
+class Delivery(Protocol):
+    """One broker message carrying one job, settled exactly once by the pipeline."""
+
+    @property
+    def payload(self) -> Any: ...
+
+    @property
+    def retries(self) -> int:
+        """How many times this job was retried already (0 for its first message)."""
+        ...
+
+    def started(self) -> None:
+        """The job is running now (for the worker's state and task events)."""
+
+    def answered(self, outcome: str) -> None:
+        """Its outcome is stored (or it needs none): ack it."""
+
+    def hand_back(self, reason: str) -> None:
+        """Return it to the broker untouched, for this or another worker."""
+
+    def retry(self, job: ChatJob, reason: str) -> None:
+        """Publish it again with one more retry counted, then ack this copy."""
+
+
+@dataclass
+class _InFlight:
+    delivery: Delivery
+    job: ChatJob
+    launched: Launched | None = None
+    answer: ChatAnswer | None = None  # decided before the engine ran it (expired, input fault)
+    since: float = field(default_factory=time.monotonic)
+
+
+class JobPipeline:
+    """Jobs from deliveries to stored answers, in bulk; see the module's docstring."""
+
+    def __init__(
+        self,
+        responder: Responder,
+        worker: str,
+        max_retries: int,
+        on_held: Callable[[int], None] | None = None,
+    ) -> None:
+        self._responder = responder
+        self.worker = worker
+        self._max_retries = max_retries
+        self._cond = threading.Condition()
+        self._arrived: list[Delivery] = []
+        self._finished: list[_InFlight] = []
+        self._running: dict[int, _InFlight] = {}
+        self._held = 0  # deliveries received and not settled yet
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self._on_held = on_held  # told +1 / -1 as deliveries come and go (for babelq status)
+
+    @property
+    def held(self) -> int:
+        """Deliveries received and not settled yet."""
+        return self._held
+
+    def start(self) -> None:
+        for name, loop in (("babelq-starter", self._start_loop), ("babelq-finisher", self._finish_loop)):
+            thread = threading.Thread(target=loop, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def receive(self, delivery: Delivery) -> None:
+        """Take one delivery (called from the consumer's thread; returns at once)."""
+        with self._cond:
+            self._held += 1
+            self._arrived.append(delivery)
+            self._cond.notify_all()
+        if self._on_held is not None:
+            self._on_held(1)
+
+    def hand_back_waiting(self) -> int:
+        """Shutting down: hand back the deliveries not started yet; returns how many."""
+        with self._cond:
+            waiting, self._arrived = self._arrived, []
+        for delivery in waiting:
+            self._hand_back(delivery, "the worker is shutting down")
+        return len(waiting)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every delivery is settled; False if `timeout` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._held:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def _start_loop(self) -> None:
+        while (deliveries := self._take_arrived()) is not None:
+            try:
+                self._start(deliveries)
+            except Exception:  # never lose the loop: each delivery still gets an outcome
+                log.exception("starting %d jobs failed; handing them back", len(deliveries))
+                for delivery in deliveries:
+                    self._hand_back(delivery, "could not start the job")
+
+    def _take_arrived(self) -> list[Delivery] | None:
+        with self._cond:
+            while not self._arrived and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            taken, self._arrived = self._arrived, []
+            return taken
+
+    def _start(self, deliveries: Sequence[Delivery]) -> None:
+        parsed = [(delivery, self._parse(delivery)) for delivery in deliveries]
+        runnable = [(delivery, job) for delivery, job in parsed if job is not None]
+        if not runnable:
+            return
+        try:
+            self._responder.admit()
+        except WorkerUnavailable as exc:
+            for delivery, _job in runnable:
+                self._hand_back(delivery, str(exc))
+            return
+        begun = self._responder.begin([job for _, job in runnable], self.worker)
+        for (delivery, job), start in zip(runnable, begun, strict=True):
+            self._launch(delivery, job, start)
+
+    def _parse(self, delivery: Delivery) -> ChatJob | None:
+        try:
+            return ChatJob.from_wire(delivery.payload)
+        except InvalidInput as exc:
+            log.error("rejected a malformed job: %s", exc)
+            job_id = delivery.payload.get("job_id") if isinstance(delivery.payload, dict) else None
+            if isinstance(job_id, str):
+                job_lifecycle.fail_job(self._responder.session_factory, job_id, str(exc))
+            self._answered(delivery, "malformed")
+            return None
+
+    def _launch(self, delivery: Delivery, job: ChatJob, begun: Any) -> None:
+        if isinstance(begun, EarlierTurnPending):
+            # Handed back after a pause: on RabbitMQ it may come straight back; do not spin on it.
+            timer = threading.Timer(ORDER_RECHECK_S, self._hand_back, (delivery, str(begun)))
+            timer.daemon = True
+            timer.start()
+            return
+        if isinstance(begun, JobNotFound):
+            log.error("job %s is not in the store; message dropped", job.job_id)
+            self._answered(delivery, "unknown job")
+            return
+        item = _InFlight(delivery, job)
+        try:
+            launched = self._responder.launch(job, begun, self.worker)
+        except Exception as exc:  # the engine refused it at once: settle it like a finished job
+            self._finish([item], {id(item): exc})
+            return
+        if launched is None:
+            self._answered(delivery, "duplicate")
+        elif isinstance(launched, ChatAnswer):
+            item.answer = launched
+            self._hand_to_finisher(item)
+        else:
+            self._run(item, launched)
+
+    def _run(self, item: _InFlight, launched: Launched) -> None:
+        item.launched = launched
+        item.delivery.started()
+        with self._cond:
+            self._running[id(item)] = item
+        launched.future.add_done_callback(lambda _: self._generated(item))
+
+    def _generated(self, item: _InFlight) -> None:
+        with self._cond:
+            if self._running.pop(id(item), None) is None:
+                return  # it timed out before: settled as a model failure already
+            self._finished.append(item)
+            self._cond.notify_all()
+
+    def _hand_to_finisher(self, item: _InFlight) -> None:
+        with self._cond:
+            self._finished.append(item)
+            self._cond.notify_all()
+
+    # -- finishing --------------------------------------------------------------------------
+
+    def _finish_loop(self) -> None:
+        while (items := self._take_finished()) is not None:
+            try:
+                self._finish(items, {})
+            except Exception:  # never lose the loop: each delivery still gets an outcome
+                log.exception("finishing %d jobs failed; handing them back", len(items))
+                for item in items:
+                    self._hand_back(item.delivery, "could not finish the job")
+
+    def _take_finished(self) -> list[_InFlight] | None:
+        with self._cond:
+            while not self._finished and not self._closed:
+                self._cond.wait(TIMEOUT_CHECK_S)
+                self._finished.extend(self._timed_out())
+            if self._closed:
+                return None
+            taken, self._finished = self._finished, []
+            return taken
+
+    def _timed_out(self) -> list[_InFlight]:
+        """Jobs whose generation has run past the job timeout: finished as a model failure."""
+        limit = time.monotonic() - self._responder.timeout_s
+        late = [item for item in self._running.values() if item.since < limit]
+        for item in late:
+            del self._running[id(item)]
+        return late
+
+    def _finish(self, items: Sequence[_InFlight], errors: dict[int, Exception]) -> None:
+        """Decide each item's outcome, store the answers in one transaction, settle each delivery."""
+        to_store: list[tuple[_InFlight, ChatAnswer]] = []
+        for item in items:
+            answer = self._conclude(item, errors.get(id(item)))
+            if answer is not None:
+                to_store.append((item, answer))
+        if not to_store:
+            return
+        try:
+            stored = self._responder.store([answer for _, answer in to_store])
+        except Exception:
+            log.exception("storing %d answers failed; handing their jobs back", len(to_store))
+            for item, _ in to_store:
+                self._hand_back(item.delivery, "could not store the answer")
+            return
+        for (item, answer), outcome in zip(to_store, stored, strict=True):
+            if item.launched is not None and outcome is True:
+                self._responder.remember(item.launched, answer)
+            self._answered(item.delivery, answer.status.value)
+
+    def _conclude(self, item: _InFlight, error: Exception | None) -> ChatAnswer | None:
+        """The answer to store, or None when the delivery was settled otherwise."""
+        try:
+            if error is not None:
+                raise error
+            if item.answer is not None:
+                return item.answer
+            if item.launched is None or not item.launched.future.done():
+                raise ModelFailed(f"no answer within the job timeout of {self._responder.timeout_s:g} s")
+            return self._responder.conclude(item.launched, self.worker)
+        except WorkerUnavailable as exc:
+            self._hand_back(item.delivery, str(exc))
+        except ModelFailed as exc:
+            return self._retry_or_fail(item, exc)
+        return None
+
+    def _retry_or_fail(self, item: _InFlight, exc: ModelFailed) -> ChatAnswer | None:
+        attempts = item.delivery.retries + 1
+        if item.delivery.retries < self._max_retries:
+            # a new message on the same queue, so that another (healthy) worker may take it
+            reason = str(exc)
+            self._settle(item.delivery, lambda d: d.retry(item.job, reason))
+            return None
+        return self._responder.failed(item.job, self.worker, f"{exc} (after {attempts} attempts)")
+
+    def _answered(self, delivery: Delivery, outcome: str) -> None:
+        self._settle(delivery, lambda d: d.answered(outcome))
+
+    def _hand_back(self, delivery: Delivery, reason: str) -> None:
+        self._settle(delivery, lambda d: d.hand_back(reason))
+
+    def _settle(self, delivery: Delivery, how: Callable[[Delivery], None]) -> None:
+        """Settle one delivery; it stops counting as held whatever settling it raised."""
+        try:
+            how(delivery)
+        except Exception:
+            log.exception("settling a delivery failed; the broker will redeliver it")
+        finally:
+            with self._cond:
+                self._held -= 1
+                self._cond.notify_all()
+            if self._on_held is not None:
+                self._on_held(-1)
