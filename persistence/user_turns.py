@@ -18,6 +18,7 @@ from persistence.outcomes import write_outcome
 from persistence.tables import INSERT_MESSAGE, USER, conversations, jobs
 
 _LANGUAGE = select(conversations.c.language).where(conversations.c.id == bindparam("b_id"))
+_EXISTING = select(conversations.c.id).where(conversations.c.id.in_(bindparam("b_ids", expanding=True)))
 _TOUCH = (
     update(conversations)
     .where(conversations.c.id == bindparam("b_id"))
@@ -49,23 +50,52 @@ def record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn]) -> lis
 
 
 def _record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn], assume_new: bool) -> list[bool]:
-    now = utcnow()
     with connect(factory, write=True) as connection:
-        return [_record_turn(connection, turn, assume_new, now) for turn in turns]
+        return _record(connection, turns, assume_new, utcnow())
 
 
-def _record_turn(connection: Connection, turn: UserTurn, assume_new: bool, now: datetime) -> bool:
-    job, source, new_conversation = turn
-    touch = {"b_id": job.conversation_id, "b_language": job.language, "b_now": now}
-    is_new = (new_conversation and assume_new) or connection.execute(_TOUCH, touch).rowcount == 0
-    if is_new:
-        connection.execute(_INSERT_CONVERSATION, {
-            "id": job.conversation_id, "channel": job.channel, "language": job.language,
-            "created_at": now, "updated_at": now,
-        })  # fmt: skip
-    connection.execute(INSERT_MESSAGE, _user_message(job, now))
-    connection.execute(_INSERT_JOB, _queued_job(job, source))
-    return is_new
+def _record(connection: Connection, turns: Sequence[UserTurn], assume_new: bool, now: datetime) -> list[bool]:
+    """The turns' conversations, messages and jobs, a few statements for the whole group."""
+    created = _conversations(connection, turns, assume_new, now)
+    connection.execute(INSERT_MESSAGE, [_user_message(job, now) for job, _, _ in turns])
+    connection.execute(_INSERT_JOB, [_queued_job(job, source) for job, source, _ in turns])
+    return created
+
+
+def _conversations(
+    connection: Connection, turns: Sequence[UserTurn], assume_new: bool, now: datetime
+) -> list[bool]:
+    """Create the conversations that do not exist yet and touch the others (language, time);
+    True for each turn whose conversation this created. With `assume_new`, a conversation id the
+    caller has just made up is not looked for."""
+    unsure = list({job.conversation_id for job, _, new in turns if not (new and assume_new)})
+    existing = set(connection.execute(_EXISTING, {"b_ids": unsure}).scalars()) if unsure else set()
+    inserts: dict[str, dict[str, Any]] = {}
+    touches: dict[str, dict[str, Any]] = {}
+    created = []
+    for job, _, _ in turns:
+        known = job.conversation_id in existing or job.conversation_id in inserts
+        if known:  # the latest turn's language wins, as it would one turn at a time
+            touches[job.conversation_id] = {
+                "b_id": job.conversation_id,
+                "b_language": job.language,
+                "b_now": now,
+            }
+        else:
+            inserts[job.conversation_id] = _conversation(job, now)
+        created.append(not known)
+    if inserts:
+        connection.execute(_INSERT_CONVERSATION, list(inserts.values()))
+    if touches:
+        connection.execute(_TOUCH, list(touches.values()))
+    return created
+
+
+def _conversation(job: ChatJob, now: datetime) -> dict[str, Any]:
+    return {
+        "id": job.conversation_id, "channel": job.channel, "language": job.language,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
 
 
 def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAnswer) -> bool:
@@ -75,7 +105,7 @@ def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAn
     False (and nothing stored) when the conversation exists already."""
     try:
         with connect(factory, write=True) as connection:
-            if not _record_turn(connection, turn, assume_new=turn[2], now=utcnow()):
+            if not _record(connection, [turn], assume_new=turn[2], now=utcnow())[0]:
                 raise ConversationExists(turn[0].conversation_id)  # rolls the user turn back
             write_outcome(connection, answer)
             connection.execute(_MARK_CACHED, {"b_id": answer.job_id})

@@ -58,6 +58,7 @@ def bulk_strategy(task: Task, app: Celery, consumer: Any, **_: Any) -> Any:
         if request.id in revoked and request.revoked():
             return
         state.task_reserved(request)
+        log.info("Task %s[%s] received", request.name, request.id)  # as Celery's own strategy logs it
         request.send_event(
             "task-received", name=request.name, args=request.argsrepr, kwargs=request.kwargsrepr,
             retries=request.request_dict.get("retries", 0),
