@@ -201,6 +201,9 @@ def bench(
     direct_batch_sizes: Annotated[
         str, typer.Option(help="Batch sizes direct_best sweeps (plain generate; stops at OOM).")
     ] = "8,16,32,64",
+    waiters: Annotated[
+        int, typer.Option(help="Callers holding ?wait= on never-answered jobs all run long (--path http).")
+    ] = 0,
 ) -> None:
     """Measure throughput, latency and efficiency of the whole path against the direct baseline."""
     from ops.bench.benchmark import BenchOptions, run_bench
@@ -210,7 +213,8 @@ def bench(
         raise BabelqError("--path is http or publish; --runner is default or null")
     sizes = _int_list(direct_batch_sizes, "--direct-batch-sizes")
     options = BenchOptions(path=path, runner=runner, rate=rate, sweep=sweep, duration_s=duration,  # type: ignore[arg-type]
-                           dataset=dataset, out=out, external=external, direct_batch_sizes=sizes)  # fmt: skip
+                           dataset=dataset, out=out, external=external, direct_batch_sizes=sizes,
+                           waiters=waiters)  # fmt: skip
     settings = _settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the bar
     if runner == "default":
@@ -218,7 +222,8 @@ def bench(
     with bench_progress() as progress:
         result = run_bench(settings, options, progress)
     keys = ("offered_rate", "throughput_jobs_s", "direct_best_jobs_s", "direct_jobs_s", "efficiency",
-            "efficiency_same_engine", "latency_ms", "queue_wait_ms")  # fmt: skip
+            "efficiency_same_engine", "latency_ms", "queue_wait_ms", "heard_after_stored_ms",
+            "processes")  # fmt: skip
     typer.echo(json.dumps({k: result[k] for k in keys}, indent=2))
     typer.echo(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
 

@@ -127,10 +127,15 @@ def _timing(job: Job) -> JobTiming:
 
 def count_final(factory: SessionFactory, job_ids: list[str]) -> int:
     """How many of the given jobs are done, failed or expired."""
-    total = 0
+    return len(final_among(factory, job_ids))
+
+
+def final_among(factory: SessionFactory, job_ids: list[str]) -> set[str]:
+    """Those of the given jobs that are done, failed or expired."""
+    final: set[str] = set()
     with factory() as session:
         for start in range(0, len(job_ids), 500):
             chunk = job_ids[start : start + 500]
-            final = select(Job.job_id).where(Job.job_id.in_(chunk), Job.status.in_(FINAL_STATUSES))
-            total += len(session.scalars(final).all())
-    return total
+            query = select(Job.job_id).where(Job.job_id.in_(chunk), Job.status.in_(FINAL_STATUSES))
+            final.update(session.scalars(query).all())
+    return final

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import FastAPI, HTTPException, Query
@@ -57,7 +58,7 @@ class ApiBackend(Protocol):
 def create_app(stack: ApiBackend) -> FastAPI:
     """The API over one backend; routes hold no state of their own."""
     threads = _Threads(BLOCKING_THREADS)
-    waiters = AnswerWaiters(stack.notices)
+    waiters = AnswerWaiters(stack.notices, partial(views.final_among, stack.factory))
     app = FastAPI(
         title="babelq", version="0.1.0", description="Multilingual customer-service chat.",
         lifespan=_lifespan(threads, waiters),
@@ -91,6 +92,7 @@ def _lifespan(threads: _Threads, waiters: AnswerWaiters) -> Callable[[FastAPI], 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         waiters.start()
         yield
+        waiters.close()
         threads.close()
 
     return lifespan
@@ -156,8 +158,15 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
     app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)(route)
 
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
-    async def get_job(job_id: str) -> JobOut:
-        view = await threads.run(views.get_job, stack.factory, _uuid_or_404(job_id, "job"))
+    async def get_job(
+        job_id: str,
+        wait: float = Query(0, ge=0, le=settings.max_wait_s, description="Seconds to wait for it to end."),
+    ) -> JobOut:
+        job_id = _uuid_or_404(job_id, "job")
+        if wait > 0:
+            view = await _wait_for_final(stack, threads, waiters, job_id, wait)
+        else:
+            view = await threads.run(views.get_job, stack.factory, job_id)
         if view is None:
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         return JobOut.of(view)

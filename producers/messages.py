@@ -67,7 +67,6 @@ class MessageIn(BaseModel):
             raise ValueError(str(exc)) from exc
 
 
-
 @cache
 def message_model(max_text_chars: int) -> type[MessageIn]:
     """MessageIn under a configured text limit (one class per limit, made once). A class, not a

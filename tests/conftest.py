@@ -105,4 +105,3 @@ def factory(migrated_store_url: str) -> Iterator[SessionFactory]:
     """Sessions on each migrated store."""
     with session_factory(migrated_store_url) as factory:
         yield factory
-

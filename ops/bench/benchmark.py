@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +21,9 @@ from ops.bench.direct_best import DEFAULT_BATCH_SIZES, DirectBest
 from ops.bench.fleet import fleet
 from ops.bench.load import LoadResult, Sent, drive, http_sender, publish_sender
 from ops.bench.report import write_json, write_plot
+from ops.bench.resources import ResourceSampler
 from ops.bench.stats import JobSample, summarize
+from ops.bench.waiters import park_jobs, release_jobs, waiting_callers
 from ops.stack import Stack, build_stack
 from persistence.migrate import upgrade
 from persistence.views import count_final, job_timings
@@ -48,6 +50,7 @@ class BenchOptions:
     drain_s: float = 180.0
     seed: int = 0
     direct_batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    waiters: int = 0
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (not self.sweep):
@@ -58,6 +61,8 @@ class BenchOptions:
             raise ConfigurationError("--duration must be > 0")
         if not self.direct_batch_sizes or min(self.direct_batch_sizes) < 1:
             raise ConfigurationError("--direct-batch-sizes must be batch sizes >= 1, like 8,16,32,64")
+        if self.waiters < 0 or (self.waiters and self.path != "http"):
+            raise ConfigurationError("--waiters N (N >= 0) waits through the API: use it with --path http")
 
     @property
     def direct_jobs(self) -> int:
@@ -78,13 +83,18 @@ def run_bench(settings: Settings, options: BenchOptions, progress: ProgressFacto
     baselines = _baselines(settings, options, profile, texts)
     upgrade(settings.store_url)
     stack = build_stack(settings)
-    spawn = (
-        nullcontext()
+    spawn: AbstractContextManager[dict[str, int]] = (
+        nullcontext({})
         if options.external
         else fleet(settings, settings.runner, options.path == "http", options.out)
     )
-    with spawn:
-        runs = [_run_once(stack, options, r, texts, progress) for r in _rates(options, baselines.capacity)]
+    parked = park_jobs(stack.factory, table.fallback_queue, options.waiters) if options.waiters else []
+    try:
+        with spawn as pids:
+            rates = _rates(options, baselines.capacity)
+            runs = [_run_once(stack, options, r, texts, progress, pids, parked) for r in rates]
+    finally:
+        release_jobs(stack.factory, parked)
     stack.close()
     result = _assemble(settings, options, profile, baselines, runs)
     write_json(result, options.out)
@@ -123,14 +133,19 @@ def _rates(options: BenchOptions, capacity: float) -> list[float]:
     return [round(min(capacity, options.max_rate) * f, 2) for f in SWEEP_FRACTIONS]
 
 
-def _run_once(stack: Stack, options: BenchOptions, rate: float, texts: list[str],
-              progress: ProgressFactory) -> dict[str, Any]:  # fmt: skip
+def _run_once(stack: Stack, options: BenchOptions, rate: float, texts: list[str], progress: ProgressFactory,
+              pids: dict[str, int], parked: list[str]) -> dict[str, Any]:  # fmt: skip
     schedule = poisson_schedule(rate, options.duration_s, seed=options.seed)
     advance = progress(f"{rate:g} jobs/s", len(schedule))
-    load = _drive(stack, options, texts, schedule, advance)
-    ids = [s.job_id for s in load.sent]
-    _drain(stack, ids, options.drain_s)
+    callers = waiting_callers(_api_url(stack), parked, _wait_s(stack)) if parked else nullcontext(None)
+    with ResourceSampler({"bench": os.getpid(), **pids}) as resources, callers as waiters:
+        load = _drive(stack, options, texts, schedule, advance)
+        ids = [s.job_id for s in load.sent]
+        _drain(stack, ids, options.drain_s)
     summary = summarize(_samples(stack, load.sent), rate)
+    if waiters is not None:
+        summary["waiters"] = {"count": len(parked), "requests": waiters.requests, "errors": waiters.errors}
+    summary["processes"] = _per_job(resources.report(), summary["throughput_jobs_s"])
     summary["send_errors"] = len(load.errors)
     summary["first_send_error"] = load.errors[0] if load.errors else None
     return summary
@@ -140,8 +155,17 @@ def _drive(stack: Stack, options: BenchOptions, texts: list[str], schedule: list
            advance: Callable[[int], None]) -> LoadResult:  # fmt: skip
     if options.path == "publish":
         return drive(publish_sender(stack.intake), texts, schedule, advance)
-    url = f"http://{stack.settings.api_host}:{stack.settings.api_port}"
-    return drive(http_sender(url), texts, schedule, advance)
+    if options.waiters:  # the load waits for its answers too: how soon does a caller hear one?
+        return drive(http_sender(_api_url(stack), _wait_s(stack)), texts, schedule, advance, threads=128)
+    return drive(http_sender(_api_url(stack)), texts, schedule, advance)
+
+
+def _api_url(stack: Stack) -> str:
+    return f"http://{stack.settings.api_host}:{stack.settings.api_port}"
+
+
+def _wait_s(stack: Stack) -> float:
+    return min(30.0, stack.settings.max_wait_s)
 
 
 def _drain(stack: Stack, ids: list[str], timeout_s: float) -> None:
@@ -151,11 +175,20 @@ def _drain(stack: Stack, ids: list[str], timeout_s: float) -> None:
         time.sleep(0.25)
 
 
+def _per_job(processes: dict[str, dict[str, Any]], jobs_s: float) -> dict[str, dict[str, Any]]:
+    """Each process's resources, with its CPU per job (ms) at the run's throughput."""
+    for usage in processes.values():
+        cores = usage["cpu_cores"]
+        usage["cpu_ms_per_job"] = cores * 1000 / jobs_s if cores is not None and jobs_s else None
+    return processes
+
+
 def _samples(stack: Stack, sent: list[Sent]) -> list[JobSample]:
     sent_at = {s.job_id: s.sent_at for s in sent}
     rows = job_timings(stack.factory, list(sent_at))
+    heard_at = {s.job_id: s.heard_at for s in sent}
     return [JobSample(sent_at[r.job_id], r.created_at, r.finished_at, r.status, r.queued_ms, r.infer_ms,
-                      r.batch_size) for r in rows]  # fmt: skip
+                      r.batch_size, heard_at[r.job_id]) for r in rows]  # fmt: skip
 
 
 def _assemble(settings: Settings, options: BenchOptions, profile: Profile, baselines: Baselines,

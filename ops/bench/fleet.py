@@ -52,21 +52,24 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def fleet(settings: Settings, runner: str, need_api: bool, out: Path) -> Iterator[None]:
-    """Start what `babelq run` would: the embedded stack, or a worker (and an API) on the broker."""
+def fleet(settings: Settings, runner: str, need_api: bool, out: Path) -> Iterator[dict[str, int]]:
+    """Start what `babelq run` would: the embedded stack, or a worker (and an API) on the broker.
+    Yields the started processes' pids by role (run, or worker and api)."""
     env = process_env(settings, runner)
     with ExitStack() as stack:
         if settings.embedded:
             process = stack.enter_context(started(["run"], env, out / "run.log"))
             wait_for_api(settings, [process], out / "run.log")
-        else:
-            worker = stack.enter_context(started(["worker"], env, out / "worker.log"))
-            processes = [worker]
-            if need_api:
-                processes.append(stack.enter_context(started(["api"], env, out / "api.log")))
-                wait_for_api(settings, processes, out / "api.log")
-            _wait_for_log(worker, out / "worker.log", "ready.")
-        yield
+            yield {"run": process.pid}
+            return
+        worker = stack.enter_context(started(["worker"], env, out / "worker.log"))
+        pids = {"worker": worker.pid}
+        if need_api:
+            api = stack.enter_context(started(["api"], env, out / "api.log"))
+            pids["api"] = api.pid
+            wait_for_api(settings, [worker, api], out / "api.log")
+        _wait_for_log(worker, out / "worker.log", "ready.")
+        yield pids
 
 
 def wait_for_api(

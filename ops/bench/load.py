@@ -16,6 +16,8 @@ from producers.intake import Intake
 from producers.messages import MessageIn
 
 Progress = Callable[[int], None]
+Sender = Callable[[str], tuple[str, bool]]
+"""Sends one text; returns its job id and whether its answer came back with it (`?wait=`)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Sent:
 
     job_id: str
     sent_at: datetime
+    heard_at: datetime | None = None  # when a waiting send heard the job's answer
 
 
 @dataclass
@@ -36,11 +39,11 @@ def _text(texts: Sequence[str], i: int) -> str:
     return texts[i % len(texts)]
 
 
-def drive(send: Callable[[str], str], texts: Sequence[str], schedule: Sequence[float], progress: Progress,
+def drive(send: Sender, texts: Sequence[str], schedule: Sequence[float], progress: Progress,
           threads: int = 16) -> LoadResult:  # fmt: skip
     """Send every message at its scheduled time (open loop: sends never wait for answers).
 
-    `send(text) -> job_id` runs on a pool of threads, so a slow send delays no other; threads
+    `send(text)` runs on a pool of threads, so a slow send delays no other; threads
     with blocking clients outran one asyncio httpx client several times over on 2 cores.
     """
     result = LoadResult([], [])
@@ -56,9 +59,10 @@ def drive(send: Callable[[str], str], texts: Sequence[str], schedule: Sequence[f
     return result
 
 
-def _timed(send: Callable[[str], str], text: str) -> Sent:
+def _timed(send: Sender, text: str) -> Sent:
     sent_at = utcnow()
-    return Sent(send(text), sent_at)
+    job_id, answered = send(text)
+    return Sent(job_id, sent_at, utcnow() if answered else None)
 
 
 def _collect(future: Future[Sent], result: LoadResult) -> None:
@@ -68,20 +72,22 @@ def _collect(future: Future[Sent], result: LoadResult) -> None:
         result.errors.append(f"{type(exc).__name__}: {exc}")
 
 
-def http_sender(url: str) -> Callable[[str], str]:
-    """POST /v1/messages with one keep-alive client per sending thread."""
+def http_sender(url: str, wait_s: float = 0) -> Sender:
+    """POST /v1/messages with one keep-alive client per sending thread; with `wait_s`, each send
+    waits for its answer (`?wait=`)."""
     local = threading.local()
+    params = {"wait": wait_s} if wait_s else {}
 
-    def send(text: str) -> str:
+    def send(text: str) -> tuple[str, bool]:
         if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=url, timeout=60)
-        response = local.client.post("/v1/messages", json={"text": text, "channel": "bench"})
+            local.client = httpx.Client(base_url=url, timeout=60 + wait_s)
+        response = local.client.post("/v1/messages", params=params, json={"text": text, "channel": "bench"})
         response.raise_for_status()
-        return str(response.json()["job_id"])
+        return str(response.json()["job_id"]), response.status_code == 200  # 200: final, 202: queued
 
     return send
 
 
-def publish_sender(intake: Intake) -> Callable[[str], str]:
+def publish_sender(intake: Intake) -> Sender:
     """Submit through the producer's Intake: store the user turn, publish to the broker."""
-    return lambda text: intake.submit(MessageIn(text=text, channel="bench")).job.job_id
+    return lambda text: (intake.submit(MessageIn(text=text, channel="bench")).job.job_id, False)

@@ -21,6 +21,7 @@ class JobSample:
     queued_ms: float | None
     infer_ms: float | None
     batch_size: int | None
+    heard_at: datetime | None = None  # when a waiting send heard its answer
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -52,7 +53,16 @@ def summarize(samples: Sequence[JobSample], offered_rate: float) -> dict[str, An
         "batch_size": {"mean": sum(sizes) / len(sizes) if sizes else None,
                        "histogram": {str(k): v for k, v in sorted(Counter(sizes).items())}},
         "model_busy_fraction": min(1.0, busy / span) if span > 0 else 0.0,
+        "heard_after_stored_ms": _heard_after_stored(done),
     }  # fmt: skip
+
+
+def _heard_after_stored(done: Sequence[JobSample]) -> dict[str, float | None] | None:
+    """For sends that waited for their answers: from the answer stored to the caller hearing it."""
+    delays = [_ms(s.heard_at, s.finished_at) for s in done if s.heard_at and s.finished_at]
+    if not delays:
+        return None
+    return {"p50": percentile(delays, 50), "p99": percentile(delays, 99), "max": max(delays)}
 
 
 def _span_s(samples: Sequence[JobSample], done: Sequence[JobSample]) -> float:

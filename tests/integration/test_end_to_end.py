@@ -50,7 +50,9 @@ def deployment(
     tmp_path = tmp_path_factory.mktemp(f"{broker}-{store_kind}")
     broker_url = request.getfixturevalue(f"{broker}_url")
     store_url = (
-        request.getfixturevalue("postgres_url") if store_kind == "postgres" else f"sqlite:///{tmp_path}/babelq.db"
+        request.getfixturevalue("postgres_url")
+        if store_kind == "postgres"
+        else f"sqlite:///{tmp_path}/babelq.db"
     )
     values = dict(
         broker_url=broker_url,

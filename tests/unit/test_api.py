@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,3 +129,16 @@ def test_unknown_ids_are_404(client: TestClient):
     assert client.get(f"/v1/jobs/{new_id()}").status_code == 404
     assert client.get("/v1/jobs/not-a-uuid").status_code == 404
     assert client.get(f"/v1/conversations/{new_id()}").status_code == 404
+
+
+def test_a_job_can_be_awaited_again_by_its_id(tmp_path: Path):
+    # given a queued job (no worker here) whose first wait ran out
+    with api_client(tmp_path, max_wait_s=2) as client:
+        job_id = client.post("/v1/messages?wait=0.1", json={"text": "where is my order?"}).json()["job_id"]
+        started = time.perf_counter()
+        # expect GET to wait as long as asked, then report it still queued
+        response = client.get(f"/v1/jobs/{job_id}?wait=0.3")
+        assert response.status_code == 200 and response.json()["status"] == "queued"
+        assert time.perf_counter() - started >= 0.3
+        assert client.get(f"/v1/jobs/{job_id}?wait=3").status_code == 422  # over BABELQ_MAX_WAIT_S
+        assert client.get(f"/v1/jobs/{new_id()}?wait=0.1").status_code == 404

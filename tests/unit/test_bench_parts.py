@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -56,6 +57,16 @@ def test_bench_options_need_exactly_one_of_rate_or_sweep():
     with pytest.raises(ConfigurationError, match="--rate must be > 0"):
         BenchOptions(rate=-1)
     assert BenchOptions(sweep=True).direct_jobs == 64
+    with pytest.raises(ConfigurationError, match="--path http"):
+        BenchOptions(rate=5, path="publish", waiters=500)
+
+
+def test_a_waiting_send_reports_how_long_after_its_answer_was_stored_it_heard_it():
+    base = sample(0.0, 0.2)
+    heard = [replace(base, heard_at=base.finished_at + timedelta(milliseconds=ms)) for ms in (5, 10, 80)]
+    delays = summarize(heard, offered_rate=1)["heard_after_stored_ms"]
+    assert delays["max"] == pytest.approx(80) and delays["p50"] == pytest.approx(10)
+    assert summarize([base], offered_rate=1)["heard_after_stored_ms"] is None  # sends that did not wait
 
 
 def test_shipped_dataset_is_multilingual_and_a_bad_file_is_refused(tmp_path):
@@ -65,3 +76,22 @@ def test_shipped_dataset_is_multilingual_and_a_bad_file_is_refused(tmp_path):
     bad.write_text('{"text": "ok"}\n{"txt": "oops"}\n', encoding="utf-8")
     with pytest.raises(InvalidInput, match="line 2"):
         load_texts(bad)
+
+
+def test_the_resource_sampler_sees_a_process_burn_cpu_and_grow():
+    import os
+    import time
+
+    from ops.bench.resources import ResourceSampler
+
+    held: list[bytes] = []
+    with ResourceSampler({"me": os.getpid()}, interval_s=0.02) as sampler:
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            held.append(b"x" * 1_000_000)  # about 25 MiB over the run, never freed in it
+            sum(range(20_000))
+    usage = sampler.report()["me"]
+    assert usage["cpu_cores"] is not None and usage["cpu_cores"] > 0.3
+    assert usage["rss_growth"] is not None and usage["rss_growth"] > 0.02
+    assert usage["rss_mib_max"] >= usage["rss_mib_end"] > 0
+    assert len(held) > 10

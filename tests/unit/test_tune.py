@@ -40,7 +40,9 @@ def test_the_sweep_picks_and_writes_a_routing_table_that_loads(tiny_model_dir: P
     written = load_table(routes).profiles["default"]
     chosen = result["chosen"]
     assert (written.engine, written.max_batch_size, written.dtype) == (
-        chosen["engine"], chosen["max_batch_size"], chosen["dtype"]
+        chosen["engine"],
+        chosen["max_batch_size"],
+        chosen["dtype"],
     )
     assert json.loads((tmp_path / "out" / "tune.json").read_text())["chosen"] == chosen
     assert (tmp_path / "out" / "tune.png").stat().st_size > 10_000
@@ -55,8 +57,12 @@ def test_a_pick_that_makes_an_invalid_table_is_not_written(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"jobs": 1}, "--jobs"), ({"engines": ("warp",)}, "engines"), ({"p99_target_ms": 0}, "p99"),
-     ({"dtypes": ()}, "dtypes")],
+    [
+        ({"jobs": 1}, "--jobs"),
+        ({"engines": ("warp",)}, "engines"),
+        ({"p99_target_ms": 0}, "p99"),
+        ({"dtypes": ()}, "dtypes"),
+    ],
 )
 def test_bad_options_are_refused_before_anything_runs(changes, message):
     with pytest.raises(ConfigurationError, match=message):

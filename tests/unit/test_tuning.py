@@ -15,7 +15,9 @@ def trial(engine: str, size: int, jobs_s: float | None, p99_ms: float | None, wa
 def test_static_gets_a_ladder_per_wait_and_continuous_one_ladder():
     found = ladders(["static", "continuous"], [32, 8, 16], [20, 50], "float32")
     assert [(ladder[0].engine, ladder[0].max_wait_ms) for ladder in found] == [
-        ("static", 20), ("static", 50), ("continuous", 20)
+        ("static", 20),
+        ("static", 50),
+        ("continuous", 20),
     ]
     assert all([c.max_batch_size for c in ladder] == [8, 16, 32] for ladder in found)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from contextlib import ExitStack
 
 from persistence.answer_notices import LocalNotices, NoNotices, RedisNotices
 from producers.waiters import SAFETY_RECHECK_S, AnswerWaiters
@@ -51,3 +52,29 @@ def test_an_unreachable_redis_neither_fails_listening_nor_holds_up_announcing():
     # expect announcing to return at once (it only queues), whatever Redis does
     assert time.perf_counter() - started < 0.05
     notices.close()
+
+
+def test_a_lost_notice_is_made_up_by_one_recheck_for_every_waiter():
+    asked: list[list[str]] = []
+
+    def final_among(job_ids: list[str]) -> set[str]:
+        asked.append(sorted(job_ids))
+        return {"job-7"}  # stored, but its notice never came
+
+    waiters = AnswerWaiters(LocalNotices(), final_among)
+    waiters.start()
+
+    async def scenario() -> tuple[float, list[bool]]:
+        with ExitStack() as stack:
+            events = [stack.enter_context(waiters.watch(f"job-{i}")) for i in range(50)]
+            started = time.perf_counter()
+            await waiters.until_announced(events[7], timeout_s=5)
+            return time.perf_counter() - started, [e.is_set() for i, e in enumerate(events) if i != 7]
+
+    try:
+        waited, others = asyncio.run(scenario())
+    finally:
+        waiters.close()
+    assert waited < SAFETY_RECHECK_S * 1.5  # woken by the re-check, not at its 5 s timeout
+    assert not any(others)
+    assert asked and asked[0] == sorted(f"job-{i}" for i in range(50))  # one query for all 50
