@@ -16,6 +16,7 @@ from core.jobs import ChatJob, new_id
 from persistence import job_lifecycle, user_turns
 from persistence.db import SessionFactory
 
+ARRIVALS_PER_S = 250.0
 PARKED_TEXT = "babelq bench: a parked job that is never published"
 
 
@@ -59,7 +60,8 @@ async def _callers(
 ) -> None:
     limits = httpx.Limits(max_connections=len(job_ids), max_keepalive_connections=len(job_ids))
     async with httpx.AsyncClient(base_url=url, timeout=wait_s + 30, limits=limits) as client:
-        callers = [asyncio.create_task(_caller(client, job_id, wait_s, stats)) for job_id in job_ids]
+        callers = [asyncio.create_task(_caller(client, job_id, wait_s, stats, i, len(job_ids)))
+                   for i, job_id in enumerate(job_ids)]  # fmt: skip
         while not stop.is_set():
             await asyncio.sleep(0.1)
         for caller in callers:  # hang up at once, not at the end of each wait
@@ -67,10 +69,17 @@ async def _callers(
         await asyncio.gather(*callers, return_exceptions=True)
 
 
-async def _caller(client: httpx.AsyncClient, job_id: str, wait_s: float, stats: WaiterStats) -> None:
+async def _caller(client: httpx.AsyncClient, job_id: str, wait_s: float, stats: WaiterStats, index: int,
+                  count: int) -> None:  # fmt: skip
+    """The `index`th of `count` callers: arrives in the first seconds (ARRIVALS_PER_S), and its first
+    wait is cut to a share of a full one, so that the callers' next calls are spread over the
+    wait, as independent callers' are, and do not all come back in the same second."""
+    await asyncio.sleep(index / ARRIVALS_PER_S)
+    wait = max(0.1, wait_s * (index + 1) / count)
     while True:
         try:
-            response = await client.get(f"/v1/jobs/{job_id}", params={"wait": wait_s})
+            response = await client.get(f"/v1/jobs/{job_id}", params={"wait": round(wait, 3)})
+            wait = wait_s
             response.raise_for_status()
             stats.requests += 1
         except httpx.HTTPError:
