@@ -233,6 +233,7 @@ class JobPipeline:
 
     def _take_finished(self) -> list[_InFlight] | None:
         with self._cond:
+            self._finished.extend(self._timed_out())
             while not self._finished and not self._closed:
                 self._cond.wait(TIMEOUT_CHECK_S)
                 self._finished.extend(self._timed_out())

@@ -69,13 +69,16 @@ def make_pipeline(factory: SessionFactory) -> Iterator[Callable[..., JobPipeline
     made: list[tuple[JobPipeline, Batcher[PromptRequest, Generation]]] = []
 
     def make(
-        run: RunBatch = _echo, max_retries: int = 2, admit: Callable[[], None] = lambda: None
+        run: RunBatch = _echo,
+        max_retries: int = 2,
+        admit: Callable[[], None] = lambda: None,
+        timeout_s: float = 5,
     ) -> JobPipeline:
         batcher: Batcher[PromptRequest, Generation] = Batcher(BatchPolicy(8, 1, 100_000), run)
         batcher.start()
         profile = load_table(None).profiles["default"]
         responder = Responder(factory, batcher, profile, "tiny", lambda messages: 10, history_turns=4,
-                              timeout_s=5, admit=admit)  # fmt: skip
+                              timeout_s=timeout_s, admit=admit)  # fmt: skip
         pipeline = JobPipeline(responder, "w1", max_retries)
         pipeline.start()
         made.append((pipeline, batcher))
@@ -212,3 +215,23 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_a_generation_past_the_job_timeout_is_retried_once_and_its_late_answer_ignored(
+    factory, make_pipeline
+):
+    release = threading.Event()
+
+    def hung(requests: list[PromptRequest]) -> list[Generation]:
+        release.wait(10)
+        return _echo(requests)
+
+    delivery = FakeDelivery(_queued(factory, "hello").to_wire())
+    pipeline = make_pipeline(hung, timeout_s=0.3)
+    pipeline.receive(delivery)
+    assert pipeline.wait_idle(timeout=5)
+    assert delivery.outcome is not None and delivery.outcome[0] == "retried"
+    assert "job timeout" in delivery.outcome[1]
+    release.set()  # the late generation ends: FakeDelivery fails the test if it is settled again
+    time.sleep(0.3)
+    assert pipeline.held == 0
