@@ -79,7 +79,8 @@ class JobPipeline:
         self._arrived: list[Delivery] = []
         self._finished: list[_InFlight] = []
         self._running: dict[int, _InFlight] = {}
-        self._held = 0  # deliveries received and not settled yet
+        self._unsettled: set[int] = set()  # ids of the deliveries received and not settled yet
+        self._settling: set[int] = set()  # ids of those being settled now
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._on_held = on_held  # told +1 / -1 as deliveries come and go (for babelq status)
@@ -87,7 +88,7 @@ class JobPipeline:
     @property
     def held(self) -> int:
         """Deliveries received and not settled yet."""
-        return self._held
+        return len(self._unsettled)
 
     def start(self) -> None:
         for name, loop in (("babelq-starter", self._start_loop), ("babelq-finisher", self._finish_loop)):
@@ -98,7 +99,7 @@ class JobPipeline:
     def receive(self, delivery: Delivery) -> None:
         """Take one delivery (called from the consumer's thread; returns at once)."""
         with self._cond:
-            self._held += 1
+            self._unsettled.add(id(delivery))
             self._arrived.append(delivery)
             self._cond.notify_all()
         if self._on_held is not None:
@@ -116,7 +117,7 @@ class JobPipeline:
         """Wait until every delivery is settled; False if `timeout` passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._held:
+            while self._unsettled:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -303,14 +304,21 @@ class JobPipeline:
         self._settle(delivery, lambda d: d.hand_back(reason))
 
     def _settle(self, delivery: Delivery, how: Callable[[Delivery], None]) -> None:
-        """Settle one delivery; it stops counting as held whatever settling it raised."""
+        """Settle one delivery, once: a second settling of the same delivery (a catch-all handing
+        back a group some of which was settled already) does nothing. It stops counting as held
+        when settling it has returned (or raised), so `wait_idle` outlasts the ack."""
+        with self._cond:
+            if id(delivery) not in self._unsettled or id(delivery) in self._settling:
+                return
+            self._settling.add(id(delivery))
         try:
             how(delivery)
         except Exception:
             log.exception("settling a delivery failed; the broker will redeliver it")
         finally:
             with self._cond:
-                self._held -= 1
+                self._settling.discard(id(delivery))
+                self._unsettled.discard(id(delivery))
                 self._cond.notify_all()
             if self._on_held is not None:
                 self._on_held(-1)

@@ -32,7 +32,7 @@ class FakeDelivery:
     def __init__(self, payload: Any, retries: int = 0) -> None:
         self.payload = payload
         self.retries = retries
-        self.outcome: tuple[str, str] | None = None
+        self.outcomes: list[tuple[str, str]] = []  # one, unless the pipeline settled it twice
         self.was_started = False
         self.settled = threading.Event()
 
@@ -48,9 +48,13 @@ class FakeDelivery:
     def retry(self, job: ChatJob, reason: str) -> None:
         self._settle("retried", reason)
 
+    @property
+    def outcome(self) -> tuple[str, str] | None:
+        assert len(self.outcomes) <= 1, f"settled more than once: {self.outcomes}"
+        return self.outcomes[0] if self.outcomes else None
+
     def _settle(self, how: str, detail: str) -> None:
-        assert self.outcome is None, f"settled twice: {self.outcome} then {how}"
-        self.outcome = (how, detail)
+        self.outcomes.append((how, detail))
         self.settled.set()
 
 
@@ -103,7 +107,7 @@ def _deliver(pipeline: JobPipeline, *deliveries: FakeDelivery) -> None:
     for delivery in deliveries:
         pipeline.receive(delivery)
     assert pipeline.wait_idle(timeout=10), "every delivery settled"
-    assert all(d.settled.is_set() for d in deliveries)
+    assert all(len(d.outcomes) == 1 for d in deliveries), [d.outcomes for d in deliveries]
 
 
 def _status(factory: SessionFactory, job: ChatJob) -> JobStatus:
@@ -232,6 +236,20 @@ def test_a_generation_past_the_job_timeout_is_retried_once_and_its_late_answer_i
     assert pipeline.wait_idle(timeout=5)
     assert delivery.outcome is not None and delivery.outcome[0] == "retried"
     assert "job timeout" in delivery.outcome[1]
-    release.set()  # the late generation ends: FakeDelivery fails the test if it is settled again
+    release.set()  # the late generation ends, and must not settle the delivery again
     time.sleep(0.3)
+    assert pipeline.held == 0 and len(delivery.outcomes) == 1
+
+
+def test_a_store_that_fails_while_starting_hands_each_delivery_back_once(factory, make_pipeline, monkeypatch):
+    def store_down(*_: Any, **__: Any) -> list[Any]:
+        raise ConnectionError("the store went away")
+
+    monkeypatch.setattr("persistence.job_lifecycle.begin_jobs", store_down)
+    broken = FakeDelivery({"job_id": new_id(), "text": 3})  # settled (malformed) before the store fails
+    fine = FakeDelivery(_queued(factory, "hello").to_wire())
+    pipeline = make_pipeline()
+    _deliver(pipeline, broken, fine)  # each settled once, though the catch-all hands back both
+    assert broken.outcome == ("answered", "malformed")
+    assert fine.outcome == ("handed back", "could not start the job")
     assert pipeline.held == 0
