@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     breaker_max_trials: int = Field(default=10, ge=0, le=10_000)
     health_interval_s: float = Field(default=30.0, gt=0, le=3600)
     republish_after_s: float = Field(default=900.0, gt=0)
+    heartbeat_s: float = Field(default=10.0, gt=0, le=300)
+    worker_dead_after_s: float = Field(default=30.0, gt=0, le=3600)
     shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("broker_url")
@@ -71,6 +73,15 @@ class Settings(BaseSettings):
             raise ValueError("BABELQ_ENV=production needs a real BABELQ_BROKER_URL (redis or amqp)")
         if self.env == "production" and self.store_url.startswith("sqlite"):
             raise ValueError("BABELQ_ENV=production needs BABELQ_DATABASE_URL (postgresql+psycopg)")
+        return self
+
+    @model_validator(mode="after")
+    def _death_outlasts_heartbeats(self) -> Settings:
+        if self.worker_dead_after_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                "worker_dead_after_s must be at least twice heartbeat_s, or one late beat would make "
+                "a living worker's jobs run twice"
+            )
         return self
 
     @property

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import EarlierTurnPending, JobNotFound
 from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
 from persistence.db import SessionFactory, connect
-from persistence.models import Job, Message
+from persistence.models import Job, Message, WorkerBeat
 from persistence.outcomes import write_outcomes
 from persistence.tables import FINAL_STATUSES, USER, jobs, messages
 from persistence.views import Turn
@@ -193,6 +193,54 @@ def claim_unstarted(factory: SessionFactory, older_than: timedelta, limit: int =
         for job, _text in rows:
             job.published_at = utcnow()
         return [_chat_job(job, text) for job, text in rows]
+
+
+def claim_orphans(factory: SessionFactory, dead_after: timedelta, limit: int = 100) -> list[ChatJob]:
+    """Jobs left `running` by a worker whose heartbeat is older than `dead_after` (or that never
+    beat), claimed for re-publishing: back to `queued`, their publish time now, in the same
+    transaction (rows locked, others skipped, on PostgreSQL), so one process re-publishes each.
+    The dead worker's own message, if the broker redelivers it later, finds the job final. A job
+    whose user turn is missing cannot run again: it ends `failed` here."""
+    cutoff = utcnow() - dead_after
+    orphaned = (
+        select(Job, Message.text)
+        .outerjoin(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
+        .outerjoin(WorkerBeat, WorkerBeat.name == Job.worker)
+        .where(Job.status == JobStatus.RUNNING.value, Job.started_at < cutoff,
+               or_(WorkerBeat.seen_at.is_(None), WorkerBeat.seen_at < cutoff))
+        .order_by(Job.created_at)
+        .limit(limit)
+        .with_for_update(of=Job, skip_locked=True)
+    )  # fmt: skip
+    with factory.begin() as session:
+        rows = session.execute(orphaned).all()
+        claimed = []
+        for job, text in rows:
+            if text is None:
+                job.status, job.error, job.finished_at = (
+                    JobStatus.FAILED.value,
+                    "its message is missing",
+                    utcnow(),
+                )
+                continue
+            job.status, job.worker, job.published_at = JobStatus.QUEUED.value, None, utcnow()
+            claimed.append(_chat_job(job, text))
+        return claimed
+
+
+def requeue_jobs(factory: SessionFactory, job_ids: Sequence[str], worker: str) -> None:
+    """Jobs `worker` started and hands back untouched (shutting down, breaker open): `queued`
+    again, so that nobody takes them for orphans of this worker once it is gone."""
+    if not job_ids:
+        return
+    back = (
+        update(jobs)
+        .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.status == JobStatus.RUNNING.value,
+               jobs.c.worker == worker)
+        .values(status=JobStatus.QUEUED.value, worker=None)
+    )  # fmt: skip
+    with connect(factory, write=True) as connection:
+        connection.execute(back)
 
 
 def _chat_job(job: Job, text: str) -> ChatJob:

@@ -79,6 +79,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_conversation_created", "conversation_id", "created_at"),
         Index("ix_jobs_status_published", "status", "published_at"),
+        Index("ix_jobs_status_worker", "status", "worker"),
     )
 
     job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -106,3 +107,14 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(255))
     model: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkerBeat(Base):
+    """A worker's proof of life: its last heartbeat. Jobs `running` on a worker whose beat is
+    stale are run again elsewhere (persistence/liveness.py)."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

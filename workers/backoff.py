@@ -1,10 +1,18 @@
-"""OOM backoff, pure: split a batch that ran out of memory, and lower the size cap for a while.
+"""OOM backoff and poison isolation, pure: split a batch that failed until what fails is alone.
 
 No job fails for an out-of-memory error that a smaller batch avoids: a batch that raises one is
 split in halves, each half retried (recursively, down to single items); the cap on batch size
 drops to the size that failed halved, and climbs back by one after every `recover_after`
-successful batches in a row. The continuous engine has no batch to split: when its generation
-loop dies, `triage_dead_loop` decides which of its requests run again under the lowered cap.
+successful batches in a row.
+
+No job fails for another's input either: a batch that raises anything else is split in halves and
+both halves run before either is split further, down to the item that fails alone (about
+2 × log2(size) runs for one poison prompt; running both halves first keeps failures from
+following each other, so one poison prompt does not open the model breaker). Only the items that
+fail alone get the error. When the worker refuses work (its breaker opened), nothing is split.
+
+The continuous engine has no batch to split: when its generation loop dies, `triage_dead_loop`
+decides which of its requests run again under the lowered cap.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from core.errors import BatchResultMismatch
+from core.errors import BatchResultMismatch, WorkerUnavailable
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -83,20 +91,55 @@ def run_splitting(
     run: Callable[[list[T]], Sequence[R | BaseException]],
     cap: SizeCap,
     is_oom: Callable[[BaseException], bool] = is_out_of_memory,
+    isolate: bool = True,
 ) -> list[R | BaseException]:
-    """Run `items`; on OOM split in halves and retry. A single item that still OOMs fails alone."""
+    """Run `items`; on OOM split in halves and retry, and (with `isolate`) on any other error find
+    the items that fail alone. A single item that still fails fails alone."""
     try:
         results = list(run(items))
     except BaseException as exc:
         if not is_oom(exc):
-            raise
+            if not isolate or isinstance(exc, WorkerUnavailable):
+                raise
+            return _isolate(items, exc, run, cap, is_oom)
         cap.shrink(len(items))
         if len(items) == 1:
             return [exc]
         middle = len(items) // 2
-        return run_splitting(items[:middle], run, cap, is_oom) + run_splitting(
-            items[middle:], run, cap, is_oom
+        return run_splitting(items[:middle], run, cap, is_oom, isolate) + run_splitting(
+            items[middle:], run, cap, is_oom, isolate
         )
     if len(results) != len(items):
         raise BatchResultMismatch(f"batch of {len(items)} returned {len(results)} results")
     return results
+
+
+def _isolate(
+    items: list[T], error: BaseException, run: Callable[[list[T]], Sequence[R | BaseException]], cap: SizeCap,
+    is_oom: Callable[[BaseException], bool],
+) -> list[R | BaseException]:  # fmt: skip
+    """`items` failed together with `error`: run both halves, then split only those that fail."""
+    if len(items) == 1:
+        return [error]
+    middle = len(items) // 2
+    halves = [items[:middle], items[middle:]]
+    attempts = [_attempt(half, run, cap, is_oom) for half in halves]
+    results: list[R | BaseException] = []
+    for half, attempt in zip(halves, attempts, strict=True):
+        if not isinstance(attempt, BaseException):
+            results.extend(attempt)
+        elif isinstance(attempt, WorkerUnavailable):
+            results.extend([attempt] * len(half))
+        else:
+            results.extend(_isolate(half, attempt, run, cap, is_oom))
+    return results
+
+
+def _attempt(
+    items: list[T], run: Callable[[list[T]], Sequence[R | BaseException]], cap: SizeCap,
+    is_oom: Callable[[BaseException], bool],
+) -> list[R | BaseException] | BaseException:  # fmt: skip
+    try:
+        return run_splitting(items, run, cap, is_oom, isolate=False)
+    except BaseException as exc:  # returned, to be isolated by the caller after both halves ran
+        return exc

@@ -2,9 +2,10 @@
 
 Callers `submit` one item at a time and get a Future; one loop cuts batches (see batch_queue),
 calls the batch function once per batch, and resolves every item's Future with its own outcome.
-An exception raised by the batch function reaches every item of that batch; a result list of the
+A batch that raises is split until what fails is alone (see backoff: out of memory, or one
+poison item), so an error reaches only the items that fail on their own; a result list of the
 wrong length is an error, never a silent mismatch; an item past its deadline is not run and gets
-ItemExpired; an out-of-memory batch is split and retried (see backoff).
+ItemExpired.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from transport.celery_app import create_celery_app
 from transport.queues import publish_job
 from workers.bulk_consumer import PIPELINE_ATTRIBUTE
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
+from workers.liveness import Heartbeat
 from workers.republisher import Republisher
 from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
 from workers.tasks import register_tasks
@@ -58,9 +59,13 @@ def run_worker(
     factory = make_session_factory(engine)
     own_notices = None if notices else open_answer_notices(settings)  # else the caller's to close
     runtime = build_runtime(settings, profile, factory, queues, answers, notices or own_notices)
-    republisher = Republisher(factory, partial(publish_job, app), settings.republish_after_s)
+    republisher = Republisher(
+        factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s
+    )
     runtime.monitor.chores.append(republisher.run_once)
     hostname = node_name(name, exact_name)
+    heartbeat = Heartbeat(factory, hostname, settings.heartbeat_s, republisher.run_orphans)
+    heartbeat.start()
     pipeline = runtime.start_pipeline(hostname, settings.job_max_retries)
     register_tasks(app)
     register_control_commands()
@@ -70,6 +75,7 @@ def run_worker(
         return _consume(app, settings, runtime, hostname)
     finally:
         runtime.close()
+        heartbeat.stop()
         if own_notices is not None:
             own_notices.close()
         engine.dispose()

@@ -283,10 +283,19 @@ class JobPipeline:
                 raise ModelFailed(f"no answer within the job timeout of {self._responder.timeout_s:g} s")
             return self._responder.conclude(item.launched, self.worker)
         except WorkerUnavailable as exc:
+            self._requeue(item.job)
             self._hand_back(item.delivery, str(exc))
         except ModelFailed as exc:
             return self._retry_or_fail(item, exc)
         return None
+
+    def _requeue(self, job: ChatJob) -> None:
+        """A started job handed back untouched is `queued` again in the store, so that nobody
+        takes it for an orphan of this worker once this worker is gone."""
+        try:
+            job_lifecycle.requeue_jobs(self._responder.session_factory, [job.job_id], self.worker)
+        except Exception as exc:  # it stays `running`: the orphan check re-publishes it later
+            log.warning("could not mark job %s queued again: %s", job.job_id, exc)
 
     def _retry_or_fail(self, item: _InFlight, exc: ModelFailed) -> ChatAnswer | None:
         attempts = item.delivery.retries + 1

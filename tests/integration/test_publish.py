@@ -20,6 +20,9 @@ def app(request: pytest.FixtureRequest) -> Celery:
     url = str(request.getfixturevalue(f"{request.param}_url"))
     app = create_celery_app(Settings(broker_url=url), load_table(None))
     _delete_queue(app)
+    # Celery shares its connection pool among apps of one broker URL (kombu.pools): start from a
+    # new connection, or an earlier test's record of what it declared would still stand
+    _reconnect(app)
     yield app
     _delete_queue(app)
     app.close()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, update
 
 from core.errors import EarlierTurnPending, JobNotFound
-from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id
-from persistence import job_lifecycle
+from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id, utcnow
+from persistence import job_lifecycle, liveness, views
 from persistence.db import make_engine, make_session_factory
 from persistence.migrate import downgrade, upgrade
+from persistence.models import WorkerBeat
+from persistence.tables import jobs as jobs_table
 from tests.support import store
 
 pytestmark = pytest.mark.integration
@@ -92,3 +96,48 @@ def test_a_batch_of_answers_is_written_once_each(migrated_store_url: str):
         for job, text in ((one, "first"), (two, "already"), (failed, "retried ok")):
             turns = store.get_turns(factory, job.conversation_id)
             assert turns is not None and [t.text for t in turns if t.role == "assistant"] == [text]
+
+
+def _set(factory, table, key: str, value: str, **values) -> None:
+    with factory.begin() as session:
+        session.execute(update(table).where(table.c[key] == value).values(**values))
+
+
+def test_jobs_left_running_by_a_silent_worker_are_claimed_once_and_a_living_workers_are_not(
+    migrated_store_url: str,
+):
+    with store.session_factory(migrated_store_url) as factory:
+        dead, alive, silent = (_queued(factory, new_id(), text) for text in ("a", "b", "c"))
+        long_ago = utcnow() - timedelta(minutes=5)
+        for job, worker in ((dead, "dead@h"), (alive, "alive@h"), (silent, "never-beat@h")):
+            store.start_job(factory, job.job_id, worker)
+            _set(factory, jobs_table, "job_id", job.job_id, started_at=long_ago)
+        liveness.beat(factory, "dead@h", long_ago)
+        liveness.beat(factory, "alive@h", long_ago)
+        _set(factory, WorkerBeat.__table__, "name", "dead@h", seen_at=long_ago)  # stopped beating
+        ours = {dead.job_id, silent.job_id, alive.job_id}  # the store is shared with other tests
+        claimed = [j for j in job_lifecycle.claim_orphans(factory, timedelta(seconds=30)) if j.job_id in ours]
+        assert sorted(j.job_id for j in claimed) == sorted([dead.job_id, silent.job_id])
+        assert {j.text for j in claimed} == {"a", "c"}
+        again = job_lifecycle.claim_orphans(factory, timedelta(seconds=30))
+        assert not {j.job_id for j in again} & ours  # queued now: claimed once
+        assert store.start_job(factory, dead.job_id, "alive@h") == JobStatus.RUNNING  # runs again
+
+
+def test_a_started_job_handed_back_is_queued_again_and_a_clean_stop_forgets_the_worker(
+    migrated_store_url: str,
+):
+    with store.session_factory(migrated_store_url) as factory:
+        job = _queued(factory, new_id(), "hello")
+        store.start_job(factory, job.job_id, "w1@h")
+        job_lifecycle.requeue_jobs(factory, [job.job_id], "other@h")  # not its worker: untouched
+        assert views.get_job(factory, job.job_id).status is JobStatus.RUNNING
+        job_lifecycle.requeue_jobs(factory, [job.job_id], "w1@h")
+        assert views.get_job(factory, job.job_id).status is JobStatus.QUEUED
+        liveness.beat(factory, "w1@h", utcnow())
+        liveness.beat(factory, "w1@h", utcnow())  # a second beat updates the same row
+        with factory() as session:
+            assert session.query(WorkerBeat).filter_by(name="w1@h").count() == 1
+        liveness.forget(factory, "w1@h")
+        with factory() as session:
+            assert session.query(WorkerBeat).filter_by(name="w1@h").count() == 0

@@ -9,6 +9,7 @@ import pytest
 from core.errors import (
     BatcherClosed,
     BatchResultMismatch,
+    BreakerOpen,
     ConfigurationError,
     ItemExpired,
     ItemTooLarge,
@@ -80,13 +81,13 @@ def test_token_budget_splits_batches_and_refuses_an_oversized_item():
         batcher.submit(9, tokens=101)
 
 
-def test_an_exception_reaches_every_item_of_its_batch_only():
+def test_a_batch_that_failed_once_is_run_again_in_halves_and_the_next_batch_is_untouched():
     clock = FakeClock()
-    calls = {"n": 0}
+    calls: list[list[int]] = []
 
     def flaky(xs: list[int]) -> list[int]:
-        calls["n"] += 1
-        if calls["n"] == 1:
+        calls.append(xs)
+        if len(calls) == 1:
             raise RuntimeError("model exploded")
         return doubling(xs)
 
@@ -95,10 +96,57 @@ def test_an_exception_reaches_every_item_of_its_batch_only():
     second = [batcher.submit(i) for i in range(2, 4)]
     batcher.step()
     batcher.step()
-    for f in first:
-        with pytest.raises(RuntimeError, match="model exploded"):
-            f.result(0)
-    assert [f.result(0).value for f in second] == [4, 6]
+    assert [f.result(0).value for f in first + second] == [0, 2, 4, 6]
+    assert calls == [[0, 1], [0], [1], [2, 3]]
+
+
+def test_a_poison_item_fails_alone_and_its_batch_mates_are_answered():
+    clock = FakeClock()
+    calls: list[list[int]] = []
+
+    def poisoned(xs: list[int]) -> list[int]:
+        calls.append(xs)
+        if 5 in xs:
+            raise RuntimeError("CUDA error: device-side assert")
+        return doubling(xs)
+
+    batcher = Batcher(BatchPolicy(8, 0), poisoned, clock)
+    futures = [batcher.submit(i) for i in range(8)]
+    batcher.step()
+    assert isinstance(futures[5].exception(0), RuntimeError)
+    assert [f.result(0).value for i, f in enumerate(futures) if i != 5] == [0, 2, 4, 6, 8, 12, 14]
+    assert len(calls) == 1 + 2 * 3  # both halves at each of log2(8) levels
+    failed = ["fail" if 5 in c else "ok" for c in calls]
+    assert "fail, fail, fail" not in ", ".join(failed)  # never three failures in a row (the breaker)
+
+
+def test_a_batch_that_always_fails_gives_every_item_the_error():
+    clock = FakeClock()
+    calls: list[int] = []
+
+    def broken(xs: list[int]) -> list[int]:
+        calls.append(len(xs))
+        raise RuntimeError("device lost")
+
+    batcher = Batcher(BatchPolicy(4, 0), broken, clock)
+    futures = [batcher.submit(i) for i in range(4)]
+    batcher.step()
+    assert calls == [4, 2, 2, 1, 1, 1, 1]  # the model breaker bounds this on a real worker
+    assert all(isinstance(f.exception(0), RuntimeError) for f in futures)
+
+
+def test_a_worker_that_refuses_work_does_not_split_the_batch():
+    calls: list[int] = []
+
+    def refusing(xs: list[int]) -> list[int]:
+        calls.append(len(xs))
+        raise BreakerOpen("the model breaker is open")
+
+    batcher = Batcher(BatchPolicy(4, 0), refusing, FakeClock())
+    futures = [batcher.submit(i) for i in range(4)]
+    batcher.step()
+    assert calls == [4]
+    assert all(isinstance(f.exception(0), BreakerOpen) for f in futures)
 
 
 def test_wrong_number_of_results_is_an_error_for_every_item():
@@ -248,21 +296,6 @@ def test_a_single_item_that_still_runs_out_of_memory_fails_alone():
     for f in futures:
         with pytest.raises(MemoryError):
             f.result(0)
-
-
-def test_errors_other_than_memory_are_not_retried():
-    clock = FakeClock()
-    calls: list[int] = []
-
-    def broken(xs: list[int]) -> list[int]:
-        calls.append(len(xs))
-        raise RuntimeError("device lost")
-
-    batcher = Batcher(BatchPolicy(4, 0), broken, clock)
-    futures = [batcher.submit(i) for i in range(4)]
-    batcher.step()
-    assert calls == [4]
-    assert all(isinstance(f.exception(0), RuntimeError) for f in futures)
 
 
 def test_raising_the_policy_size_raises_the_cap_at_once_unless_backing_off():

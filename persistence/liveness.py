@@ -1,0 +1,36 @@
+"""Which workers are alive: each one writes a heartbeat every few seconds (see job_lifecycle.
+claim_orphans for what happens to the jobs of one that stops)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, delete, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from core.jobs import utcnow
+from persistence.db import SessionFactory, connect
+from persistence.models import WorkerBeat
+
+_workers = cast(Table, WorkerBeat.__table__)
+
+
+def beat(factory: SessionFactory, worker: str, started_at: datetime) -> None:
+    """Record that `worker` is alive now."""
+    now = utcnow()
+    with connect(factory, write=True) as connection:
+        touched = connection.execute(update(_workers).where(_workers.c.name == worker).values(seen_at=now))
+        if touched.rowcount:
+            return
+    try:
+        with connect(factory, write=True) as connection:
+            connection.execute(insert(_workers).values(name=worker, started_at=started_at, seen_at=now))
+    except IntegrityError:  # its previous beat's row appeared meanwhile: that is a beat too
+        pass
+
+
+def forget(factory: SessionFactory, worker: str) -> None:
+    """A worker that stops cleanly is no longer alive (what it still holds is run elsewhere)."""
+    with connect(factory, write=True) as connection:
+        connection.execute(delete(_workers).where(_workers.c.name == worker))
