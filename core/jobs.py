@@ -16,6 +16,8 @@ JOB_SCHEMA_VERSION = 1
 # DEFAULT_MAX_TEXT_CHARS unless set) may be set anywhere up to it.
 TEXT_CHARS_CEILING = 16_000
 DEFAULT_MAX_TEXT_CHARS = 4000
+# The longest a job may wait to be answered (a week): past its deadline it ends `expired`.
+MAX_DEADLINE_S = 7 * 86400
 
 
 class JobStatus(StrEnum):

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigurationError
-from core.jobs import DEFAULT_MAX_TEXT_CHARS, TEXT_CHARS_CEILING
+from core.jobs import DEFAULT_MAX_TEXT_CHARS, MAX_DEADLINE_S, TEXT_CHARS_CEILING
 
 EMBEDDED_BROKER_URL = "memory://"
 RunnerKind = Literal["transformers", "null"]
@@ -37,6 +37,7 @@ class Settings(BaseSettings):
 
     max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, ge=1, le=TEXT_CHARS_CEILING)
     max_wait_s: float = Field(default=60.0, gt=0, le=600)
+    job_deadline_s: float = Field(default=900.0, gt=0, le=MAX_DEADLINE_S)
     job_timeout_s: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=0, ge=0)
     torch_threads: int = Field(default=0, ge=0, le=1024)

@@ -54,7 +54,8 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     app = celery or create_celery_app(settings, table)
     detector = LanguageDetector(sorted(table.languages))
     cache = open_answer_cache(settings)
-    intake = Intake(table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings))
+    intake = Intake(table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings),
+                    default_deadline_s=settings.job_deadline_s)  # fmt: skip
     return Stack(settings, table, engine, factory, app, intake, cache, open_answer_notices(settings))
 
 

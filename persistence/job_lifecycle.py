@@ -247,4 +247,5 @@ def _chat_job(job: Job, text: str) -> ChatJob:
     return ChatJob(
         job_id=job.job_id, conversation_id=job.conversation_id, channel=job.channel, user_ref=job.user_ref,
         text=text, language=job.language, queue=job.queue, profile=job.profile, created_at=job.created_at,
+        deadline_at=job.deadline_at,
     )  # fmt: skip

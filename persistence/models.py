@@ -99,6 +99,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     queued_ms: Mapped[float | None] = mapped_column(Float)
     batch_wait_ms: Mapped[float | None] = mapped_column(Float)
     infer_ms: Mapped[float | None] = mapped_column(Float)

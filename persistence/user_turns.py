@@ -127,6 +127,7 @@ def _queued_job(job: ChatJob, language_source: str) -> dict[str, Any]:
         "channel": job.channel, "user_ref": job.user_ref, "language": job.language,
         "language_source": language_source, "queue": job.queue, "profile": job.profile,
         "created_at": job.created_at, "attempts": 0, "published_at": job.created_at,
+        "deadline_at": job.deadline_at,
     }  # fmt: skip
 
 

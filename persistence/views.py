@@ -44,6 +44,7 @@ class JobView:
     worker: str | None
     created_at: datetime
     cached: bool = False
+    deadline_at: datetime | None = None
 
 
 _answer = messages.alias("answer")
@@ -68,6 +69,7 @@ def _job_view(job: Any) -> JobView:
         timings=Timings(queued_ms=job.queued_ms, batch_wait_ms=job.batch_wait_ms,
                         infer_ms=job.infer_ms, total_ms=job.total_ms),
         batch_size=job.batch_size, worker=job.worker, created_at=job.created_at, cached=bool(job.cached),
+        deadline_at=job.deadline_at,
     )  # fmt: skip
 
 

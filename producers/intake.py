@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from core.errors import PublishError
-from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id
+from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id, utcnow
 from persistence import user_turns
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
@@ -39,8 +40,10 @@ class Intake:
         factory: SessionFactory,
         publish: Publish,
         answers: AnswerLookup | None = None,
+        default_deadline_s: float | None = None,
     ) -> None:
         self._answers = answers
+        self._default_deadline_s = default_deadline_s
         self._table = table
         self._detector = detector
         self._factory = factory
@@ -62,7 +65,7 @@ class Intake:
         job = ChatJob(
             job_id=new_id(), conversation_id=conversation_id, channel=message.channel,
             user_ref=message.user_ref, text=message.text, language=route.language,
-            queue=route.queue, profile=route.profile,
+            queue=route.queue, profile=route.profile, deadline_at=self._deadline_at(message),
         )  # fmt: skip
         # Only a conversation's first question is answered from the cache: later ones depend on it.
         if previous is None and self._answer_from_cache(job, choice.source, new_conversation):
@@ -74,6 +77,12 @@ class Intake:
             user_turns.discard_unpublished(self._factory, job, created)
             raise
         return Submitted(job, choice.source)
+
+    def _deadline_at(self, message: MessageIn) -> datetime | None:
+        """When an answer stops being of use: the request's deadline, else its channel's in the
+        routing table, else the default (BABELQ_JOB_DEADLINE_S)."""
+        seconds = message.deadline_s or self._table.deadline_s(message.channel) or self._default_deadline_s
+        return None if seconds is None else utcnow() + timedelta(seconds=seconds)
 
     def _answer_from_cache(self, job: ChatJob, source: str, new_conversation: bool) -> bool:
         if self._answers is None:

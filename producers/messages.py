@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import InvalidInput
-from core.jobs import DEFAULT_MAX_TEXT_CHARS, canonical_uuid
+from core.jobs import DEFAULT_MAX_TEXT_CHARS, MAX_DEADLINE_S, canonical_uuid
 from routing.language_codes import normalize_language_code
 
 _CHANNEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -27,6 +27,11 @@ class MessageIn(BaseModel):
     channel: str = Field(default="api", description="Where the message came from (web, api, cli, …).")
     user_ref: str | None = Field(default=None, max_length=255)
     language: str | None = Field(default=None, description="ISO 639-1 code; overrides detection.")
+    deadline_s: float | None = Field(
+        default=None, gt=0, le=MAX_DEADLINE_S,
+        description="Seconds from now after which an answer is no use (the job ends `expired`); "
+        "default: the channel's in the routing table, else BABELQ_JOB_DEADLINE_S.",
+    )  # fmt: skip
 
     @field_validator("text")
     @classmethod

@@ -38,6 +38,7 @@ class JobOut(BaseModel):
     worker: str | None
     created_at: datetime
     cached: bool = False
+    deadline_at: datetime | None = None
 
     @classmethod
     def of(cls, view: JobView) -> JobOut:

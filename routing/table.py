@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigurationError
+from core.jobs import MAX_DEADLINE_S
 from routing.language_names import language_name
 
 DEFAULT_TABLE_RESOURCE = "default_routes.yaml"
@@ -70,6 +71,7 @@ class RoutingTable:
     queue_profiles: Mapping[str, str]
     profiles: Mapping[str, Profile]
     channel_defaults: Mapping[str, str] = field(default_factory=dict)
+    channel_deadlines: Mapping[str, float] = field(default_factory=dict)
 
     def route(self, language: str) -> Route:
         """The queue for a language; unsupported or unmapped languages go to the fallback."""
@@ -80,6 +82,10 @@ class RoutingTable:
 
     def channel_default(self, channel: str) -> str:
         return self.channel_defaults.get(channel) or self.channel_defaults[ANY]
+
+    def deadline_s(self, channel: str) -> float | None:
+        """The table's deadline for a channel's jobs (its own, else "*"), None when it sets none."""
+        return self.channel_deadlines.get(channel, self.channel_deadlines.get(ANY))
 
     @property
     def queue_names(self) -> list[str]:
@@ -112,6 +118,7 @@ class RoutingTable:
             },
             "profiles": {name: _profile_view(p) for name, p in self.profiles.items()},
             "channels": dict(self.channel_defaults),
+            "deadlines": dict(self.channel_deadlines),
         }
 
 
@@ -159,6 +166,9 @@ def table_from_dict(data: Any) -> RoutingTable:
         raise ConfigurationError(f"routing table: fallback_queue {fallback!r} is not in queues")
     channels = {str(k): _one_language(v, f"channels.{k}") for k, v in (data.get("channels") or {}).items()}
     channels.setdefault(ANY, "en")
+    deadlines = {
+        str(k): _deadline(v, f"deadlines.{k}") for k, v in _optional_mapping(data, "deadlines").items()
+    }
     return RoutingTable(
         languages=frozenset(_languages(data.get("languages") or [], "languages")),
         fallback_queue=fallback,
@@ -167,7 +177,21 @@ def table_from_dict(data: Any) -> RoutingTable:
         queue_profiles=queue_profiles,
         profiles=profiles,
         channel_defaults=channels,
+        channel_deadlines=deadlines,
     )
+
+
+def _optional_mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"routing table: {key} must be a mapping")
+    return value
+
+
+def _deadline(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_DEADLINE_S:
+        raise ConfigurationError(f"routing table: {where} must be seconds, > 0 and at most {MAX_DEADLINE_S}")
+    return float(value)
 
 
 def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,18 @@ def test_a_job_can_be_awaited_again_by_its_id(tmp_path: Path):
         assert time.perf_counter() - started >= 0.3
         assert client.get(f"/v1/jobs/{job_id}?wait=3").status_code == 422  # over BABELQ_MAX_WAIT_S
         assert client.get(f"/v1/jobs/{new_id()}?wait=0.1").status_code == 404
+
+
+def test_every_job_gets_a_deadline_the_request_may_set(tmp_path: Path):
+    with api_client(tmp_path, job_deadline_s=120) as client:
+        default = client.post("/v1/messages", json={"text": "where is my order?"}).json()["job_id"]
+        asked = client.post("/v1/messages", json={"text": "where is my order?", "deadline_s": 30}).json()[
+            "job_id"
+        ]
+        for job_id, seconds in ((default, 120), (asked, 30)):
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            left = datetime.fromisoformat(job["deadline_at"]) - datetime.fromisoformat(job["created_at"])
+            assert abs(left.total_seconds() - seconds) < 5
+        for bad in (0, -1, 8 * 86400, "soon"):
+            response = client.post("/v1/messages", json={"text": "hi", "deadline_s": bad})
+            assert response.status_code == 422 and "deadline_s" in response.text

@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from core.errors import WorkerDraining
-from core.jobs import ChatJob, JobStatus, new_id
+from core.jobs import ChatJob, JobStatus, new_id, utcnow
 from persistence import views
 from persistence.db import SessionFactory
 from routing.table import load_table
@@ -253,3 +254,18 @@ def test_a_store_that_fails_while_starting_hands_each_delivery_back_once(factory
     assert broken.outcome == ("answered", "malformed")
     assert fine.outcome == ("handed back", "could not start the job")
     assert pipeline.held == 0
+
+
+def test_a_job_past_its_deadline_ends_expired_without_reaching_the_model(factory, make_pipeline):
+    ran: list[int] = []
+
+    def counting(requests: list[PromptRequest]) -> list[Generation]:
+        ran.append(len(requests))
+        return _echo(requests)
+
+    job = _queued(factory, "hours old").model_copy(update={"deadline_at": utcnow() - timedelta(seconds=1)})
+    delivery = FakeDelivery(job.to_wire())
+    _deliver(make_pipeline(counting), delivery)
+    assert delivery.outcome == ("answered", "expired") and ran == []
+    view = views.get_job(factory, job.job_id)
+    assert view is not None and view.status is JobStatus.EXPIRED and view.error == "deadline passed"

@@ -55,6 +55,9 @@ def test_minimal_table_is_valid():
         (lambda d: d["profiles"]["default"].update(system_prompts={}), "needs a"),
         (lambda d: d.update(queues={"Bad Queue!": {}}), "bad queue name"),
         (lambda d: d.update(languages=["english"]), "languages"),
+        (lambda d: d.update(deadlines={"web": 0}), r"deadlines.web must be seconds"),
+        (lambda d: d.update(deadlines={"web": "soon"}), r"deadlines.web must be seconds"),
+        (lambda d: d.update(deadlines=["web"]), "deadlines must be a mapping"),
     ],
 )
 def test_invalid_tables_are_refused_with_a_clear_error(mutate, message):
@@ -75,3 +78,11 @@ def test_queues_of_a_profile_for_worker_profile_option():
     assert table.queues_of_profile("") == []
     with pytest.raises(ConfigurationError, match="unknown profile 'gpu-big'"):
         table.queues_of_profile("gpu-big")
+
+
+def test_a_channels_deadline_falls_back_to_the_tables_default_then_to_none():
+    data = minimal()
+    assert table_from_dict(data).deadline_s("web") is None  # no deadlines: the setting decides
+    data["deadlines"] = {"email": 86400, "*": 600}
+    table = table_from_dict(data)
+    assert (table.deadline_s("email"), table.deadline_s("web")) == (86400.0, 600.0)
