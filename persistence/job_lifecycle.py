@@ -228,6 +228,33 @@ def claim_orphans(factory: SessionFactory, dead_after: timedelta, limit: int = 1
         return claimed
 
 
+def expire_overdue(factory: SessionFactory, grace: timedelta, limit: int = 500) -> list[str]:
+    """The watchdog: jobs still queued or running `grace` after their deadline end `expired`, so
+    that no job stays unfinished whatever was lost on the way (a message, a worker, a store write).
+    An answer that comes later still replaces the expiry (answers win). Returns the expired ids."""
+    now = utcnow()
+    overdue = (
+        select(jobs.c.job_id)
+        .where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+               jobs.c.deadline_at < now - grace)
+        .limit(limit)
+    )  # fmt: skip
+    with connect(factory, write=True) as connection:
+        ids = list(connection.execute(overdue).scalars())
+        if ids:
+            connection.execute(
+                update(jobs)
+                .where(
+                    jobs.c.job_id.in_(ids),
+                    jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                )
+                .values(
+                    status=JobStatus.EXPIRED.value, error="deadline passed (never answered)", finished_at=now
+                )
+            )
+    return ids
+
+
 def requeue_jobs(factory: SessionFactory, job_ids: Sequence[str], worker: str) -> None:
     """Jobs `worker` started and hands back untouched (shutting down, breaker open): `queued`
     again, so that nobody takes them for orphans of this worker once it is gone."""

@@ -62,7 +62,7 @@ def run_worker(
     republisher = Republisher(
         factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s
     )
-    runtime.monitor.chores.append(republisher.run_once)
+    runtime.monitor.chores.extend([republisher.run_once, republisher.expire_overdue])
     hostname = node_name(name, exact_name)
     heartbeat = Heartbeat(factory, hostname, settings.heartbeat_s, republisher.run_orphans)
     heartbeat.start()

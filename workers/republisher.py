@@ -27,11 +27,13 @@ class Republisher:
         publish: Callable[[ChatJob], None],
         after_s: float,
         dead_after_s: float = 30.0,
+        grace: timedelta = timedelta(minutes=5),
     ) -> None:
         self._factory = factory
         self._publish = publish
         self._after = timedelta(seconds=after_s)
         self._dead_after = timedelta(seconds=dead_after_s)
+        self._grace = grace  # a job running when its deadline passes may still be answered
 
     def run_once(self) -> int:
         """Re-publish the stalled jobs this process claimed; returns how many it published."""
@@ -42,6 +44,15 @@ class Republisher:
         """Re-publish the jobs of dead workers this process claimed; returns how many it published."""
         jobs = job_lifecycle.claim_orphans(self._factory, self._dead_after)
         return self._publish_all(jobs, f"left running by workers silent for over {self._dead_after}")
+
+    def expire_overdue(self) -> int:
+        """The watchdog: end the jobs long past their deadlines that nothing answered."""
+        expired = job_lifecycle.expire_overdue(self._factory, self._grace)
+        if expired:
+            log.warning(
+                "expired %d jobs never answered by %s after their deadline", len(expired), self._grace
+            )
+        return len(expired)
 
     def _publish_all(self, jobs: list[ChatJob], why: str) -> int:
         published = 0

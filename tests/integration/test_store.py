@@ -141,3 +141,26 @@ def test_a_started_job_handed_back_is_queued_again_and_a_clean_stop_forgets_the_
         liveness.forget(factory, "w1@h")
         with factory() as session:
             assert session.query(WorkerBeat).filter_by(name="w1@h").count() == 0
+
+
+def test_the_watchdog_ends_jobs_long_past_their_deadline_and_a_late_answer_still_wins(
+    migrated_store_url: str,
+):
+    with store.session_factory(migrated_store_url) as factory:
+        past = utcnow() - timedelta(minutes=10)
+        lost, running, fresh, done = (_queued(factory, new_id(), text) for text in ("a", "b", "c", "d"))
+        store.start_job(factory, running.job_id, "w@h")
+        store.store_answer(factory, _done(done, "answered"))
+        for job in (lost, running, done):
+            _set(factory, jobs_table, "job_id", job.job_id, deadline_at=past)
+        _set(factory, jobs_table, "job_id", fresh.job_id, deadline_at=utcnow() + timedelta(minutes=10))
+        expired = set(job_lifecycle.expire_overdue(factory, timedelta(minutes=5)))
+        assert {lost.job_id, running.job_id} <= expired and not {fresh.job_id, done.job_id} & expired
+        view = views.get_job(factory, lost.job_id)
+        assert (
+            view is not None and view.status is JobStatus.EXPIRED and "never answered" in (view.error or "")
+        )
+        assert views.get_job(factory, done.job_id).status is JobStatus.DONE
+        # the running one's worker answers after all: its answer replaces the expiry
+        assert store.store_answer(factory, _done(running, "late but right")) is True
+        assert views.get_job(factory, running.job_id).status is JobStatus.DONE
