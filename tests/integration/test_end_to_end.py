@@ -6,6 +6,9 @@ and the worker is a real separate process, so every job crosses the broker.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,3 +135,33 @@ def test_unknown_job_is_404_and_bad_input_stores_nothing(deployment: Deployment)
     assert response.status_code == 422
     assert "empty" in response.text
     assert deployment.client.get(f"/v1/conversations/{cid}").status_code == 404
+
+
+def test_a_jobs_life_shows_in_the_task_events_flower_reads(deployment: Deployment):
+    app = deployment.stack.celery
+    seen: dict[str, list[str]] = {}
+    ready = threading.Event()
+
+    def listen() -> None:
+        with app.connection() as connection:
+            receiver = app.events.Receiver(
+                connection,
+                handlers={
+                    "*": lambda event: seen.setdefault(event.get("uuid", ""), []).append(event["type"])
+                },
+            )
+            ready.set()
+            with contextlib.suppress(Exception):  # the capture ends with the test (its timeout)
+                receiver.capture(limit=None, timeout=30, wakeup=True)
+
+    threading.Thread(target=listen, daemon=True).start()
+    assert ready.wait(10)
+    app.control.enable_events()  # what Flower asks of every worker when it starts
+    try:
+        time.sleep(1)  # the worker has switched its events on
+        job_id = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()["job_id"]
+        lifecycle = ["task-received", "task-started", "task-succeeded"]
+        wait_until(lambda: lifecycle == [t for t in seen.get(job_id, []) if t in lifecycle], 30,
+                   "the job's task events", deployment.worker_log)  # fmt: skip
+    finally:
+        app.control.disable_events()
