@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -10,10 +11,12 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import InvalidInput, PublishError
 from core.jobs import JobStatus, canonical_uuid
@@ -64,9 +67,24 @@ def create_app(stack: ApiBackend) -> FastAPI:
         lifespan=_lifespan(threads, waiters),
     )  # fmt: skip
     app.add_middleware(_LimitBody, max_bytes=body_limit_bytes(stack.settings.max_text_chars))
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     _add_message_routes(app, stack, threads, waiters)
     _add_health_routes(app, stack, threads)
     return app
+
+
+class _AsciiJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: an error may quote input that has no UTF-8
+    form (a lone surrogate), which the default rendering cannot encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, in the same shape, that renders whatever the input was."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return _AsciiJSON({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 class _Threads:
@@ -104,20 +122,39 @@ def body_limit_bytes(max_text_chars: int) -> int:
 
 
 class _LimitBody:
-    """Refuse a request whose declared body is over `max_bytes` (plain ASGI: no extra task)."""
+    """Refuse a request whose body is over `max_bytes` (plain ASGI: no extra task): at once when
+    it says so in Content-Length, else (a chunked body) as soon as the bytes read pass it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
-            if length.isdigit() and int(length) > self.max_bytes:
-                detail = {"detail": f"request body over {self.max_bytes} bytes"}
-                await JSONResponse(detail, status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse(self._detail(), status_code=413)(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _detail(self) -> dict[str, str]:
+        return {"detail": f"request body over {self.max_bytes} bytes"}
+
+    def _counting(self, receive: Receive) -> Receive:
+        read = 0
+
+        async def counted() -> Message:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > self.max_bytes:  # FastAPI passes an HTTPException from reading the body on
+                    raise HTTPException(status_code=413, detail=self._detail()["detail"])
+            return message
+
+        return counted
 
 
 def _body_model(route: Route, name: str, model: type[BaseModel]) -> Route:
@@ -175,7 +212,9 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
     async def get_conversation(
         conversation_id: str,
         limit: Annotated[int, Query(ge=1, le=1000, description="Turns per page (the latest first).")] = 100,
-        before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page.")] = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=2**63 - 1, description="`next_before` of the previous page.")
+        ] = None,
     ) -> ConversationOut:
         cid = _uuid_or_404(conversation_id, "conversation")
         page = await threads.run(views.get_turns_page, stack.factory, cid, limit, before)

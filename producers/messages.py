@@ -12,7 +12,7 @@ from core.errors import InvalidInput
 from core.jobs import DEFAULT_MAX_TEXT_CHARS, MAX_DEADLINE_S, canonical_uuid
 from routing.language_codes import normalize_language_code
 
-_CHANNEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_CHANNEL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class MessageIn(BaseModel):
@@ -40,9 +40,12 @@ class MessageIn(BaseModel):
             raise ValueError("text is empty or only whitespace")
         if len(text) > cls.text_limit:
             raise ValueError(f"text is {len(text)} characters; the limit is {cls.text_limit}")
-        if "\x00" in text:
-            raise ValueError("text contains a NUL character")
-        return text.strip()
+        return storable(text, "text").strip()
+
+    @field_validator("user_ref")
+    @classmethod
+    def _user_ref(cls, value: str | None) -> str | None:
+        return None if value is None else storable(value, "user_ref")
 
     @field_validator("conversation_id")
     @classmethod
@@ -57,7 +60,7 @@ class MessageIn(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str) -> str:
-        if not _CHANNEL.match(value):
+        if not _CHANNEL.fullmatch(value):  # fullmatch: "$" would let a trailing newline through
             raise ValueError("channel must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
         return value
 
@@ -70,6 +73,20 @@ class MessageIn(BaseModel):
             return normalize_language_code(value)
         except InvalidInput as exc:
             raise ValueError(str(exc)) from exc
+
+
+def storable(value: str, field: str) -> str:
+    """`value`, if a store can keep it as text: no NUL (PostgreSQL refuses it) and no lone
+    surrogate (JSON's "\\ud800" escapes decode to one; it has no UTF-8 form)."""
+    if "\x00" in value:
+        raise ValueError(f"{field} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{field} contains a lone surrogate at position {exc.start}: not valid Unicode"
+        ) from exc
+    return value
 
 
 @cache

@@ -158,3 +158,37 @@ def test_every_job_gets_a_deadline_the_request_may_set(tmp_path: Path):
         for bad in (0, -1, 8 * 86400, "soon"):
             response = client.post("/v1/messages", json={"text": "hi", "deadline_s": bad})
             assert response.status_code == 422 and "deadline_s" in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"text": "hi", "user_ref": "a\x00b"}, "user_ref"),
+        ({"text": "hi", "channel": "web\n"}, "channel"),
+        ({"text": "hi \ud800 there"}, "text"),
+        ({"text": "hi", "user_ref": "\udfff"}, "user_ref"),
+    ],
+)
+def test_text_the_store_cannot_keep_is_a_422_not_a_500(tmp_path: Path, body, fragment):
+    with api_client(tmp_path) as client:
+        # JSON escapes carry what Python's own encoder refuses to send (lone surrogates)
+        payload = json.dumps(body).encode()
+        response = client.post("/v1/messages", content=payload, headers={"content-type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert fragment in response.text
+
+
+def test_a_page_cursor_beyond_64_bits_is_a_422(client: TestClient):
+    cid = client.post("/v1/messages", json={"text": "hello"}).json()["conversation_id"]
+    assert client.get(f"/v1/conversations/{cid}?before={2**70}").status_code == 422
+
+
+def test_a_chunked_body_over_the_cap_is_a_413(client: TestClient):
+    def chunks():
+        yield b'{"text": "'
+        for _ in range(80):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.post("/v1/messages", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "bytes" in response.text
