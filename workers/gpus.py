@@ -76,7 +76,9 @@ def child_command(gpu: int, queues: Sequence[str]) -> list[str]:
 
 
 class GpuFleet:
-    """Starts one worker per GPU, forwards SIGTERM/SIGINT to them, restarts one that crashes."""
+    """Starts one worker per GPU, forwards SIGTERM/SIGINT to them, restarts one that crashes. A
+    worker that crashes more than MAX_RESTARTS_PER_MINUTE times a minute stops the fleet, which
+    exits non-zero: its own supervisor (Docker, Kubernetes, systemd) restarts it and shows it."""
 
     def __init__(self, gpus: Sequence[int], queues: Sequence[str], env: Mapping[str, str]) -> None:
         self._gpus = list(gpus)
@@ -85,9 +87,11 @@ class GpuFleet:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._restarts: dict[int, list[float]] = {g: [] for g in gpus}
         self._stopping = False
+        self._gave_up: int | None = None
 
     def run(self) -> int:
-        """Run until told to stop; returns the worst exit code of the children."""
+        """Run until told to stop or a worker keeps crashing; returns the worst exit code of the
+        children (that worker's, at least 1, when it gave up)."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         for gpu in self._gpus:
@@ -95,7 +99,8 @@ class GpuFleet:
         while not self._stopping:
             time.sleep(0.5)
             self._restart_crashed()
-        return max((child.wait() for child in self._children.values()), default=0)
+        worst = max((child.wait() for child in self._children.values()), default=0)
+        return max(worst, self._gave_up or 0)
 
     def _start(self, gpu: int) -> None:
         log.info("starting worker gpu%d", gpu)
@@ -110,8 +115,10 @@ class GpuFleet:
             recent = [t for t in self._restarts[gpu] if time.monotonic() - t < 60] + [time.monotonic()]
             self._restarts[gpu] = recent
             if len(recent) > MAX_RESTARTS_PER_MINUTE:
-                log.error("worker gpu%d keeps crashing (exit %s); not restarting it", gpu, child.returncode)
-                continue
+                log.error("worker gpu%d keeps crashing (exit %s); stopping the fleet", gpu, child.returncode)
+                self._gave_up = child.returncode if child.returncode and child.returncode > 0 else 1
+                self._stop(signal.SIGTERM, None)
+                return
             log.warning("worker gpu%d exited with %s; restarting it", gpu, child.returncode)
             self._start(gpu)
 

@@ -36,3 +36,25 @@ def test_each_child_sees_only_its_gpu_and_is_started_fresh():
 
 def test_counting_gpus_without_a_driver_is_zero_not_an_error():
     assert visible_gpu_count() >= 0
+
+
+def test_a_fleet_whose_worker_keeps_crashing_stops_and_exits_non_zero(monkeypatch, tmp_path):
+    import sys
+    import time
+
+    from workers import gpus
+
+    # gpu0 crashes at once every time; gpu1 runs until it is told to stop
+    marker = tmp_path / "gpu1-stopped"
+    crashing = [sys.executable, "-c", "import sys; sys.exit(7)"]
+    healthy = [sys.executable, "-c", (
+        "import signal, sys, time, pathlib\n"
+        f"signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path({str(marker)!r}).touch(), sys.exit(0)))\n"
+        "time.sleep(60)"
+    )]  # fmt: skip
+    monkeypatch.setattr(gpus, "child_command", lambda gpu, queues: crashing if gpu == 0 else healthy)
+    started = time.monotonic()
+    code = gpus.GpuFleet([0, 1], ["chat.en"], {}).run()
+    assert code == 7  # the crashing worker's own code: the supervisor sees why
+    assert marker.exists()  # the healthy worker was stopped (warm), not left behind
+    assert time.monotonic() - started < 30
