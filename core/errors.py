@@ -27,6 +27,10 @@ class PublishError(BabelqError):
     """The broker refused or failed to take a job; nothing was kept for it."""
 
 
+class IdempotencyConflict(InvalidInput):
+    """An idempotency key used again with a different request."""
+
+
 class JobNotFound(BabelqError):
     """No job with that id exists in the store."""
 

@@ -11,22 +11,22 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import InvalidInput, PublishError
-from core.jobs import JobStatus, canonical_uuid
+from core.errors import IdempotencyConflict, InvalidInput, PublishError
+from core.jobs import JobStatus, canonical_uuid, new_id
 from core.settings import Settings
-from persistence import views
+from persistence import idempotency, views
 from persistence.answer_cache import AnswerCache
 from persistence.answer_notices import AnswerNotices
 from persistence.db import SessionFactory
 from producers.intake import Intake
-from producers.messages import MessageIn, message_model
+from producers.messages import MessageIn, message_model, request_hash
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
@@ -172,11 +172,29 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
         message: MessageIn,  # validated as message_model(BABELQ_MAX_TEXT_CHARS), see _body_model
         # The limit is a setting, so it sits in the default (evaluated here), not the annotation.
         wait: float = Query(0, ge=0, le=settings.max_wait_s, description="Seconds to wait for the answer."),
+        idempotency_key: str | None = Header(
+            None,
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="The same key and body again within 24 h: the same job (another body: 409).",
+        ),
     ) -> Accepted | JSONResponse:
+        job_id = None
+        if idempotency_key is not None:
+            job_id = new_id()
+            earlier = await _reserve(stack, threads, idempotency_key, message, job_id)
+            if earlier is not None:
+                return await _replay(stack, threads, waiters, earlier, wait)
         try:
-            submitted = await threads.run(stack.intake.submit, message)
-        except PublishError as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from exc
+            submitted = await threads.run(stack.intake.submit, message, job_id)
+        except Exception as exc:
+            if idempotency_key is not None:  # no job came of it: the key may be used again
+                await threads.run(idempotency.release, stack.factory, idempotency_key)
+            if isinstance(exc, PublishError):
+                raise HTTPException(status_code=503, detail=str(exc)) from exc
+            raise
         job = submitted.job
         if submitted.cached:  # answered at once from the cache: no queue, no worker
             view = await threads.run(views.get_job, stack.factory, job.job_id)
@@ -223,6 +241,36 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
         turns, next_before = page
         out = [TurnOut.of(turn) for turn in turns]
         return ConversationOut(conversation_id=cid, turns=out, next_before=next_before)
+
+
+async def _reserve(
+    stack: ApiBackend, threads: _Threads, key: str, message: MessageIn, job_id: str
+) -> str | None:
+    """None when the key is reserved now for `job_id`, else the job it already names; 409 when
+    it names another request."""
+    try:
+        return await threads.run(idempotency.reserve, stack.factory, key, request_hash(message), job_id)
+    except IdempotencyConflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+
+
+async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, job_id: str,
+                  wait: float) -> Accepted | JSONResponse:  # fmt: skip
+    """The answer a retried request gets: its job as it is now (waiting as asked)."""
+    if wait > 0:
+        view = await _wait_for_final(stack, threads, waiters, job_id, wait)
+    else:
+        view = await threads.run(views.get_job, stack.factory, job_id)
+    if view is None:  # the first request with this key is still being taken
+        raise HTTPException(
+            status_code=409, detail="a request with this Idempotency-Key is in progress; retry"
+        )
+    if view.status.final:
+        return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
+    return Accepted(
+        job_id=view.job_id, conversation_id=view.conversation_id, language=view.language,
+        language_source=view.language_source, queue=view.queue, status=view.status,
+    )  # fmt: skip
 
 
 def _uuid_or_404(value: str, what: str) -> str:

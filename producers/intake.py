@@ -54,8 +54,9 @@ class Intake:
             lambda turn: user_turns.record_user_turns(factory, [turn])[0],
         )
 
-    def submit(self, message: MessageIn) -> Submitted:
-        """Store the user's turn, then publish; if publishing fails nothing is left behind."""
+    def submit(self, message: MessageIn, job_id: str | None = None) -> Submitted:
+        """Store the user's turn, then publish; if publishing fails nothing is left behind.
+        `job_id`: the id to give the job (one reserved for an idempotency key), else a new one."""
         new_conversation = message.conversation_id is None
         conversation_id = message.conversation_id or new_id()
         # A conversation id made up just now has no language to carry over: no need to look.
@@ -63,7 +64,7 @@ class Intake:
         choice = self._choose(message, previous)
         route = self._table.route(choice.language)
         job = ChatJob(
-            job_id=new_id(), conversation_id=conversation_id, channel=message.channel,
+            job_id=job_id or new_id(), conversation_id=conversation_id, channel=message.channel,
             user_ref=message.user_ref, text=message.text, language=route.language,
             queue=route.queue, profile=route.profile, deadline_at=self._deadline_at(message),
         )  # fmt: skip

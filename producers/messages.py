@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
 from typing import ClassVar
@@ -87,6 +88,11 @@ def storable(value: str, field: str) -> str:
             f"{field} contains a lone surrogate at position {exc.start}: not valid Unicode"
         ) from exc
     return value
+
+
+def request_hash(message: MessageIn) -> str:
+    """What identifies a request for its idempotency key: its validated fields."""
+    return hashlib.sha256(message.model_dump_json().encode()).hexdigest()
 
 
 @cache

@@ -51,3 +51,25 @@ def test_readyz_reports_an_unreachable_store(redis_url: str, tmp_path: Path):
         assert ready.json()["broker"] == "ok" and ready.json()["store"].startswith("unreachable")
         assert client.get("/healthz").json() == {"status": "ok"}
     stack.close()
+
+
+def test_an_idempotency_key_whose_request_could_not_be_published_may_be_used_again(
+    redis_url: str, tmp_path: Path
+):
+    store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
+    upgrade(store_url)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    key = {"Idempotency-Key": "retry-me"}
+    down = build_stack(load_settings(broker_url=nowhere, database_url=store_url))
+    with TestClient(create_app(down)) as client:
+        assert (
+            client.post("/v1/messages", json={"text": "Where is my parcel?"}, headers=key).status_code == 503
+        )
+    down.close()
+    # the broker is back: the client's retry with the same key is taken (not a conflict)
+    up = build_stack(load_settings(broker_url=redis_url, database_url=store_url))
+    with TestClient(create_app(up)) as client:
+        retried = client.post("/v1/messages", json={"text": "Where is my parcel?"}, headers=key)
+        assert retried.status_code == 202
+        assert client.get(f"/v1/jobs/{retried.json()['job_id']}").json()["status"] == "queued"
+    up.close()

@@ -192,3 +192,21 @@ def test_a_chunked_body_over_the_cap_is_a_413(client: TestClient):
 
     response = client.post("/v1/messages", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413 and "bytes" in response.text
+
+
+def test_a_retried_request_with_the_same_idempotency_key_is_the_same_job(client: TestClient):
+    body = {"text": "Where is my parcel?", "conversation_id": new_id()}
+    key = {"Idempotency-Key": f"order-{new_id()}"}
+    first = client.post("/v1/messages", json=body, headers=key)
+    again = client.post("/v1/messages", json=body, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["job_id"] == first.json()["job_id"]
+    turns = client.get(f"/v1/conversations/{body['conversation_id']}").json()["turns"]
+    assert [t["role"] for t in turns] == ["user"]  # one user turn: one job
+    # the same key with another body is a conflict, and changes nothing
+    other = client.post("/v1/messages", json={**body, "text": "Something else"}, headers=key)
+    assert other.status_code == 409 and "different request" in other.text
+    # without a key (or with another one) a retry is a new job
+    assert client.post("/v1/messages", json=body).json()["job_id"] != first.json()["job_id"]
+    for bad in ("", "x" * 256, "has space"):
+        assert client.post("/v1/messages", json=body, headers={"Idempotency-Key": bad}).status_code == 422

@@ -1,0 +1,61 @@
+"""Idempotency keys: a client that retries a request with the same key gets the same job.
+
+A key is reserved, with the job id it will name, before anything else is stored or published; a
+second request with the key finds that job (or, with a different request, a conflict). Keys last
+KEY_TTL; an older one is taken as new.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import cast
+
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from core.errors import IdempotencyConflict
+from core.jobs import utcnow
+from persistence.db import SessionFactory, connect
+from persistence.models import IdempotencyKey
+
+KEY_TTL = timedelta(hours=24)
+_keys = cast(Table, IdempotencyKey.__table__)
+
+
+def reserve(factory: SessionFactory, key: str, request_hash: str, job_id: str) -> str | None:
+    """Reserve `key` for `job_id`: None when reserved now, else the job the key already names.
+    Raises IdempotencyConflict when the key was used for a different request."""
+    for _ in range(2):  # a second time after clearing an expired key
+        try:
+            with connect(factory, write=True) as connection:
+                connection.execute(
+                    insert(_keys).values(
+                        key=key, request_hash=request_hash, job_id=job_id, created_at=utcnow()
+                    )
+                )
+            return None
+        except IntegrityError:
+            existing = _existing(factory, key, request_hash)
+            if existing is not None:
+                return existing
+    raise IdempotencyConflict(f"Idempotency-Key {key!r} is being reserved by another request; retry")
+
+
+def _existing(factory: SessionFactory, key: str, request_hash: str) -> str | None:
+    """The job a live key names (None after clearing an expired one)."""
+    with connect(factory, write=True) as connection:
+        row = connection.execute(select(_keys).where(_keys.c.key == key)).first()
+        if row is None:
+            return None
+        if row.created_at < utcnow() - KEY_TTL:
+            connection.execute(delete(_keys).where(_keys.c.key == key))
+            return None
+    if row.request_hash != request_hash:
+        raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request")
+    return str(row.job_id)
+
+
+def release(factory: SessionFactory, key: str) -> None:
+    """Free a key whose request failed before its job existed (publishing failed)."""
+    with connect(factory, write=True) as connection:
+        connection.execute(delete(_keys).where(_keys.c.key == key))
