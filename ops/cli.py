@@ -99,15 +99,24 @@ def publish(
     out: Annotated[Path | None, typer.Option(help="Write results as JSONL here (default stdout).")] = None,
     api_url: Annotated[str, typer.Option(help="Publish through this API instead of the broker.")] = "",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all answers.")] = 300.0,
+    journal: Annotated[
+        Path | None, typer.Option(help="Where each accepted line is recorded (default FILE.published).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Skip the lines the journal holds as published.")] = False,
 ) -> None:
     """Publish chat messages from a JSONL file; with --wait, write the answers as JSONL."""
     from ops.stack import publish_gateway
-    from producers.publish import publish_file, read_messages
+    from producers.publish import journaled, publish_file, read_messages
 
     settings = _settings()
-    messages = read_messages(file, settings.max_text_chars)  # the whole file, before publishing any
+    lines = read_messages(file, settings.max_text_chars)  # the whole file, before publishing any
+    journal = journal or file.with_name(file.name + ".published")
+    if resume:
+        done = journaled(journal)
+        lines = [line for line in lines if line.key not in done]
+        typer.echo(f"resuming: {len(done)} line(s) already published, {len(lines)} to go", err=True)
     with publish_gateway(settings, api_url) as gateway:
-        code = publish_file(gateway, messages, wait=wait, out=out, timeout_s=timeout)
+        code = publish_file(gateway, lines, wait=wait, out=out, timeout_s=timeout, journal=journal)
     raise typer.Exit(code)
 
 

@@ -19,14 +19,14 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import IdempotencyConflict, InvalidInput, PublishError
-from core.jobs import JobStatus, canonical_uuid, new_id
+from core.jobs import JobStatus, canonical_uuid
 from core.settings import Settings
-from persistence import idempotency, views
+from persistence import views
 from persistence.answer_cache import AnswerCache
 from persistence.answer_notices import AnswerNotices
 from persistence.db import SessionFactory
-from producers.intake import Intake
-from producers.messages import MessageIn, message_model, request_hash
+from producers.intake import Intake, Submitted
+from producers.messages import MessageIn, message_model
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
@@ -181,20 +181,14 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
             description="The same key and body again within 24 h: the same job (another body: 409).",
         ),
     ) -> Accepted | JSONResponse:
-        job_id = None
-        if idempotency_key is not None:
-            job_id = new_id()
-            earlier = await _reserve(stack, threads, idempotency_key, message, job_id)
-            if earlier is not None:
-                return await _replay(stack, threads, waiters, earlier, wait)
         try:
-            submitted = await threads.run(stack.intake.submit, message, job_id)
-        except Exception as exc:
-            if idempotency_key is not None:  # no job came of it: the key may be used again
-                await threads.run(idempotency.release, stack.factory, idempotency_key)
-            if isinstance(exc, PublishError):
-                raise HTTPException(status_code=503, detail=str(exc)) from exc
-            raise
+            submitted = await _submit(stack, threads, message, idempotency_key)
+        except PublishError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+        except IdempotencyConflict as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        if isinstance(submitted, str):  # a retry: the job its key already names
+            return await _replay(stack, threads, waiters, submitted, wait)
         job = submitted.job
         if submitted.cached:  # answered at once from the cache: no queue, no worker
             view = await threads.run(views.get_job, stack.factory, job.job_id)
@@ -243,15 +237,13 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
         return ConversationOut(conversation_id=cid, turns=out, next_before=next_before)
 
 
-async def _reserve(
-    stack: ApiBackend, threads: _Threads, key: str, message: MessageIn, job_id: str
-) -> str | None:
-    """None when the key is reserved now for `job_id`, else the job it already names; 409 when
-    it names another request."""
-    try:
-        return await threads.run(idempotency.reserve, stack.factory, key, request_hash(message), job_id)
-    except IdempotencyConflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from exc
+async def _submit(
+    stack: ApiBackend, threads: _Threads, message: MessageIn, key: str | None
+) -> Submitted | str:
+    """The intake's submit, under the request's idempotency key when it has one."""
+    if key is None:
+        return await threads.run(stack.intake.submit, message)
+    return await threads.run(stack.intake.submit_once, message, key)
 
 
 async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, job_id: str,

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from core.errors import PublishError
 from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id, utcnow
-from persistence import user_turns
+from persistence import idempotency, user_turns
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
-from producers.messages import MessageIn
+from producers.messages import MessageIn, request_hash
 from routing.language import LanguageDetector
 from routing.rules import Detection, LanguageChoice, choose_language
 from routing.table import RoutingTable
@@ -78,6 +78,20 @@ class Intake:
             user_turns.discard_unpublished(self._factory, job, created)
             raise
         return Submitted(job, choice.source)
+
+    def submit_once(self, message: MessageIn, key: str) -> Submitted | str:
+        """`submit` under a client's idempotency key: the id of the job an earlier request with
+        this key made instead, if there was one (IdempotencyConflict if it was another request).
+        A request that fails frees its key."""
+        job_id = new_id()
+        earlier = idempotency.reserve(self._factory, key, request_hash(message), job_id)
+        if earlier is not None:
+            return earlier
+        try:
+            return self.submit(message, job_id)
+        except BaseException:
+            idempotency.release(self._factory, key)
+            raise
 
     def _deadline_at(self, message: MessageIn) -> datetime | None:
         """When an answer stops being of use: the request's deadline, else its channel's in the

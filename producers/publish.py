@@ -1,12 +1,20 @@
-"""`babelq publish FILE.jsonl`: validate every line first, publish them all, optionally wait."""
+"""`babelq publish FILE.jsonl`: validate every line first, publish them all, optionally wait.
+
+Each line is published under an idempotency key made of the file's content hash and its line
+number, so a rerun of the same file (after a failure at line 500, say) gets the 499 jobs it made
+already instead of 499 new ones; each accepted line is appended to a journal as it goes, and
+`--resume` skips the lines the journal holds without asking again.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -26,25 +34,47 @@ from producers.schemas import JobOut
 class Gateway(Protocol):
     """Where messages go: the broker directly, or an API over HTTP."""
 
-    def submit(self, message: MessageIn) -> dict[str, Any]: ...
+    def submit(self, message: MessageIn, key: str) -> dict[str, Any]: ...
     def fetch(self, job_id: str) -> dict[str, Any]: ...
 
 
-def read_messages(path: Path, max_text_chars: int) -> list[MessageIn]:
+@dataclass(frozen=True)
+class Line:
+    """One message of the file, with its line number and its idempotency key."""
+
+    number: int
+    message: MessageIn
+    key: str
+
+
+def read_messages(path: Path, max_text_chars: int) -> list[Line]:
     """Parse the whole file; any bad line fails the lot before anything is published."""
     model = message_model(max_text_chars)
+    source = path.read_text(encoding="utf-8")
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
     problems: list[str] = []
-    messages: list[MessageIn] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    lines: list[Line] = []
+    for number, text in enumerate(source.splitlines(), start=1):
+        if not text.strip():
             continue
         try:
-            messages.append(model.model_validate(json.loads(line)))
+            lines.append(Line(number, model.model_validate(json.loads(text)), f"publish:{digest}:{number}"))
         except (json.JSONDecodeError, ValidationError) as exc:
             problems.append(f"line {number}: {_short(exc)}")
     if problems:
         raise InvalidInput(f"{path}: nothing published, {len(problems)} bad line(s):\n" + "\n".join(problems))
-    return messages
+    return lines
+
+
+def journaled(journal: Path) -> set[str]:
+    """The keys of the lines a journal holds as published."""
+    if not journal.exists():
+        return set()
+    keys = set()
+    for text in journal.read_text(encoding="utf-8").splitlines():
+        with suppress(json.JSONDecodeError, KeyError, TypeError):  # a last line cut by a crash
+            keys.add(str(json.loads(text)["key"]))
+    return keys
 
 
 def _short(exc: Exception) -> str:
@@ -54,24 +84,30 @@ def _short(exc: Exception) -> str:
 
 
 def publish_file(
-    gateway: Gateway, messages: list[MessageIn], *, wait: bool, out: Path | None, timeout_s: float
+    gateway: Gateway, lines: list[Line], *, wait: bool, out: Path | None, timeout_s: float, journal: Path
 ) -> int:
-    """Publish every message; returns 0 when all were accepted (and answered if waited)."""
+    """Publish every line (each appended to `journal` once accepted); returns 0 when all were
+    accepted (and answered if waited)."""
     with _output(out) as sink:
-        accepted = _submit_all(gateway, messages)
+        accepted = _submit_all(gateway, lines, journal)
         results = _wait_all(gateway, accepted, timeout_s) if wait else accepted
         for result in results:
             sink.write(json.dumps(result, ensure_ascii=False) + "\n")
-    failed = [r for r in results if r.get("status") not in ("queued", "done")]
+    failed = [r for r in results if r.get("status") not in ("queued", "running", "done")]
     return 1 if failed else 0
 
 
-def _submit_all(gateway: Gateway, messages: list[MessageIn]) -> list[dict[str, Any]]:
-    with Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("publishing", total=len(messages))
+def _submit_all(gateway: Gateway, lines: list[Line], journal: Path) -> list[dict[str, Any]]:
+    with Progress(console=Console(stderr=True)) as progress, journal.open("a", encoding="utf-8") as record:
+        task = progress.add_task("publishing", total=len(lines))
         accepted = []
-        for message in messages:
-            accepted.append(gateway.submit(message))
+        for line in lines:
+            result = gateway.submit(line.message, line.key)
+            accepted.append(result)
+            record.write(
+                json.dumps({"line": line.number, "key": line.key, "job_id": result["job_id"]}) + "\n"
+            )
+            record.flush()  # as it goes: a rerun after a crash knows what was taken
             progress.advance(task)
     return accepted
 
@@ -109,8 +145,9 @@ class HttpGateway:
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
-    def submit(self, message: MessageIn) -> dict[str, Any]:
-        response = self._client.post("/v1/messages", json=message.model_dump(exclude_none=True))
+    def submit(self, message: MessageIn, key: str) -> dict[str, Any]:
+        body = message.model_dump(exclude_none=True)
+        response = self._client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
         response.raise_for_status()
         return dict(response.json())
 
@@ -127,8 +164,10 @@ class BrokerGateway:
         self._intake = intake
         self._factory = factory
 
-    def submit(self, message: MessageIn) -> dict[str, Any]:
-        submitted = self._intake.submit(message)
+    def submit(self, message: MessageIn, key: str) -> dict[str, Any]:
+        submitted = self._intake.submit_once(message, key)
+        if isinstance(submitted, str):  # published by an earlier run of the same file
+            return self.fetch(submitted)
         job = submitted.job
         return {"job_id": job.job_id, "conversation_id": job.conversation_id, "language": job.language,
                 "queue": job.queue, "status": "queued"}  # fmt: skip

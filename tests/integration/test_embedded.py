@@ -90,6 +90,10 @@ def test_publish_cli_sends_jsonl_through_the_embedded_api(embedded, tmp_path: Pa
     results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["language"] for r in results] == ["en", "zh"]
     assert all(r["status"] == "done" and r["answer"] for r in results)
+    # the file again, resumed: nothing left to publish (the journal holds both lines)
+    command = [BABELQ, "publish", str(source), "--resume"]
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "2 line(s) already published, 0 to go" in again.stderr
 
 
 def test_publish_cli_refuses_a_file_with_a_bad_line_and_publishes_nothing(embedded, tmp_path: Path):
