@@ -27,6 +27,9 @@ from workers.responder import Launched, Responder
 log = logging.getLogger(__name__)
 ORDER_RECHECK_S = 0.2  # a job waiting for its conversation's earlier turn goes back after this
 TIMEOUT_CHECK_S = 1.0
+# After the store failed, jobs go back to the broker only after this pause, so that a worker
+# whose store is down does not take them straight back and spin on them.
+FAULT_PAUSE_S = 1.0
 
 
 class Delivery(Protocol):
@@ -139,6 +142,7 @@ class JobPipeline:
                 self._start(deliveries)
             except Exception:  # never lose the loop: each delivery still gets an outcome
                 log.exception("starting %d jobs failed; handing them back", len(deliveries))
+                time.sleep(FAULT_PAUSE_S)  # the store is likely down: do not spin on redeliveries
                 for delivery in deliveries:
                     self._hand_back(delivery, "could not start the job")
 
@@ -264,6 +268,7 @@ class JobPipeline:
             stored = self._responder.store([answer for _, answer in to_store])
         except Exception:
             log.exception("storing %d answers failed; handing their jobs back", len(to_store))
+            time.sleep(FAULT_PAUSE_S)
             for item, _ in to_store:
                 self._hand_back(item.delivery, "could not store the answer")
             return
