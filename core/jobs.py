@@ -80,10 +80,12 @@ class ChatJob(BaseModel):
     def from_wire(cls, payload: dict[str, Any]) -> ChatJob:
         """Parse a task body; a newer schema version is refused clearly, not half-understood."""
         version = payload.get("v")
-        if version != JOB_SCHEMA_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and version > JOB_SCHEMA_VERSION:
             raise UnsupportedJobVersion(
                 f"ChatJob v={version!r} is not understood by this worker (speaks v={JOB_SCHEMA_VERSION})"
             )
+        if version != JOB_SCHEMA_VERSION:
+            raise InvalidInput(f"malformed ChatJob: v={version!r}, expected {JOB_SCHEMA_VERSION}")
         try:
             return cls.model_validate(payload)
         except ValidationError as exc:

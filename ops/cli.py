@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from core.errors import BabelqError
 from core.settings import Settings, load_settings
 from ops.logs import configure_logging
+
+if TYPE_CHECKING:
+    from ops.stack import Stack
 
 app = typer.Typer(help="babelq: multilingual customer-service chat over a queue of GPU workers.",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
@@ -22,6 +27,10 @@ app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
 export_app = typer.Typer(help="Export stored data as JSON.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+dead_app = typer.Typer(
+    help="The dead-letter queue: jobs no worker could bring to an end.", no_args_is_help=True
+)
+app.add_typer(dead_app, name="dead")
 
 
 def _settings() -> Settings:
@@ -335,6 +344,67 @@ def db_downgrade(revision: str) -> None:
     from persistence.migrate import downgrade
 
     downgrade(_settings().store_url, revision)
+
+
+@contextmanager
+def _dead_stack() -> Iterator[Stack]:
+    from ops.stack import build_stack
+
+    settings = _settings()
+    _require_real_broker(settings, "dead")
+    stack = build_stack(settings)
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+@dead_app.command("list")
+def dead_list() -> None:
+    """Every dead letter: id, job, reason, error, queue, when (JSON lines)."""
+    from ops.dead_command import list_letters
+
+    with _dead_stack() as stack:
+        for letter in list_letters(stack):
+            typer.echo(json.dumps(letter, ensure_ascii=False))
+
+
+@dead_app.command("show")
+def dead_show(letter_id: Annotated[str, typer.Argument(help="A letter's id or its job's id.")]) -> None:
+    """One dead letter with the body it carried."""
+    from ops.dead_command import show_letter
+
+    with _dead_stack() as stack:
+        letter = show_letter(stack, letter_id)
+    if letter is None:
+        raise BabelqError(f"no dead letter {letter_id}")
+    typer.echo(json.dumps(letter, indent=2, ensure_ascii=False))
+
+
+@dead_app.command("replay")
+def dead_replay(
+    letter_id: Annotated[str | None, typer.Argument(help="A letter's id or its job's id.")] = None,
+    all_letters: Annotated[bool, typer.Option("--all", help="Replay every letter.")] = False,
+) -> None:
+    """Publish dead-lettered jobs again on their queues (a failed job is queued again; a done one is left)."""
+    from ops.dead_command import replay
+
+    if (letter_id is None) == (not all_letters):
+        raise BabelqError("give a letter id or --all")
+    with _dead_stack() as stack:
+        done = replay(stack, letter_id)
+    typer.echo(json.dumps({"replayed": done.replayed, "kept": done.kept}, indent=2))
+    if letter_id is not None and not done.replayed:
+        raise typer.Exit(1)
+
+
+@dead_app.command("purge")
+def dead_purge() -> None:
+    """Drop every dead letter."""
+    from ops.dead_command import purge
+
+    with _dead_stack() as stack:
+        typer.echo(f"purged {purge(stack)} dead letter(s)")
 
 
 def _str_list(text: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
 from persistence.db import SessionFactory, connect
 from persistence.models import Job, Message, WorkerBeat
 from persistence.outcomes import write_outcomes
-from persistence.tables import FINAL_STATUSES, USER, jobs, messages
+from persistence.tables import FINAL_STATUSES, JOB_STATUS, USER, jobs, messages
 from persistence.views import Turn
 
 # One guarded UPDATE decides and marks at once, so two deliveries of a job cannot both start it
@@ -253,6 +253,21 @@ def expire_overdue(factory: SessionFactory, grace: timedelta, limit: int = 500) 
                 )
             )
     return ids
+
+
+def reopen_job(factory: SessionFactory, job_id: str) -> JobStatus | None:
+    """A dead-lettered job replayed: `queued` again unless it is done (a replay of an answered
+    job changes nothing). Returns the status it has now; None for a job the store does not have."""
+    reopen = (
+        update(jobs)
+        .where(jobs.c.job_id == job_id, jobs.c.status.in_([JobStatus.FAILED.value, JobStatus.EXPIRED.value]))
+        .values(status=JobStatus.QUEUED.value, error=None, finished_at=None, worker=None,
+                published_at=utcnow())
+    )  # fmt: skip
+    with connect(factory, write=True) as connection:
+        connection.execute(reopen)
+        status = connection.execute(JOB_STATUS, {"b_id": job_id}).scalar()
+    return None if status is None else JobStatus(status)
 
 
 def requeue_jobs(factory: SessionFactory, job_ids: Sequence[str], worker: str) -> None:

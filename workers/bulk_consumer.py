@@ -26,6 +26,7 @@ from celery.worker.strategy import hybrid_to_proto2, proto1_to_proto2
 
 from core.errors import ConfigurationError
 from core.jobs import ChatJob
+from transport.dead_letters import dead_letter
 from transport.queues import publish_job
 from workers.pipeline import JobPipeline
 
@@ -63,7 +64,7 @@ def bulk_strategy(task: Task, app: Celery, consumer: Any, **_: Any) -> Any:
             "task-received", name=request.name, args=request.argsrepr, kwargs=request.kwargsrepr,
             retries=request.request_dict.get("retries", 0),
         )  # fmt: skip
-        pipeline.receive(CeleryDelivery(request, app))
+        pipeline.receive(CeleryDelivery(request, app, pipeline.dead_letter_queue))
 
     return on_message
 
@@ -80,9 +81,10 @@ def _protocol2(app: Celery, message: Any, body: Any) -> tuple[Any, Any, bool, bo
 class CeleryDelivery:
     """One message of the chat task, settled through Celery's Request (acks, state, events)."""
 
-    def __init__(self, request: Request, app: Celery) -> None:
+    def __init__(self, request: Request, app: Celery, dead_letter_queue: str) -> None:
         self._request = request
         self._app = app
+        self._dead_letter_queue = dead_letter_queue
         self._started_at = time.monotonic()
 
     @property
@@ -109,6 +111,19 @@ class CeleryDelivery:
     def hand_back(self, reason: str) -> None:
         log.info("job %s handed back: %s", self._request.id, reason)
         self._request.reject(requeue=True)  # sends task-rejected
+        state.task_ready(self._request)
+
+    def dead_letter(self, reason: str, error: str) -> None:
+        source = self._request.delivery_info.get("routing_key")
+        try:
+            dead_letter(self._app, self._dead_letter_queue, self.payload, reason, error, source)
+        except Exception:
+            log.exception("job %s: could not dead-letter it; handed back instead", self._request.id)
+            self.hand_back(reason)
+            return
+        log.error("job %s dead-lettered (%s): %s", self._request.id, reason, error)
+        self._request.send_event("task-failed", exception=f"{reason}: {error}")
+        self._request.acknowledge()
         state.task_ready(self._request)
 
     def retry(self, job: ChatJob, reason: str) -> None:

@@ -66,7 +66,7 @@ def run_worker(
     hostname = node_name(name, exact_name)
     heartbeat = Heartbeat(factory, hostname, settings.heartbeat_s, republisher.run_orphans)
     heartbeat.start()
-    pipeline = runtime.start_pipeline(hostname, settings.job_max_retries)
+    pipeline = runtime.start_pipeline(hostname, settings.job_max_retries, table.dead_letter_queue)
     register_tasks(app)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands

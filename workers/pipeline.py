@@ -19,7 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.errors import EarlierTurnPending, InvalidInput, JobNotFound, ModelFailed, WorkerUnavailable
+from core.errors import (
+    EarlierTurnPending,
+    InvalidInput,
+    JobNotFound,
+    ModelFailed,
+    UnsupportedJobVersion,
+    WorkerUnavailable,
+)
 from core.jobs import ChatAnswer, ChatJob
 from persistence import job_lifecycle
 from workers.responder import Launched, Responder
@@ -55,6 +62,9 @@ class Delivery(Protocol):
     def retry(self, job: ChatJob, reason: str) -> None:
         """Publish it again with one more retry counted, then ack this copy."""
 
+    def dead_letter(self, reason: str, error: str) -> None:
+        """Put it on the dead-letter queue with why, then ack this copy."""
+
 
 @dataclass
 class _InFlight:
@@ -62,6 +72,7 @@ class _InFlight:
     job: ChatJob
     launched: Launched | None = None
     answer: ChatAnswer | None = None  # decided before the engine ran it (expired, input fault)
+    exhausted: bool = False  # failed through its retries: dead-lettered once its failure is stored
     since: float = field(default_factory=time.monotonic)
 
 
@@ -74,9 +85,11 @@ class JobPipeline:
         worker: str,
         max_retries: int,
         on_held: Callable[[int], None] | None = None,
+        dead_letter_queue: str = "chat.dead",
     ) -> None:
         self._responder = responder
         self.worker = worker
+        self.dead_letter_queue = dead_letter_queue
         self._max_retries = max_retries
         self._cond = threading.Condition()
         self._arrived: list[Delivery] = []
@@ -171,15 +184,21 @@ class JobPipeline:
             self._launch(delivery, job, start)
 
     def _parse(self, delivery: Delivery) -> ChatJob | None:
+        """The delivery's job; a message that is not one goes to the dead-letter queue. A job of
+        a newer wire version stays as it is in the store, for a replay once workers know it; a
+        malformed one is failed there."""
+        payload = delivery.payload if isinstance(delivery.payload, dict) else {}
         try:
-            return ChatJob.from_wire(delivery.payload)
+            return ChatJob.from_wire(delivery.payload if isinstance(delivery.payload, dict) else {})
+        except UnsupportedJobVersion as exc:
+            log.error("dead-lettered a job this worker cannot read: %s", exc)
+            self._dead_letter(delivery, "unsupported version", str(exc))
         except InvalidInput as exc:
-            log.error("rejected a malformed job: %s", exc)
-            job_id = delivery.payload.get("job_id") if isinstance(delivery.payload, dict) else None
-            if isinstance(job_id, str):
-                job_lifecycle.fail_job(self._responder.session_factory, job_id, str(exc))
-            self._answered(delivery, "malformed")
-            return None
+            log.error("dead-lettered a malformed job: %s", exc)
+            if isinstance(payload.get("job_id"), str):
+                job_lifecycle.fail_job(self._responder.session_factory, payload["job_id"], str(exc))
+            self._dead_letter(delivery, "malformed", str(exc))
+        return None
 
     def _launch(self, delivery: Delivery, job: ChatJob, begun: Any) -> None:
         if isinstance(begun, EarlierTurnPending):
@@ -275,7 +294,10 @@ class JobPipeline:
         for (item, answer), outcome in zip(to_store, stored, strict=True):
             if item.launched is not None and outcome is True:
                 self._responder.remember(item.launched, answer)
-            self._answered(item.delivery, answer.status.value)
+            if item.exhausted:
+                self._dead_letter(item.delivery, "retries exhausted", answer.error or "")
+            else:
+                self._answered(item.delivery, answer.status.value)
 
     def _conclude(self, item: _InFlight, error: Exception | None) -> ChatAnswer | None:
         """The answer to store, or None when the delivery was settled otherwise."""
@@ -309,10 +331,14 @@ class JobPipeline:
             reason = str(exc)
             self._settle(item.delivery, lambda d: d.retry(item.job, reason))
             return None
+        item.exhausted = True
         return self._responder.failed(item.job, self.worker, f"{exc} (after {attempts} attempts)")
 
     def _answered(self, delivery: Delivery, outcome: str) -> None:
         self._settle(delivery, lambda d: d.answered(outcome))
+
+    def _dead_letter(self, delivery: Delivery, reason: str, error: str) -> None:
+        self._settle(delivery, lambda d: d.dead_letter(reason, error))
 
     def _hand_back(self, delivery: Delivery, reason: str) -> None:
         self._settle(delivery, lambda d: d.hand_back(reason))

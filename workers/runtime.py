@@ -65,9 +65,12 @@ class WorkerRuntime:
     def breaker(self) -> ModelBreaker:
         return self.admission.breaker
 
-    def start_pipeline(self, worker: str, max_retries: int) -> JobPipeline:
+    def start_pipeline(self, worker: str, max_retries: int, dead_letter_queue: str) -> JobPipeline:
         """Start the bulk consumer's pipeline of this worker (named `worker` in the store)."""
-        self.pipeline = JobPipeline(self.responder, worker, max_retries, on_held=self.activity.add_in_flight)
+        self.pipeline = JobPipeline(
+            self.responder, worker, max_retries, on_held=self.activity.add_in_flight,
+            dead_letter_queue=dead_letter_queue,
+        )  # fmt: skip
         self.pipeline.start()
         return self.pipeline
 

@@ -22,7 +22,8 @@ from persistence import views
 from producers.api import create_app
 from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
-from transport.queues import publish_job
+from transport.dead_letters import purge_dead_letters, walk_dead_letters
+from transport.queues import ANSWER_TASK, publish_job
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +166,21 @@ def test_a_jobs_life_shows_in_the_task_events_flower_reads(deployment: Deploymen
                    "the job's task events", deployment.worker_log)  # fmt: skip
     finally:
         app.control.disable_events()
+
+
+def test_a_message_that_is_no_job_goes_to_the_dead_letter_queue(deployment: Deployment):
+    app = deployment.stack.celery
+    letter_job = new_id()
+    app.send_task(ANSWER_TASK, args=[{"v": 1, "job_id": letter_job, "text": 3}], queue="chat.en",
+                  routing_key="chat.en", task_id=letter_job)  # fmt: skip
+    newer = {"v": 99, "job_id": new_id(), "text": "from a newer producer"}
+    app.send_task(ANSWER_TASK, args=[newer], queue="chat.en", routing_key="chat.en", task_id=newer["job_id"])
+
+    def reasons() -> dict[str | None, str]:
+        return {letter.job_id: letter.reason for letter in walk_dead_letters(app, "chat.dead")}
+
+    wait_until(
+        lambda: {letter_job, newer["job_id"]} <= set(reasons()), 30, "two dead letters", deployment.worker_log
+    )
+    assert reasons()[letter_job] == "malformed" and reasons()[newer["job_id"]] == "unsupported version"
+    purge_dead_letters(app, "chat.dead")

@@ -26,6 +26,13 @@ def test_newer_job_versions_are_refused_clearly():
         ChatJob.from_wire(payload)
 
 
+def test_a_job_without_a_version_is_malformed_not_newer():
+    payload = {k: v for k, v in job().to_wire().items() if k != "v"}
+    with pytest.raises(InvalidInput, match="malformed") as raised:
+        ChatJob.from_wire(payload)
+    assert not isinstance(raised.value, UnsupportedJobVersion)
+
+
 def test_malformed_job_is_invalid_input():
     payload = job().to_wire() | {"text": ""}
     with pytest.raises(InvalidInput, match="malformed ChatJob"):

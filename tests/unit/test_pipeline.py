@@ -49,6 +49,9 @@ class FakeDelivery:
     def retry(self, job: ChatJob, reason: str) -> None:
         self._settle("retried", reason)
 
+    def dead_letter(self, reason: str, error: str) -> None:
+        self._settle("dead-lettered", reason)
+
     @property
     def outcome(self) -> tuple[str, str] | None:
         assert len(self.outcomes) <= 1, f"settled more than once: {self.outcomes}"
@@ -136,7 +139,7 @@ def test_a_model_failure_is_retried_and_past_its_retries_stored_failed(
     _deliver(make_pipeline(_poisoned, max_retries=2), *deliveries)
     assert deliveries[0].outcome is not None and deliveries[0].outcome[0] == "retried"
     assert "CUDA error" in deliveries[0].outcome[1]
-    assert deliveries[1].outcome == ("answered", "failed")
+    assert deliveries[1].outcome == ("dead-lettered", "retries exhausted")
     assert _status(factory, fresh) is JobStatus.RUNNING  # nothing final: its retry is on the broker
     view = views.get_job(factory, spent.job_id)
     assert view is not None and view.status is JobStatus.FAILED and "after 3 attempts" in (view.error or "")
@@ -152,7 +155,7 @@ def test_a_malformed_an_unknown_and_a_duplicate_delivery_are_acked_alone(factory
     deliveries = [FakeDelivery(broken), FakeDelivery(unknown.to_wire()), FakeDelivery(done.to_wire())]
     _deliver(pipeline, *deliveries)
     assert [d.outcome for d in deliveries] == [
-        ("answered", "malformed"), ("answered", "unknown job"), ("answered", "duplicate"),
+        ("dead-lettered", "malformed"), ("answered", "unknown job"), ("answered", "duplicate"),
     ]  # fmt: skip
     assert _status(factory, good) is JobStatus.FAILED  # its malformed message failed it in the store
 
@@ -251,7 +254,7 @@ def test_a_store_that_fails_while_starting_hands_each_delivery_back_once(factory
     fine = FakeDelivery(_queued(factory, "hello").to_wire())
     pipeline = make_pipeline()
     _deliver(pipeline, broken, fine)  # each settled once, though the catch-all hands back both
-    assert broken.outcome == ("answered", "malformed")
+    assert broken.outcome == ("dead-lettered", "malformed")
     assert fine.outcome == ("handed back", "could not start the job")
     assert pipeline.held == 0
 
@@ -269,3 +272,11 @@ def test_a_job_past_its_deadline_ends_expired_without_reaching_the_model(factory
     assert delivery.outcome == ("answered", "expired") and ran == []
     view = views.get_job(factory, job.job_id)
     assert view is not None and view.status is JobStatus.EXPIRED and view.error == "deadline passed"
+
+
+def test_a_job_of_a_newer_wire_version_is_dead_lettered_and_left_as_it_is(factory, make_pipeline):
+    job = _queued(factory, "from a newer producer")
+    delivery = FakeDelivery({**job.to_wire(), "v": 99})
+    _deliver(make_pipeline(), delivery)
+    assert delivery.outcome == ("dead-lettered", "unsupported version")
+    assert _status(factory, job) is JobStatus.QUEUED  # not failed: a replay once workers know v99
