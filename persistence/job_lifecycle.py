@@ -30,17 +30,16 @@ _START = (
 )  # fmt: skip
 _STATUSES = select(jobs.c.job_id, jobs.c.status).where(jobs.c.job_id.in_(bindparam("b_ids", expanding=True)))
 _this_job = jobs.alias("this_job")
-# For each job, an earlier job of the same conversation that is not final yet (and not so long
-# untouched that it must be lost): the job waits for it, so that a follow-up never overtakes the
-# message before it.
+# For each job, an earlier job of the same conversation that is not final yet: the job waits for
+# it, so that a follow-up never overtakes the message before it. Not for ever: an earlier job on a
+# dead worker is run again within a minute (claim_orphans), one whose message a broker lost is
+# published again (claim_unstarted), and every job ends by its deadline (expire_overdue).
 _EARLIER_PENDING = (
     select(_this_job.c.job_id, func.min(jobs.c.job_id))
     .join(_this_job, _this_job.c.conversation_id == jobs.c.conversation_id)
     .where(
         _this_job.c.job_id.in_(bindparam("b_ids", expanding=True)),
         jobs.c.created_at < _this_job.c.created_at,
-        # lost, presumably, if it has neither started nor been queued for so long
-        func.coalesce(jobs.c.started_at, jobs.c.created_at) > bindparam("b_stale"),
         jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
     )
     .group_by(_this_job.c.job_id)
@@ -80,16 +79,15 @@ Started = tuple[str, int]  # the job's conversation, and its attempts counting t
 
 
 def begin_jobs(
-    factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int, order_wait_s: float = 300.0
+    factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int
 ) -> list[Begun | JobNotFound | EarlierTurnPending]:
     """Mark each (job_id, worker) running and read up to `history` earlier turns, in one
     transaction of a few statements whatever the number of jobs. An unknown job gets its
-    JobNotFound, and a job whose conversation has an earlier job still unfinished (younger than
-    `order_wait_s`) gets EarlierTurnPending and is left as it was."""
-    stale = utcnow() - timedelta(seconds=order_wait_s)
+    JobNotFound, and a job whose conversation has an earlier job still unfinished gets
+    EarlierTurnPending and is left as it was."""
     ids = list(dict.fromkeys(job_id for job_id, _ in starts))
     with connect(factory, write=True) as connection:
-        waiting = dict(connection.execute(_EARLIER_PENDING, {"b_ids": ids, "b_stale": stale}).tuples().all())
+        waiting = dict(connection.execute(_EARLIER_PENDING, {"b_ids": ids}).tuples().all())
         started = _start(connection, [(job_id, w) for job_id, w in starts if job_id not in waiting])
         unstarted = [job_id for job_id in ids if job_id not in waiting and job_id not in started]
         others = dict(connection.execute(_STATUSES, {"b_ids": unstarted}).tuples().all()) if unstarted else {}

@@ -117,7 +117,7 @@ class Responder:
     def begin(self, jobs: Sequence[ChatJob], worker: str) -> list[Begun | JobNotFound | EarlierTurnPending]:
         """Mark the jobs running and read their earlier turns, in one transaction."""
         starts = [(job.job_id, worker) for job in jobs]
-        return job_lifecycle.begin_jobs(self._factory, starts, self._history_turns, self.timeout_s)
+        return job_lifecycle.begin_jobs(self._factory, starts, self._history_turns)
 
     def launch(self, job: ChatJob, begun: Begun, worker: str) -> Launched | ChatAnswer | None:
         """Hand a begun job to the engine. None for a job already final (a duplicate delivery);
