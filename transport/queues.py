@@ -23,17 +23,18 @@ def declared_queues(table: RoutingTable) -> list[Queue]:
     return [Queue(name, routing_key=name, durable=True) for name in names]  # type: ignore[no-untyped-call]
 
 
-def publish_job(app: Celery, job: ChatJob, retries: int = 0) -> None:
+def publish_job(app: Celery, job: ChatJob, retries: int = 0, countdown: float | None = None) -> None:
     """Send a job to its queue; the job_id is the Celery task id (and the idempotency key).
-    `retries`: how many times it was retried already (a worker's retry after a model failure)."""
+    `retries`: how many times it was retried already (a worker's retry after a model failure);
+    `countdown`: seconds before a worker may start it (a retry's backoff)."""
     try:
         with app.producer_or_acquire() as producer:
-            _send(app, producer, job, retries)
+            _send(app, producer, job, retries, countdown)
     except Exception as exc:  # kombu raises many transport-specific types
         raise PublishError(f"could not publish job {job.job_id} to {job.queue}: {exc}") from exc
 
 
-def _send(app: Celery, producer: Any, job: ChatJob, retries: int) -> None:
+def _send(app: Celery, producer: Any, job: ChatJob, retries: int, countdown: float | None) -> None:
     app.send_task(
         ANSWER_TASK,
         args=[job.to_wire()],
@@ -42,6 +43,7 @@ def _send(app: Celery, producer: Any, job: ChatJob, retries: int) -> None:
         routing_key=job.queue,
         priority=job.priority,
         retries=retries,
+        countdown=countdown,
         producer=producer,
         declare=_to_declare(app, producer, job.queue),
         retry=True,

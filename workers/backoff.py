@@ -143,3 +143,14 @@ def _attempt(
         return run_splitting(items, run, cap, is_oom, isolate=False)
     except BaseException as exc:  # returned, to be isolated by the caller after both halves ran
         return exc
+
+
+RETRY_BASE_S = 1.0
+RETRY_MAX_S = 60.0
+
+
+def retry_delay_s(retries: int, jitter: Callable[[], float]) -> float:
+    """How long a job whose model failed waits before its next try: doubling from RETRY_BASE_S
+    with each retry already spent, at most RETRY_MAX_S, times `jitter()` (0.5 to 1: retries of
+    one failed batch do not all come back at the same moment)."""
+    return min(RETRY_MAX_S, RETRY_BASE_S * 2.0 ** min(retries, 16)) * jitter()

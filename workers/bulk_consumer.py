@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, Task, bootsteps
@@ -28,6 +30,7 @@ from core.errors import ConfigurationError
 from core.jobs import ChatJob
 from transport.dead_letters import dead_letter
 from transport.queues import publish_job
+from workers.backoff import retry_delay_s
 from workers.pipeline import JobPipeline
 
 log = logging.getLogger(__name__)
@@ -58,15 +61,35 @@ def bulk_strategy(task: Task, app: Celery, consumer: Any, **_: Any) -> Any:
         )  # fmt: skip
         if request.id in revoked and request.revoked():
             return
+        delivery = CeleryDelivery(request, app, pipeline.dead_letter_queue)
+        if request.eta:  # a retry's backoff: held (unacked) until then, outside the prefetch count
+            consumer.qos.increment_eventually()
+            state.task_scheduled(request)
+            consumer.timer.call_at(_eta(request), _due, (consumer, request, pipeline, delivery), priority=6)
+            return
         state.task_reserved(request)
         log.info("Task %s[%s] received", request.name, request.id)  # as Celery's own strategy logs it
         request.send_event(
             "task-received", name=request.name, args=request.argsrepr, kwargs=request.kwargsrepr,
             retries=request.request_dict.get("retries", 0),
         )  # fmt: skip
-        pipeline.receive(CeleryDelivery(request, app, pipeline.dead_letter_queue))
+        pipeline.receive(delivery)
 
     return on_message
+
+
+def _due(consumer: Any, request: Request, pipeline: JobPipeline, delivery: CeleryDelivery) -> None:
+    """A held message's time has come: it counts against the prefetch again and goes to work."""
+    consumer.qos.decrement_eventually()
+    state.task_reserved(request)
+    pipeline.receive(delivery)
+
+
+def _eta(request: Request) -> datetime:
+    """The message's ETA, timezone-aware (the timer turns it into its own monotonic clock)."""
+    eta = request.eta
+    parsed: datetime = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _protocol2(app: Celery, message: Any, body: Any) -> tuple[Any, Any, bool, bool]:
@@ -127,13 +150,14 @@ class CeleryDelivery:
         state.task_ready(self._request)
 
     def retry(self, job: ChatJob, reason: str) -> None:
+        delay = retry_delay_s(self.retries, lambda: random.uniform(0.5, 1.0))
         try:
-            publish_job(self._app, job, retries=self.retries + 1)
+            publish_job(self._app, job, retries=self.retries + 1, countdown=delay)
         except Exception:
             log.exception("job %s: could not publish its retry; handed back instead", job.job_id)
             self.hand_back(reason)
             return
-        log.warning("job %s retried (%d): %s", job.job_id, self.retries + 1, reason)
+        log.warning("job %s retried (%d) in %.1f s: %s", job.job_id, self.retries + 1, delay, reason)
         self._request.send_event("task-retried", exception=reason)
         self._request.acknowledge()
         state.task_ready(self._request)

@@ -20,6 +20,7 @@ from core.jobs import ChatJob, new_id
 from ops.stack import Stack
 from persistence import views
 from producers.api import create_app
+from tests.support import store
 from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
 from transport.dead_letters import purge_dead_letters, walk_dead_letters
@@ -184,3 +185,18 @@ def test_a_message_that_is_no_job_goes_to_the_dead_letter_queue(deployment: Depl
     )
     assert reasons()[letter_job] == "malformed" and reasons()[newer["job_id"]] == "unsupported version"
     purge_dead_letters(app, "chat.dead")
+
+
+def test_a_retry_held_back_by_its_countdown_starts_only_then(deployment: Deployment):
+    accepted = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()
+    wait_until(lambda: deployment.client.get(f"/v1/jobs/{accepted['job_id']}").json()["status"] == "done", 30,
+               "the first answer", deployment.worker_log)  # fmt: skip
+    # a follow-up published the way a worker publishes a retry: with a countdown (backoff)
+    follow_up = ChatJob(job_id=new_id(), conversation_id=accepted["conversation_id"], text="And when?",
+                        language="en", queue=accepted["queue"])  # fmt: skip
+    store.record_user_turn(deployment.stack.factory, follow_up, "explicit")
+    publish_job(deployment.stack.celery, follow_up, retries=1, countdown=2.0)
+    wait_until(lambda: deployment.client.get(f"/v1/jobs/{follow_up.job_id}").json()["status"] == "done", 30,
+               "the held job's answer", deployment.worker_log)  # fmt: skip
+    timings = deployment.client.get(f"/v1/jobs/{follow_up.job_id}").json()["timings"]
+    assert timings["queued_ms"] >= 1800  # not started before its countdown was over

@@ -333,3 +333,11 @@ def test_drain_finishes_the_running_batch_and_hands_back_the_waiting_items():
     release.set()
     assert [f.result(5).value for f in in_flight] == [2, 4]
     batcher.close(timeout=5)
+
+
+def test_retries_back_off_doubling_with_jitter_up_to_a_minute():
+    from workers.backoff import RETRY_MAX_S, retry_delay_s
+
+    assert [retry_delay_s(n, lambda: 1.0) for n in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    assert retry_delay_s(30, lambda: 1.0) == RETRY_MAX_S
+    assert retry_delay_s(2, lambda: 0.5) == 2.0  # jitter scales it down, never up
