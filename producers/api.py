@@ -193,11 +193,11 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
         if submitted.cached:  # answered at once from the cache: no queue, no worker
             view = await threads.run(views.get_job, stack.factory, job.job_id)
             assert view is not None  # stored in the same call that found the answer
-            return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
+            return _final(view)
         if wait > 0:
             view = await _wait_for_final(stack, threads, waiters, job.job_id, wait)
             if view is not None and view.status.final:
-                return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
+                return _final(view)
         return Accepted(
             job_id=job.job_id, conversation_id=job.conversation_id, language=job.language,
             language_source=submitted.language_source, queue=job.queue, status=JobStatus.QUEUED,
@@ -258,11 +258,16 @@ async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, 
             status_code=409, detail="a request with this Idempotency-Key is in progress; retry"
         )
     if view.status.final:
-        return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
+        return _final(view)
     return Accepted(
         job_id=view.job_id, conversation_id=view.conversation_id, language=view.language,
         language_source=view.language_source, queue=view.queue, status=view.status,
     )  # fmt: skip
+
+
+def _final(view: views.JobView) -> JSONResponse:
+    """200: the job has ended; its answer (or why not) comes with it."""
+    return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
 
 
 def _uuid_or_404(value: str, what: str) -> str:

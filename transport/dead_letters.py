@@ -54,8 +54,7 @@ def walk_dead_letters(app: Celery, queue: str, decide: Decide | None = None) -> 
     """Every dead letter on `queue`, oldest first; each one `decide` takes is acked, the rest
     are put back."""
     with app.connection_for_write() as connection:
-        bound = app.amqp.queues[queue].bind(connection.default_channel)
-        bound.declare()
+        bound = _declared(app, queue, connection)
         messages = []
         while (message := bound.get(no_ack=False)) is not None:
             messages.append(message)
@@ -70,9 +69,14 @@ def walk_dead_letters(app: Celery, queue: str, decide: Decide | None = None) -> 
 
 def purge_dead_letters(app: Celery, queue: str) -> int:
     with app.connection_for_write() as connection:
-        bound = app.amqp.queues[queue].bind(connection.default_channel)
-        bound.declare()
-        return int(bound.purge() or 0)
+        return int(_declared(app, queue, connection).purge() or 0)
+
+
+def _declared(app: Celery, queue: str, connection: Any) -> Any:
+    """The dead-letter queue bound to the connection, declared (it may not exist yet)."""
+    bound = app.amqp.queues[queue].bind(connection.default_channel)
+    bound.declare()
+    return bound
 
 
 def _letter(message: Any) -> DeadLetter:

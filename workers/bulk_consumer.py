@@ -124,8 +124,7 @@ class CeleryDelivery:
         self._request.on_accepted(os.getpid(), self._started_at)  # active, and task-started
 
     def answered(self, outcome: str) -> None:
-        self._request.acknowledge()
-        state.task_ready(self._request, successful=True)
+        self._ack(successful=True)
         runtime = time.monotonic() - self._started_at
         # the line Celery's pool writes for a task done, so that logs read the same
         log.info("Task %s[%s] succeeded in %.3fs: %r", self._request.name, self._request.id, runtime, outcome)
@@ -146,8 +145,7 @@ class CeleryDelivery:
             return
         log.error("job %s dead-lettered (%s): %s", self._request.id, reason, error)
         self._request.send_event("task-failed", exception=f"{reason}: {error}")
-        self._request.acknowledge()
-        state.task_ready(self._request)
+        self._ack()
 
     def retry(self, job: ChatJob, reason: str) -> None:
         delay = retry_delay_s(self.retries, lambda: random.uniform(0.5, 1.0))
@@ -159,8 +157,11 @@ class CeleryDelivery:
             return
         log.warning("job %s retried (%d) in %.1f s: %s", job.job_id, self.retries + 1, delay, reason)
         self._request.send_event("task-retried", exception=reason)
+        self._ack()
+
+    def _ack(self, successful: bool = False) -> None:
         self._request.acknowledge()
-        state.task_ready(self._request)
+        state.task_ready(self._request, successful=successful)
 
 
 class FinishInFlight(bootsteps.StartStopStep):  # type: ignore[misc]

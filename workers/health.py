@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,14 +43,6 @@ class Activity:
     def add_in_flight(self, delta: int) -> None:
         with self._lock:
             self.in_flight += delta
-
-    @contextmanager
-    def job(self) -> Iterator[None]:
-        self.add_in_flight(1)
-        try:
-            yield
-        finally:
-            self.add_in_flight(-1)
 
     def batch_done(self, size: int, _seconds: float) -> None:
         with self._lock:

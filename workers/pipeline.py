@@ -189,7 +189,7 @@ class JobPipeline:
         malformed one is failed there."""
         payload = delivery.payload if isinstance(delivery.payload, dict) else {}
         try:
-            return ChatJob.from_wire(delivery.payload if isinstance(delivery.payload, dict) else {})
+            return ChatJob.from_wire(payload)
         except UnsupportedJobVersion as exc:
             log.error("dead-lettered a job this worker cannot read: %s", exc)
             self._dead_letter(delivery, "unsupported version", str(exc))

@@ -12,7 +12,7 @@ import pytest
 from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id
 from persistence import views
 from tests.support import store
-from tests.support.jobs import fresh_stack
+from tests.support.jobs import fresh_stack, waiting_ids
 from tests.support.processes import BABELQ, babelq_env
 from transport.dead_letters import dead_letter, purge_dead_letters, walk_dead_letters
 
@@ -54,7 +54,7 @@ def test_dead_letters_are_listed_shown_replayed_once_and_purged(values: dict[str
     assert replayed["replayed"] == [job.job_id] and len(replayed["kept"]) == 1
     view = views.get_job(stack.factory, job.job_id)
     assert view is not None and view.status is JobStatus.QUEUED and view.error is None
-    assert _waiting_on(stack, "chat.en") == [job.job_id]
+    assert waiting_ids(stack.celery, "chat.en") == [job.job_id]
     assert _dead(values, "replay", job.job_id).returncode == 1  # replayed already: no letter left for it
     assert "purged 1 dead letter(s)" in _dead(values, "purge").stdout
     assert walk_dead_letters(stack.celery, DEAD) == []
@@ -63,12 +63,3 @@ def test_dead_letters_are_listed_shown_replayed_once_and_purged(values: dict[str
 
 def store_failed(job: ChatJob) -> ChatAnswer:
     return ChatAnswer(job_id=job.job_id, language="en", status=JobStatus.FAILED, model="m", error="x")
-
-
-def _waiting_on(stack, queue: str) -> list[str]:
-    ids = []
-    with stack.celery.connection_for_write() as connection:
-        bound = stack.celery.amqp.queues[queue].bind(connection.default_channel)
-        while (message := bound.get(no_ack=True)) is not None:
-            ids.append(message.headers["id"])
-    return ids

@@ -8,6 +8,7 @@ from celery import Celery
 from core.jobs import ChatJob, new_id
 from core.settings import Settings
 from routing.table import load_table
+from tests.support.jobs import waiting_ids
 from transport.celery_app import create_celery_app
 from transport.queues import publish_job
 
@@ -50,21 +51,12 @@ def _reconnect(app: Celery) -> None:
         producer.connection.collect()  # drops the transport and kombu's record of declarations
 
 
-def _waiting_ids(app: Celery) -> list[str]:
-    ids = []
-    with app.connection_for_write() as connection:
-        queue = app.amqp.queues[QUEUE].bind(connection.default_channel)
-        while (message := queue.get(no_ack=True)) is not None:
-            ids.append(message.headers["id"])
-    return ids
-
-
 def test_a_new_connection_declares_the_queue_again(app: Celery):
     first, second = _job(), _job()
     publish_job(app, first)
     publish_job(app, first.model_copy(update={"job_id": new_id()}))  # same connection: no declare
-    assert len(_waiting_ids(app)) == 2
+    assert len(waiting_ids(app, QUEUE)) == 2
     _delete_queue(app)
     _reconnect(app)  # as after the broker restarted
     publish_job(app, second)
-    assert _waiting_ids(app) == [second.job_id]
+    assert waiting_ids(app, QUEUE) == [second.job_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from celery import Celery
 from sqlalchemy import select
 
 from core.jobs import ChatJob, JobStatus, new_id
@@ -32,6 +33,16 @@ def purge_queues(stack: Stack) -> None:
             bound = queue.bind(connection.default_channel)
             bound.declare()
             bound.purge()
+
+
+def waiting_ids(app: Celery, queue: str) -> list[str]:
+    """The task ids of the messages waiting on `queue`, taken off it."""
+    ids = []
+    with app.connection_for_write() as connection:
+        bound = app.amqp.queues[queue].bind(connection.default_channel)
+        while (message := bound.get(no_ack=True)) is not None:
+            ids.append(message.headers["id"])
+    return ids
 
 
 def publish_english_jobs(stack: Stack, count: int, label: str = "question") -> list[ChatJob]:

@@ -25,13 +25,14 @@ def test_snapshot_reports_what_the_worker_runs_and_does():
     switch = ConsumptionSwitch(["chat.en"])
     monitor = _monitor(ModelBreaker(5, 30), switch, gpu=lambda: {"gpu_util_pct": 87.0,
                        "gpu_memory_used_mib": 1000.0, "gpu_memory_total_mib": 80000.0})  # fmt: skip
-    with monitor.activity.job():
-        monitor.activity.batch_done(6, 0.5)
-        snapshot = monitor.check()
+    monitor.activity.add_in_flight(1)
+    monitor.activity.batch_done(6, 0.5)
+    snapshot = monitor.check()
     assert snapshot["in_flight"] == 1 and snapshot["last_batch_size"] == 6 and snapshot["batches"] == 1
     assert snapshot["device"] == "cpu" and snapshot["dtype"] == "float32" and snapshot["breaker"] == "closed"
     assert snapshot["queues"] == ["chat.en"] and snapshot["consuming"] is True
     assert snapshot["gpu"]["gpu_util_pct"] == 87.0 and snapshot["last_batch_age_s"] < 5
+    monitor.activity.add_in_flight(-1)  # settled, as the pipeline reports it
     assert monitor.snapshot()["in_flight"] == 0
 
 
