@@ -5,9 +5,9 @@ transaction; an answer is idempotent by job_id."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import EarlierTurnPending, JobNotFound
@@ -203,13 +203,11 @@ def claim_orphans(factory: SessionFactory, dead_after: timedelta, limit: int = 1
     orphaned = (
         select(Job, Message.text)
         .outerjoin(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
-        .outerjoin(WorkerBeat, WorkerBeat.name == Job.worker)
-        .where(Job.status == JobStatus.RUNNING.value, Job.started_at < cutoff,
-               or_(WorkerBeat.seen_at.is_(None), WorkerBeat.seen_at < cutoff))
+        .where(Job.status == JobStatus.RUNNING.value, Job.started_at < cutoff, _on_silent_worker(cutoff))
         .order_by(Job.created_at)
         .limit(limit)
         .with_for_update(of=Job, skip_locked=True)
-    )  # fmt: skip
+    )
     with factory.begin() as session:
         rows = session.execute(orphaned).all()
         claimed = []
@@ -224,6 +222,44 @@ def claim_orphans(factory: SessionFactory, dead_after: timedelta, limit: int = 1
             job.status, job.worker, job.published_at = JobStatus.QUEUED.value, None, utcnow()
             claimed.append(_chat_job(job, text))
         return claimed
+
+
+def stranded(factory: SessionFactory, job_ids: Sequence[str], dead_after: timedelta) -> list[str]:
+    """Of the jobs whose messages a broker has held unacked for over `dead_after`, those no living
+    worker runs: `queued` ones (a living worker starts a job within moments of its delivery) and
+    ones `running` on a worker silent for over `dead_after`. Their held messages can go back."""
+    if not job_ids:
+        return []
+    cutoff = utcnow() - dead_after
+    query = select(jobs.c.job_id).where(
+        jobs.c.job_id.in_(list(job_ids)),
+        (jobs.c.status == JobStatus.QUEUED.value)
+        | ((jobs.c.status == JobStatus.RUNNING.value) & _on_silent_worker(cutoff)),
+    )
+    with connect(factory) as connection:
+        return list(connection.execute(query).scalars())
+
+
+def release_orphans(factory: SessionFactory, job_ids: Sequence[str], dead_after: timedelta) -> None:
+    """Jobs of silent workers whose own messages went back to their queues: `queued` again, so
+    that claim_orphans does not publish them a second time."""
+    if not job_ids:
+        return
+    cutoff = utcnow() - dead_after
+    release = (
+        update(jobs)
+        .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.status == JobStatus.RUNNING.value,
+               _on_silent_worker(cutoff))
+        .values(status=JobStatus.QUEUED.value, worker=None, published_at=utcnow())
+    )  # fmt: skip
+    with connect(factory, write=True) as connection:
+        connection.execute(release)
+
+
+def _on_silent_worker(cutoff: datetime) -> ColumnElement[bool]:
+    """The job's worker has not beaten since `cutoff` (or never beat, or stopped and said so)."""
+    beats = WorkerBeat.__table__.c
+    return ~exists().where(beats.name == jobs.c.worker, beats.seen_at >= cutoff)
 
 
 def expire_overdue(factory: SessionFactory, grace: timedelta, limit: int = 500) -> list[str]:
@@ -269,15 +305,16 @@ def reopen_job(factory: SessionFactory, job_id: str) -> JobStatus | None:
 
 
 def requeue_jobs(factory: SessionFactory, job_ids: Sequence[str], worker: str) -> None:
-    """Jobs `worker` started and hands back untouched (shutting down, breaker open): `queued`
-    again, so that nobody takes them for orphans of this worker once it is gone."""
+    """Jobs `worker` started and hands back untouched (shutting down, breaker open) or retries:
+    `queued` again, so that nobody takes them for orphans of this worker once it is gone, and the
+    unstarted check counts from now."""
     if not job_ids:
         return
     back = (
         update(jobs)
         .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.status == JobStatus.RUNNING.value,
                jobs.c.worker == worker)
-        .values(status=JobStatus.QUEUED.value, worker=None)
+        .values(status=JobStatus.QUEUED.value, worker=None, published_at=utcnow())
     )  # fmt: skip
     with connect(factory, write=True) as connection:
         connection.execute(back)

@@ -20,6 +20,7 @@ from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import make_engine, make_session_factory
 from routing.table import RoutingTable
 from transport.celery_app import create_celery_app
+from transport.held_messages import HeldMessages
 from transport.queues import publish_job
 from workers.bulk_consumer import PIPELINE_ATTRIBUTE
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
@@ -60,8 +61,9 @@ def run_worker(
     own_notices = None if notices else open_answer_notices(settings)  # else the caller's to close
     runtime = build_runtime(settings, profile, factory, queues, answers, notices or own_notices)
     republisher = Republisher(
-        factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s
-    )
+        factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s,
+        held=HeldMessages(app),
+    )  # fmt: skip
     runtime.monitor.chores.extend([republisher.run_once, republisher.expire_overdue])
     hostname = node_name(name, exact_name)
     heartbeat = Heartbeat(factory, hostname, settings.heartbeat_s, republisher.run_orphans)

@@ -317,8 +317,8 @@ class JobPipeline:
         return None
 
     def _requeue(self, job: ChatJob) -> None:
-        """A started job handed back untouched is `queued` again in the store, so that nobody
-        takes it for an orphan of this worker once this worker is gone."""
+        """A started job handed back untouched or retried is `queued` again in the store, so that
+        nobody takes it for an orphan of this worker once this worker is gone."""
         try:
             job_lifecycle.requeue_jobs(self._responder.session_factory, [job.job_id], self.worker)
         except Exception as exc:  # it stays `running`: the orphan check re-publishes it later
@@ -327,8 +327,10 @@ class JobPipeline:
     def _retry_or_fail(self, item: _InFlight, exc: ModelFailed) -> ChatAnswer | None:
         attempts = item.delivery.retries + 1
         if item.delivery.retries < self._max_retries:
-            # a new message on the same queue, so that another (healthy) worker may take it
+            # a new message on the same queue, so that another (healthy) worker may take it; the
+            # job is queued meanwhile, not running here, as whoever holds that message may die
             reason = str(exc)
+            self._requeue(item.job)
             self._settle(item.delivery, lambda d: d.retry(item.job, reason))
             return None
         item.exhausted = True
