@@ -24,6 +24,7 @@ from transport.held_messages import HeldMessages
 from transport.queues import publish_job
 from workers.bulk_consumer import PIPELINE_ATTRIBUTE
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
+from workers.dead_lettering import DEAD_LETTERING_CONSUMER
 from workers.liveness import Heartbeat
 from workers.republisher import Republisher
 from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
@@ -93,6 +94,7 @@ def _consume(app: Celery, settings: Settings, runtime: WorkerRuntime, hostname: 
     worker = app.Worker(
         hostname=hostname, queues=runtime.switch.queues, pool_cls="threads", concurrency=concurrency,
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
+        consumer_cls=DEAD_LETTERING_CONSUMER,
     )  # fmt: skip
     runtime.switch.attach(worker.consumer)
     gave_up = _give_up_after(runtime, settings.breaker_max_trials)

@@ -187,6 +187,34 @@ def test_a_message_that_is_no_job_goes_to_the_dead_letter_queue(deployment: Depl
     purge_dead_letters(app, "chat.dead")
 
 
+def test_an_unknown_task_and_an_undecodable_body_go_to_the_dead_letter_queue(deployment: Deployment):
+    app = deployment.stack.celery
+    purge_dead_letters(app, "chat.dead")
+    unknown = app.send_task("babelq.no_such_task", args=[{"v": 1}], queue="chat.en", routing_key="chat.en")
+    garbled = new_id()
+    with app.producer_or_acquire() as producer:
+        producer.publish(
+            b"{this is not json", content_type="application/json", content_encoding="utf-8",
+            headers={"task": ANSWER_TASK, "id": garbled, "lang": "py"}, exchange="", routing_key="chat.en",
+            declare=[app.amqp.queues["chat.en"]],
+        )  # fmt: skip
+
+    def letters() -> dict[str, tuple[str, object]]:
+        found = walk_dead_letters(app, "chat.dead")
+        return {letter.payload["headers"]["id"]: (letter.reason, letter.payload) for letter in found}
+
+    wait_until(lambda: {unknown.id, garbled} <= set(letters()), 30, "two dead letters", deployment.worker_log)
+    reason, payload = letters()[unknown.id]
+    assert reason == "unknown task" and payload["headers"]["task"] == "babelq.no_such_task"  # type: ignore[index]
+    reason, payload = letters()[garbled]
+    assert reason == "undecodable" and payload["body"] == "{this is not json"  # type: ignore[index]
+    # the worker goes on answering
+    job_id = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()["job_id"]
+    wait_until(lambda: deployment.client.get(f"/v1/jobs/{job_id}").json()["status"] == "done", 30,
+               "an answer after the dead letters", deployment.worker_log)  # fmt: skip
+    purge_dead_letters(app, "chat.dead")
+
+
 def test_a_retry_held_back_by_its_countdown_starts_only_then(deployment: Deployment):
     accepted = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()
     wait_until(lambda: deployment.client.get(f"/v1/jobs/{accepted['job_id']}").json()["status"] == "done", 30,
