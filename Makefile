@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 
-.PHONY: run test install install-dev model lint unit integration clean
+.PHONY: run test install install-dev model lint unit integration faults clean
 
 $(RUNTIME): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ unit: install-dev
 
 integration: install-dev
 	$(BIN)/pytest -q tests/integration
+
+## The fault suite alone (part of `make test`): see README, "Fault suite".
+faults: install-dev
+	$(BIN)/pytest -q tests/faults
 
 ## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL) and the slow
 ## test on the prepared default model.

@@ -27,6 +27,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
 export_app = typer.Typer(help="Export stored data as JSON.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+queues_app = typer.Typer(help="The broker's queues.", no_args_is_help=True)
+app.add_typer(queues_app, name="queues")
 dead_app = typer.Typer(
     help="The dead-letter queue: jobs no worker could bring to an end.", no_args_is_help=True
 )
@@ -344,6 +346,53 @@ def db_downgrade(revision: str) -> None:
     from persistence.migrate import downgrade
 
     downgrade(_settings().store_url, revision)
+
+
+@app.command()
+def faults(
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="A scenario to run (repeat); default: all.")
+    ] = None,
+    broker: Annotated[
+        list[str] | None, typer.Option(help="redis and/or amqp (repeat); default: both.")
+    ] = None,
+    jobs: Annotated[int, typer.Option(min=8, help="Jobs in each scenario's load.")] = 50,
+    worker_program: Annotated[
+        str, typer.Option(help="The command that runs babelq for a worker.")
+    ] = "babelq",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="NAME=VALUE: a BABELQ_ setting for every process.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where the table goes as JSON.")] = Path("faults-out/faults.json"),
+) -> None:
+    """Break things for real (workers, broker, store, messages) and count what became of the jobs."""
+    from ops.faults_command import fault_setup, render, run_faults
+    from ops.model_command import ensure_model
+
+    settings = _settings()
+    ensure_model(settings)
+    setup = fault_setup(settings, broker or ["redis", "amqp"], out.parent / "work", worker_program, jobs,
+                        set_ or [])  # fmt: skip
+    rows = run_faults(setup, scenario or [], out)
+    typer.echo(render(rows))
+    raise typer.Exit(0 if all(row.met for row in rows) else 1)
+
+
+@queues_app.command("declare")
+def queues_declare(
+    recreate_empty: Annotated[
+        bool, typer.Option(help="Delete and declare anew an empty queue RabbitMQ holds with other arguments.")
+    ] = False,
+) -> None:
+    """Declare every queue of the routing table (and the dead-letter queue) with babelq's arguments."""
+    from routing.table import load_table
+    from transport.celery_app import create_celery_app
+    from transport.queues import declare_queues
+
+    settings = _settings()
+    _require_real_broker(settings, "queues declare")
+    for line in declare_queues(create_celery_app(settings, load_table(settings.routes_file)), recreate_empty):
+        typer.echo(line)
 
 
 @contextmanager

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import load_settings
 from persistence.db import SessionFactory
 from persistence.migrate import upgrade
 from routing.language import LanguageDetector
+from routing.table import load_table
 from tests.support.services import (
     AMQP_URL,
     POSTGRES_ADMIN_URL,
@@ -28,6 +30,8 @@ from tests.support.services import (
 )
 from tests.support.store import session_factory
 from tests.support.tiny_model import build_tiny_model
+from transport.celery_app import create_celery_app
+from transport.queues import declare_queues
 from workers.model_loader import LoadedModel, load_model
 
 IN_CI = os.environ.get("CI") == "true"
@@ -70,6 +74,10 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
     require("RabbitMQ", amqp_reachable())
+    # A broker last used by an older babelq holds its queues with other arguments: empty ones are
+    # declared anew, as `babelq queues declare --recreate-empty` does.
+    app = create_celery_app(load_settings(broker_url=AMQP_URL), load_table(None))
+    declare_queues(app, recreate_empty=True)
     return AMQP_URL
 
 

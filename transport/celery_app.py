@@ -20,7 +20,7 @@ def create_celery_app(settings: Settings, table: RoutingTable) -> Celery:
 
 def _delivery_conf(settings: Settings, table: RoutingTable) -> dict[str, Any]:
     return {
-        "task_queues": declared_queues(table),
+        "task_queues": declared_queues(table, settings.rabbitmq_queue_type, settings.rabbitmq_delivery_limit),
         "task_default_queue": table.fallback_queue,
         "task_serializer": "json",
         "accept_content": ["json"],

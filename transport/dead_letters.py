@@ -80,6 +80,9 @@ def _declared(app: Celery, queue: str, connection: Any) -> Any:
 
 
 def _letter(message: Any) -> DeadLetter:
+    death = _first_death(message.headers)
+    if death is not None:
+        return _broker_letter(message, death)
     args, kwargs, _embed = message.decode()
     payload = args[0] if args else None
     return DeadLetter(
@@ -87,3 +90,28 @@ def _letter(message: Any) -> DeadLetter:
         reason=str(kwargs.get("reason")), error=str(kwargs.get("error")), queue=kwargs.get("queue"),
         at=str(kwargs.get("at")), payload=payload,
     )  # fmt: skip
+
+
+def _broker_letter(message: Any, death: dict[str, Any]) -> DeadLetter:
+    """A message RabbitMQ dead-lettered itself (rejected without requeue, expired, or delivered
+    more often than a quorum queue's delivery limit): the original message, with why in x-death."""
+    try:
+        args, _kwargs, _embed = message.decode()
+        payload = args[0] if args else None
+    except Exception:  # a body no one could read, dead-lettered as it was
+        payload = {
+            "body": message.body.decode(errors="replace") if isinstance(message.body, bytes) else message.body
+        }
+    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    job_id = job_id if isinstance(job_id, str) else None
+    queue = death.get("queue")
+    return DeadLetter(
+        letter_id=str(message.headers.get("id") or job_id), job_id=job_id,
+        reason=f"rabbitmq: {death.get('reason')}", error=f"dead-lettered by RabbitMQ from {queue}",
+        queue=queue, at=str(death.get("time")), payload=payload,
+    )  # fmt: skip
+
+
+def _first_death(headers: Any) -> dict[str, Any] | None:
+    deaths = headers.get("x-death") if isinstance(headers, dict) else None
+    return deaths[0] if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict) else None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from celery import Celery
 from kombu.entity import Queue
 
-from core.errors import PublishError
+from core.errors import ConfigurationError, PublishError
 from core.jobs import ChatJob
 from routing.table import RoutingTable
 
@@ -17,10 +18,68 @@ DEAD_LETTER_TASK = "babelq.dead_letter"
 _RETRY_POLICY = {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5}
 
 
-def declared_queues(table: RoutingTable) -> list[Queue]:
-    """Every queue of the table plus the dead-letter queue, durable, each bound by its own name."""
-    names = [*table.queue_names, table.dead_letter_queue]
-    return [Queue(name, routing_key=name, durable=True) for name in names]  # type: ignore[no-untyped-call]
+def declared_queues(
+    table: RoutingTable, queue_type: str = "classic", delivery_limit: int = 20
+) -> list[Queue]:
+    """Every queue of the table plus the dead-letter queue, durable, each bound by its own name.
+
+    On RabbitMQ a chat queue dead-letters to the dead-letter queue (through the default exchange)
+    whatever is rejected without requeue or expires: a message no babelq code settled still
+    lands there (workers dead-letter what they refuse themselves, with the reason, on every
+    broker). `queue_type="quorum"`: replicated quorum queues for the chat queues, which also
+    dead-letter a message after `delivery_limit` deliveries (one that kills each worker that
+    takes it). The dead-letter queue stays classic: listing it requeues each letter, and a
+    delivery limit there would drop letters. Other brokers ignore these arguments."""
+    chat: dict[str, object] = {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": table.dead_letter_queue,
+    }
+    if queue_type == "quorum":
+        chat |= {"x-queue-type": "quorum", "x-delivery-limit": delivery_limit}
+    queues = [Queue(name, routing_key=name, durable=True, queue_arguments=chat) for name in table.queue_names]  # type: ignore[no-untyped-call]
+    dead = Queue(table.dead_letter_queue, routing_key=table.dead_letter_queue, durable=True)  # type: ignore[no-untyped-call]
+    return [*queues, dead]
+
+
+def declare_queues(app: Celery, recreate_empty: bool = False) -> list[str]:
+    """Declare every queue of the app with babelq's arguments; returns what it did to each.
+
+    RabbitMQ refuses a queue declared again with other arguments (another type, no dead-letter
+    exchange: a queue made by an older babelq or by hand): ConfigurationError says which and
+    what to do. With `recreate_empty`, such a queue that holds no message is deleted and
+    declared anew; one that holds messages never is."""
+    done = []
+    for queue in app.conf.task_queues:
+        with app.connection_for_write() as connection:
+            try:
+                queue.bind(connection.default_channel).declare()
+                done.append(f"{queue.name}: declared")
+                continue
+            except PreconditionFailed as exc:
+                mismatch = exc
+        if not recreate_empty:
+            raise ConfigurationError(_mismatch_help(queue.name, mismatch))
+        done.append(_recreate_if_empty(app, queue, mismatch))
+    return done
+
+
+def _recreate_if_empty(app: Celery, queue: Queue, mismatch: Exception) -> str:
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        _name, waiting, _consumers = channel.queue_declare(queue.name, passive=True)
+        if waiting:
+            raise ConfigurationError(f"{_mismatch_help(queue.name, mismatch)} It holds {waiting} messages.")
+        channel.queue_delete(queue.name, if_empty=True)
+        queue.bind(channel).declare()  # type: ignore[no-untyped-call]
+    return f"{queue.name}: recreated with babelq's arguments (it was empty)"
+
+
+def _mismatch_help(name: str, exc: Exception) -> str:
+    return (
+        f"RabbitMQ queue {name} exists with other arguments than babelq declares ({exc}). Drain it "
+        f"(stop its producers, let the workers empty it), then run `babelq queues declare "
+        f"--recreate-empty`, or delete it (`rabbitmqctl delete_queue {name}`)."
+    )
 
 
 def publish_job(app: Celery, job: ChatJob, retries: int = 0, countdown: float | None = None) -> None:

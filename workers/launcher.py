@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_shutting_down
 
+from core.errors import ConfigurationError
 from core.settings import Settings
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
 from persistence.answer_notices import AnswerNotices, open_answer_notices
@@ -21,7 +22,7 @@ from persistence.db import make_engine, make_session_factory
 from routing.table import RoutingTable
 from transport.celery_app import create_celery_app
 from transport.held_messages import HeldMessages
-from transport.queues import publish_job
+from transport.queues import declare_queues, publish_job
 from workers.bulk_consumer import PIPELINE_ATTRIBUTE
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
 from workers.dead_lettering import DEAD_LETTERING_CONSUMER
@@ -55,6 +56,8 @@ def run_worker(
     queues = list(queues or table.queue_names)
     profile = profile_for_queues(table, queues)
     app = app or create_celery_app(settings, table)
+    if not settings.embedded:
+        _declare_queues(app)
     set_torch_threads(settings.torch_threads)
     engine = make_engine(settings.store_url)
     answers = answer_lookup(cache or open_answer_cache(settings), settings)
@@ -82,6 +85,17 @@ def run_worker(
         if own_notices is not None:
             own_notices.close()
         engine.dispose()
+
+
+def _declare_queues(app: Celery) -> None:
+    """Fail at start, with what to do, when RabbitMQ holds a queue babelq cannot declare (other
+    arguments); a broker not reachable yet is Celery's to wait for, as it does at start-up."""
+    try:
+        declare_queues(app)
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # kombu raises many transport-specific types
+        log.warning("could not declare the queues yet (%s); the worker will retry its broker", exc)
 
 
 def _consume(app: Celery, settings: Settings, runtime: WorkerRuntime, hostname: str) -> int:

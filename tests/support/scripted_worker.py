@@ -7,6 +7,7 @@ Run as `python -m tests.support.scripted_worker worker …` with:
   act while a batch is in flight.
 Each batch prints `batch-start N` and `batch-end N` (N prompts) on stdout.
 - SCRIPTED_STEP_DELAY_S=S (continuous engine): every forward step sleeps S seconds first.
+- SCRIPTED_POISON_TEXT=T: a batch with a prompt containing T raises RuntimeError (a poison input).
 
 The continuous engine has no batches: there the model's forward step itself raises while the flag
 exists (so its generation loop really dies and restarts), and the runner is left unwrapped so that
@@ -32,8 +33,9 @@ _real_make_runner = runtime.make_runner
 
 
 class ScriptedRunner:
-    def __init__(self, runner: Runner, fail_flag: Path | None, delay_s: float) -> None:
+    def __init__(self, runner: Runner, fail_flag: Path | None, delay_s: float, poison: str = "") -> None:
         self._runner = runner
+        self._poison = poison
         self.model_name = runner.model_name
         self.device = runner.device
         self._fail_flag = fail_flag
@@ -51,6 +53,8 @@ class ScriptedRunner:
             time.sleep(self._delay_s)
             if self._fail_flag is not None and self._fail_flag.exists():
                 raise RuntimeError("scripted fault: the device is broken")
+            if self._poison and any(self._poison in str(message) for prompt in prompts for message in prompt):
+                raise RuntimeError("scripted fault: a poison prompt")
             return self._runner.generate(prompts, max_new_tokens)
         finally:
             print(f"batch-end {len(prompts)}", flush=True)
@@ -79,7 +83,8 @@ def scripted_make_runner(settings: Settings, profile: Profile) -> tuple[Runner, 
         step_delay = float(os.environ.get("SCRIPTED_STEP_DELAY_S", "0"))
         script_forward(runner, Path(flag) if flag else None, step_delay)
         return runner, facts
-    return ScriptedRunner(runner, Path(flag) if flag else None, delay), facts
+    poison = os.environ.get("SCRIPTED_POISON_TEXT", "")
+    return ScriptedRunner(runner, Path(flag) if flag else None, delay, poison), facts
 
 
 if __name__ == "__main__":

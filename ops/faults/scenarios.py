@@ -1,0 +1,138 @@
+"""The faults: each starts its workers, publishes the load, does its harm, and says when the fault
+cleared (and anything the reader of its row should know)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from ops.faults.harness import FaultRun, wait_for
+from ops.faults.services import CuttableProxy, PrivateRedis
+from transport.queues import ANSWER_TASK
+
+Cleared = tuple[float, str]  # when the fault cleared (epoch s), a note for its row
+POISON = "POISON-PILL"  # a worker program that poisons (the test suite's) fails every batch with it
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    brokers: tuple[str, ...]
+    run: Callable[[FaultRun], tuple[list[str], float, str]]
+    about: str
+
+
+def _two_workers_one_dies(run: FaultRun, how: signal.Signals) -> tuple[list[str], float, str]:
+    doomed, _survivor = run.worker("doomed"), run.worker("survivor")
+    ids = run.publish_load()
+    wait_for(lambda: run.running_on(doomed) > 0, 60)
+    held = run.running_on(doomed)
+    doomed.send_signal(how)
+    doomed.wait(60)
+    return ids, time.time(), f"{held} running on the worker when it got {how.name}"
+
+
+def worker_kill_9(run: FaultRun) -> tuple[list[str], float, str]:
+    return _two_workers_one_dies(run, signal.SIGKILL)
+
+
+def worker_sigterm(run: FaultRun) -> tuple[list[str], float, str]:
+    return _two_workers_one_dies(run, signal.SIGTERM)
+
+
+def broker_restart(run: FaultRun) -> tuple[list[str], float, str]:
+    """Redis (the run's own, append-only file on) killed -9 and started again; RabbitMQ's app
+    stopped and started (`rabbitmqctl stop_app`)."""
+    run.worker("worker")
+    ids = run.publish_load()
+    time.sleep(1.0)
+    if run.values["broker_url"].startswith("redis"):
+        redis = run.services["redis"]
+        assert isinstance(redis, PrivateRedis)
+        redis.crash()
+        time.sleep(5)
+        redis.start()
+        return ids, time.time(), "redis-server killed -9, down 5 s, AOF fsync always"
+    _rabbitmqctl("stop_app")
+    time.sleep(5)
+    _rabbitmqctl("start_app")
+    return ids, time.time(), "rabbitmqctl stop_app, down 5 s, start_app"
+
+
+def store_down(run: FaultRun) -> tuple[list[str], float, str]:
+    """The workers' store connections cut and refused for 10 s while batches run (a proxy in
+    front of the store; the store itself keeps running for the harness to read)."""
+    proxy = run.services["proxy"]
+    assert isinstance(proxy, CuttableProxy)
+    worker = run.worker("worker", database_url=_through(run.values["database_url"], proxy.port))
+    ids = run.publish_load()
+    wait_for(lambda: run.running_on(worker) > 0, 60)
+    proxy.cut()
+    time.sleep(10)
+    proxy.mend()
+    return ids, time.time(), "workers' store connections dropped and refused for 10 s mid-batch"
+
+
+def poison(run: FaultRun) -> tuple[list[str], float, str]:
+    """One prompt among the load makes generation raise whatever batch it is in."""
+    run.worker("worker")
+    texts = [f"Question {i}: where is my parcel?" for i in range(run.setup.jobs - 1)]
+    ids = run.publish_load([*texts[:7], f"{POISON}: this one breaks the model", *texts[7:]])
+    return ids, time.time(), "1 poison prompt among the load"
+
+
+def bad_messages(run: FaultRun) -> tuple[list[str], float, str]:
+    """A malformed job, a job of a newer wire version, an unknown task and an undecodable body,
+    among the load."""
+    run.worker("worker")
+    ids = run.publish_load()
+    app, queue = run.stack.celery, "chat.en"
+    app.send_task(ANSWER_TASK, args=[{"v": 1, "text": 3}], queue=queue, routing_key=queue)
+    app.send_task(
+        ANSWER_TASK, args=[{"v": 99, "job_id": "newer", "text": "hi"}], queue=queue, routing_key=queue
+    )
+    app.send_task("babelq.no_such_task", args=[{}], queue=queue, routing_key=queue)
+    with app.producer_or_acquire() as producer:
+        producer.publish(b"{not json", content_type="application/json", content_encoding="utf-8",
+                         headers={"task": ANSWER_TASK, "id": "garbled", "lang": "py"}, exchange="",
+                         routing_key=queue, declare=[app.amqp.queues[queue]])  # fmt: skip
+    return ids, time.time(), "4 bad messages: expect 4 other letters"
+
+
+def embedded_kill_9(run: FaultRun) -> tuple[list[str], float, str]:
+    """`babelq run` (memory broker, SQLite) killed -9 with jobs queued and running, then restarted."""
+    env = run.env(**run.services["embedded"])  # type: ignore[arg-type]
+    process = run.start(["run"], "embedded", env)
+    ids = run.publish_over_http(int(run.services["embedded"]["api_port"]))  # type: ignore[index]
+    wait_for(lambda: run.running_count(ids) > 0, 60)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    run.start(["run"], "embedded-again", env)
+    return ids, time.time(), "killed -9 with jobs queued and running; restarted at once"
+
+
+def _through(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    netloc = f"{parts.username}@127.0.0.1:{port}" if parts.username else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _rabbitmqctl(command: str) -> None:
+    subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=120)
+
+
+SCENARIOS = [
+    Scenario("worker-kill-9", ("redis", "amqp"), worker_kill_9, "a worker killed -9 mid-batch"),
+    Scenario("worker-sigterm", ("redis", "amqp"), worker_sigterm, "a worker stopped with SIGTERM mid-batch"),
+    Scenario("broker-restart", ("redis", "amqp"), broker_restart, "the broker crashes and comes back"),
+    Scenario("store-down-10s", ("redis",), store_down, "the store unreachable for 10 s during a batch"),
+    Scenario("poison-prompt", ("redis",), poison, "a prompt that makes generation raise"),
+    Scenario(
+        "bad-messages", ("redis", "amqp"), bad_messages, "malformed, newer-version, unknown-task, undecodable"
+    ),
+    Scenario("embedded-kill-9", ("memory",), embedded_kill_9, "`babelq run` killed -9 and restarted"),
+]
