@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import IdempotencyConflict
@@ -19,6 +19,9 @@ from persistence.db import SessionFactory, connect
 from persistence.models import IdempotencyKey
 
 KEY_TTL = timedelta(hours=24)
+# A key whose job is not stored this long after it was reserved belongs to a request that failed
+# and could not free it (the store went down mid-request): a retry takes it over.
+ABANDONED_AFTER = timedelta(seconds=30)
 _keys = cast(Table, IdempotencyKey.__table__)
 
 
@@ -53,6 +56,19 @@ def _existing(factory: SessionFactory, key: str, request_hash: str) -> str | Non
     if row.request_hash != request_hash:
         raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request")
     return str(row.job_id)
+
+
+def take_over(factory: SessionFactory, key: str) -> bool:
+    """Claim a key reserved over ABANDONED_AFTER ago whose request never stored its job: True
+    for the one request that claims it (its reservation time moves to now)."""
+    now = utcnow()
+    claim = (
+        update(_keys)
+        .where(_keys.c.key == key, _keys.c.created_at < now - ABANDONED_AFTER)
+        .values(created_at=now)
+    )
+    with connect(factory, write=True) as connection:
+        return bool(connection.execute(claim).rowcount)
 
 
 def release(factory: SessionFactory, key: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import IdempotencyConflict, InvalidInput, PublishError
@@ -31,6 +33,7 @@ from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
 
+log = logging.getLogger(__name__)
 MIN_BODY_BYTES = 64 * 1024
 # A character can take 12 bytes of JSON (an escaped surrogate pair, "\ud83d\ude00").
 JSON_BYTES_PER_CHAR = 12
@@ -68,6 +71,8 @@ def create_app(stack: ApiBackend) -> FastAPI:
     )  # fmt: skip
     app.add_middleware(_LimitBody, max_bytes=body_limit_bytes(stack.settings.max_text_chars))
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(OperationalError, _store_unavailable)
+    app.add_exception_handler(InterfaceError, _store_unavailable)
     _add_message_routes(app, stack, threads, waiters)
     _add_health_routes(app, stack, threads)
     return app
@@ -85,6 +90,17 @@ async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422, in the same shape, that renders whatever the input was."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     return _AsciiJSON({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+async def _store_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """The store did not answer (down, restarting, connections cut): 503, and try again soon.
+    Nothing half-written stays: each write is one transaction."""
+    log.warning("the store is unavailable: %s", exc)
+    return _AsciiJSON(
+        {"detail": f"the store is unavailable: {type(exc).__name__}"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 class _Threads:

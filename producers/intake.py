@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.errors import PublishError
+from core.errors import IdempotencyConflict, PublishError
 from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, new_id, utcnow
-from persistence import idempotency, user_turns
+from persistence import idempotency, user_turns, views
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
 from producers.messages import MessageIn, request_hash
@@ -85,12 +86,22 @@ class Intake:
         A request that fails frees its key."""
         job_id = new_id()
         earlier = idempotency.reserve(self._factory, key, request_hash(message), job_id)
-        if earlier is not None:
+        if earlier is None:
+            return self._submit_reserved(message, key, job_id)
+        if views.get_job(self._factory, earlier) is not None:
             return earlier
+        # Reserved, and its job not stored: a request still under way, or one that failed and
+        # could not free the key (the store went down mid-request). Only the latter is taken over.
+        if idempotency.take_over(self._factory, key):
+            return self._submit_reserved(message, key, earlier)
+        raise IdempotencyConflict(f"a request with Idempotency-Key {key!r} is still in progress; retry")
+
+    def _submit_reserved(self, message: MessageIn, key: str, job_id: str) -> Submitted:
         try:
             return self.submit(message, job_id)
         except BaseException:
-            idempotency.release(self._factory, key)
+            with contextlib.suppress(Exception):  # the store may be down: the key is taken over later
+                idempotency.release(self._factory, key)
             raise
 
     def _deadline_at(self, message: MessageIn) -> datetime | None:

@@ -65,6 +65,13 @@ class FaultRun:
         self.stack: Stack = build_stack(load_settings(**self.values))
         self._empty_queues()
         self.processes: list[subprocess.Popen[bytes]] = []
+        self._producers: list[Stack] = []
+
+    def producer(self, **values: str) -> Stack:
+        """Another producer stack (an API process, say) with these settings changed."""
+        stack = build_stack(load_settings(**{**self.values, **values}))
+        self._producers.append(stack)
+        return stack
 
     def env(self, **values: str) -> dict[str, str]:
         """The environment of a babelq process of this run: BABELQ_* from the settings."""
@@ -141,6 +148,8 @@ class FaultRun:
     def close(self) -> None:
         for process in self.processes:
             stop(process)
+        for producer in self._producers:
+            producer.close()
         self._empty_queues()
         self.stack.close()
 

@@ -66,7 +66,7 @@ def _world(setup: FaultSetup, scenario: Scenario, broker: str) -> Iterator[Fault
             redis.start()
             cleanup.callback(redis.stop)
             services["redis"], values["broker_url"] = redis, redis.url
-        if scenario.name == "store-down-10s":
+        if scenario.name.startswith("store-down"):
             services["proxy"] = _proxy(setup.database_url)
             cleanup.callback(services["proxy"].close)
         if broker == "memory":

@@ -3,15 +3,20 @@ cleared (and anything the reader of its row should know)."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from core.jobs import new_id
 from ops.faults.harness import FaultRun, wait_for
 from ops.faults.services import CuttableProxy, PrivateRedis
+from ops.stack import Stack
+from producers.messages import MessageIn
 from transport.queues import ANSWER_TASK
 
 Cleared = tuple[float, str]  # when the fault cleared (epoch s), a note for its row
@@ -77,6 +82,44 @@ def store_down(run: FaultRun) -> tuple[list[str], float, str]:
     return ids, time.time(), "workers' store connections dropped and refused for 10 s mid-batch"
 
 
+def store_down_publishing(run: FaultRun) -> tuple[list[str], float, str]:
+    """The producers' store cut for 10 s while the load is being published: each refused request
+    is sent again by its client under the same idempotency key until it is taken."""
+    proxy = run.services["proxy"]
+    assert isinstance(proxy, CuttableProxy)
+    run.worker("worker")
+    producer = run.producer(database_url=_through(run.values["database_url"], proxy.port))
+    cleared: list[float] = []
+
+    def mend() -> None:
+        proxy.mend()
+        cleared.append(time.time())
+
+    mended = threading.Timer(10.0, mend)
+    ids, refused = [], 0
+    for i in range(run.setup.jobs):
+        if i == run.setup.jobs // 5:
+            proxy.cut()
+            mended.start()
+        job_id, tries = _submit_until_taken(producer, f"Question {i}: where is my parcel?", new_id())
+        ids.append(job_id)
+        refused += tries - 1
+    mended.join()
+    return ids, cleared[0], f"{refused} requests refused while the store was down, each sent again"
+
+
+def _submit_until_taken(producer: Stack, text: str, key: str) -> tuple[str, int]:
+    """What a client does: send again, under the same idempotency key, until the API takes it."""
+    for tries in itertools.count(1):
+        try:
+            taken = producer.intake.submit_once(MessageIn(text=text, language="en"), key)
+        except Exception:
+            time.sleep(0.5)
+            continue
+        return (taken if isinstance(taken, str) else taken.job.job_id), tries
+    raise AssertionError("unreachable")
+
+
 def poison(run: FaultRun) -> tuple[list[str], float, str]:
     """One prompt among the load makes generation raise whatever batch it is in."""
     run.worker("worker")
@@ -130,6 +173,12 @@ SCENARIOS = [
     Scenario("worker-sigterm", ("redis", "amqp"), worker_sigterm, "a worker stopped with SIGTERM mid-batch"),
     Scenario("broker-restart", ("redis", "amqp"), broker_restart, "the broker crashes and comes back"),
     Scenario("store-down-10s", ("redis",), store_down, "the store unreachable for 10 s during a batch"),
+    Scenario(
+        "store-down-publishing",
+        ("redis",),
+        store_down_publishing,
+        "the producers' store unreachable for 10 s while the load is published",
+    ),
     Scenario("poison-prompt", ("redis",), poison, "a prompt that makes generation raise"),
     Scenario(
         "bad-messages", ("redis", "amqp"), bad_messages, "malformed, newer-version, unknown-task, undecodable"

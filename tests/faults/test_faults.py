@@ -34,7 +34,8 @@ def setup(
     ("name", "broker"),
     [("worker-kill-9", "redis"), ("worker-kill-9", "amqp"), ("worker-sigterm", "redis"),
      ("worker-sigterm", "amqp"), ("broker-restart", "redis"), ("broker-restart", "amqp"),
-     ("store-down-10s", "redis"), ("bad-messages", "redis"), ("bad-messages", "amqp"),
+     ("store-down-10s", "redis"), ("store-down-publishing", "redis"), ("bad-messages", "redis"),
+     ("bad-messages", "amqp"),
      ("embedded-kill-9", "memory")],
 )  # fmt: skip
 def test_every_job_ends_once_within_the_target(setup: FaultSetup, name: str, broker: str):

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
-from core.jobs import new_id
+from core.jobs import new_id, utcnow
 from core.settings import load_settings
-from ops.stack import build_stack
+from ops.faults.services import CuttableProxy
+from ops.stack import Stack, build_stack
+from persistence import idempotency
 from persistence.migrate import upgrade
+from persistence.models import IdempotencyKey
 from producers.api import create_app
+from producers.messages import MessageIn, request_hash
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -73,3 +80,48 @@ def test_an_idempotency_key_whose_request_could_not_be_published_may_be_used_aga
         assert retried.status_code == 202
         assert client.get(f"/v1/jobs/{retried.json()['job_id']}").json()["status"] == "queued"
     up.close()
+
+
+def test_a_store_that_goes_down_mid_request_is_a_503_and_the_key_is_taken_over_later(
+    redis_url: str, postgres_url: str
+):
+    # given an API whose PostgreSQL connections go through a proxy that can be cut
+    parts = urlsplit(postgres_url)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    upgrade(postgres_url)
+    stack = build_stack(load_settings(broker_url=redis_url, database_url=proxied))
+    body, key = {"text": "Where is my parcel?", "language": "en"}, f"k-{new_id()}"
+    try:
+        with TestClient(create_app(stack)) as client:
+            # a request that reserved its key and then lost the store, before it could free the key
+            abandoned = new_id()
+            assert idempotency.reserve(stack.factory, key, _hash(body), abandoned) is None
+            proxy.cut()
+            down = client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
+            assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+            assert "store is unavailable" in down.json()["detail"]
+            proxy.mend()
+            # a retry soon after: the first request may still be under way
+            busy = client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
+            assert busy.status_code == 409 and "in progress" in busy.text
+            # past ABANDONED_AFTER, the retry takes the key over and makes the job it names
+            _backdate_key(stack, key, idempotency.ABANDONED_AFTER + timedelta(seconds=1))
+            taken = client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
+            assert taken.status_code == 202 and taken.json()["job_id"] == abandoned
+            again = client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
+            assert again.json()["job_id"] == abandoned
+    finally:
+        stack.close()
+        proxy.close()
+
+
+def _hash(body: dict[str, str]) -> str:
+    return request_hash(MessageIn(**body))  # type: ignore[arg-type]
+
+
+def _backdate_key(stack: Stack, key: str, ago: timedelta) -> None:
+    with stack.factory.begin() as session:
+        session.execute(
+            update(IdempotencyKey).where(IdempotencyKey.key == key).values(created_at=utcnow() - ago)
+        )
