@@ -87,3 +87,13 @@ class EarlierTurnPending(WorkerUnavailable):
 
 class ModelFailed(BabelqError):
     """The model failed on a job through no fault of the job's input; the job may be retried."""
+
+
+class FailedAlone(BabelqError):
+    """Generation raised for this item alone while items of its batch succeeded (poison
+    isolation split the batch to find it): its own input is the likely cause."""
+
+
+class PoisonSuspect(ModelFailed):
+    """The model failed on a job that failed alone (FailedAlone): retried a few times only, in
+    case a device was at fault after all, then dead-lettered."""

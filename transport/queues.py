@@ -82,18 +82,31 @@ def _mismatch_help(name: str, exc: Exception) -> str:
     )
 
 
-def publish_job(app: Celery, job: ChatJob, retries: int = 0, countdown: float | None = None) -> None:
+SUSPECT_HEADER = "babelq_poison_suspect"
+
+
+def publish_job(
+    app: Celery, job: ChatJob, retries: int = 0, countdown: float | None = None, suspect: bool = False
+) -> None:
     """Send a job to its queue; the job_id is the Celery task id (and the idempotency key).
     `retries`: how many times it was retried already (a worker's retry after a model failure);
-    `countdown`: seconds before a worker may start it (a retry's backoff)."""
+    `countdown`: seconds before a worker may start it (a retry's backoff); `suspect`: it failed
+    alone in a batch before (a header: its retries are few)."""
     try:
         with app.producer_or_acquire() as producer:
-            _send(app, producer, job, retries, countdown)
+            _send(app, producer, job, retries, countdown, {SUSPECT_HEADER: True} if suspect else None)
     except Exception as exc:  # kombu raises many transport-specific types
         raise PublishError(f"could not publish job {job.job_id} to {job.queue}: {exc}") from exc
 
 
-def _send(app: Celery, producer: Any, job: ChatJob, retries: int, countdown: float | None) -> None:
+def _send(
+    app: Celery,
+    producer: Any,
+    job: ChatJob,
+    retries: int,
+    countdown: float | None,
+    headers: dict[str, Any] | None,
+) -> None:
     app.send_task(
         ANSWER_TASK,
         args=[job.to_wire()],
@@ -103,6 +116,7 @@ def _send(app: Celery, producer: Any, job: ChatJob, retries: int, countdown: flo
         priority=job.priority,
         retries=retries,
         countdown=countdown,
+        headers=headers,
         producer=producer,
         declare=_to_declare(app, producer, job.queue),
         retry=True,

@@ -9,7 +9,8 @@ No job fails for another's input either: a batch that raises anything else is sp
 both halves run before either is split further, down to the item that fails alone (about
 2 × log2(size) runs for one poison prompt; running both halves first keeps failures from
 following each other, so one poison prompt does not open the model breaker). Only the items that
-fail alone get the error. When the worker refuses work (its breaker opened), nothing is split.
+fail alone get the error, as FailedAlone when items of the batch succeeded (their own input is
+then the likely cause). When the worker refuses work (its breaker opened), nothing is split.
 
 The continuous engine has no batch to split: when its generation loop dies, `triage_dead_loop`
 decides which of its requests run again under the lowered cap.
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from core.errors import BatchResultMismatch, WorkerUnavailable
+from core.errors import BatchResultMismatch, FailedAlone, WorkerUnavailable
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -101,7 +102,7 @@ def run_splitting(
         if not is_oom(exc):
             if not isolate or isinstance(exc, WorkerUnavailable):
                 raise
-            return _isolate(items, exc, run, cap, is_oom)
+            return _blame_alone(_isolate(items, exc, run, cap, is_oom))
         cap.shrink(len(items))
         if len(items) == 1:
             return [exc]
@@ -133,6 +134,22 @@ def _isolate(
         else:
             results.extend(_isolate(half, attempt, run, cap, is_oom))
     return results
+
+
+def _blame_alone(results: list[R | BaseException]) -> list[R | BaseException]:
+    """When some items of the batch succeeded, those that failed alone failed of their own input:
+    their errors become FailedAlone (a refusal by the worker stays what it is)."""
+    if all(isinstance(result, BaseException) for result in results):
+        return results  # nothing succeeded: no evidence against any one item
+    return [_alone(result) for result in results]
+
+
+def _alone(result: R | BaseException) -> R | BaseException:
+    if not isinstance(result, Exception) or isinstance(result, WorkerUnavailable | FailedAlone):
+        return result
+    blamed = FailedAlone(f"{type(result).__name__}: {result}")
+    blamed.__cause__ = result
+    return blamed
 
 
 def _attempt(

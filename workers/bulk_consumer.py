@@ -29,7 +29,7 @@ from celery.worker.strategy import hybrid_to_proto2, proto1_to_proto2
 from core.errors import ConfigurationError
 from core.jobs import ChatJob
 from transport.dead_letters import dead_letter
-from transport.queues import publish_job
+from transport.queues import SUSPECT_HEADER, publish_job
 from workers.backoff import retry_delay_s
 from workers.pipeline import JobPipeline
 
@@ -119,6 +119,10 @@ class CeleryDelivery:
     def retries(self) -> int:
         return int(self._request.request_dict.get("retries") or 0)
 
+    @property
+    def suspect(self) -> bool:
+        return bool(self._request.request_dict.get(SUSPECT_HEADER))
+
     def started(self) -> None:
         self._started_at = time.monotonic()
         self._request.on_accepted(os.getpid(), self._started_at)  # active, and task-started
@@ -147,10 +151,10 @@ class CeleryDelivery:
         self._request.send_event("task-failed", exception=f"{reason}: {error}")
         self._ack()
 
-    def retry(self, job: ChatJob, reason: str) -> None:
+    def retry(self, job: ChatJob, reason: str, suspect: bool = False) -> None:
         delay = retry_delay_s(self.retries, lambda: random.uniform(0.5, 1.0))
         try:
-            publish_job(self._app, job, retries=self.retries + 1, countdown=delay)
+            publish_job(self._app, job, retries=self.retries + 1, countdown=delay, suspect=suspect)
         except Exception:
             log.exception("job %s: could not publish its retry; handed back instead", job.job_id)
             self.hand_back(reason)

@@ -24,6 +24,7 @@ from core.errors import (
     InvalidInput,
     JobNotFound,
     ModelFailed,
+    PoisonSuspect,
     UnsupportedJobVersion,
     WorkerUnavailable,
 )
@@ -34,6 +35,7 @@ from workers.responder import Launched, Responder
 log = logging.getLogger(__name__)
 ORDER_RECHECK_S = 0.2  # a job waiting for its conversation's earlier turn goes back after this
 TIMEOUT_CHECK_S = 1.0
+POISON_MAX_RETRIES = 2
 # After the store failed, jobs go back to the broker only after this pause, so that a worker
 # whose store is down does not take them straight back and spin on them.
 FAULT_PAUSE_S = 1.0
@@ -50,6 +52,11 @@ class Delivery(Protocol):
         """How many times this job was retried already (0 for its first message)."""
         ...
 
+    @property
+    def suspect(self) -> bool:
+        """An earlier try of this job failed alone in its batch (see PoisonSuspect)."""
+        ...
+
     def started(self) -> None:
         """The job is running now (for the worker's state and task events)."""
 
@@ -59,8 +66,8 @@ class Delivery(Protocol):
     def hand_back(self, reason: str) -> None:
         """Return it to the broker untouched, for this or another worker."""
 
-    def retry(self, job: ChatJob, reason: str) -> None:
-        """Publish it again with one more retry counted, then ack this copy."""
+    def retry(self, job: ChatJob, reason: str, suspect: bool = False) -> None:
+        """Publish it again with one more retry counted (and `suspect` carried), then ack this copy."""
 
     def dead_letter(self, reason: str, error: str) -> None:
         """Put it on the dead-letter queue with why, then ack this copy."""
@@ -326,12 +333,17 @@ class JobPipeline:
 
     def _retry_or_fail(self, item: _InFlight, exc: ModelFailed) -> ChatAnswer | None:
         attempts = item.delivery.retries + 1
-        if item.delivery.retries < self._max_retries:
+        # a job that failed alone while its batch-mates succeeded is likely poison: a few tries
+        # (on other workers, maybe) rule a device out, without minutes of backoff
+        # (the suspicion travels with its retries: a retry may well run alone, proving nothing)
+        suspect = isinstance(exc, PoisonSuspect) or item.delivery.suspect
+        limit = min(self._max_retries, POISON_MAX_RETRIES) if suspect else self._max_retries
+        if item.delivery.retries < limit:
             # a new message on the same queue, so that another (healthy) worker may take it; the
             # job is queued meanwhile, not running here, as whoever holds that message may die
             reason = str(exc)
             self._requeue(item.job)
-            self._settle(item.delivery, lambda d: d.retry(item.job, reason))
+            self._settle(item.delivery, lambda d: d.retry(item.job, reason, suspect))
             return None
         item.exhausted = True
         return self._responder.failed(item.job, self.worker, f"{exc} (after {attempts} attempts)")

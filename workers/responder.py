@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 
 from core.errors import (
     EarlierTurnPending,
+    FailedAlone,
     InvalidInput,
     ItemExpired,
     ItemTooLarge,
     JobNotFound,
     ModelFailed,
+    PoisonSuspect,
     WorkerUnavailable,
 )
 from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
@@ -176,6 +178,8 @@ class Responder:
         if isinstance(exc, WorkerUnavailable):
             raise exc
         log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc)
+        if isinstance(exc, FailedAlone):
+            raise PoisonSuspect(f"failed alone in its batch: {exc}") from exc
         raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
 
     def _submit(self, job: ChatJob, history: list[Turn], started: datetime) -> Future[Batched[Generation]]:

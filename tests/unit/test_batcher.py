@@ -11,6 +11,7 @@ from core.errors import (
     BatchResultMismatch,
     BreakerOpen,
     ConfigurationError,
+    FailedAlone,
     ItemExpired,
     ItemTooLarge,
     WorkerDraining,
@@ -113,7 +114,9 @@ def test_a_poison_item_fails_alone_and_its_batch_mates_are_answered():
     batcher = Batcher(BatchPolicy(8, 0), poisoned, clock)
     futures = [batcher.submit(i) for i in range(8)]
     batcher.step()
-    assert isinstance(futures[5].exception(0), RuntimeError)
+    # blamed on its own input (its batch-mates succeeded), the device's error kept as the cause
+    error = futures[5].exception(0)
+    assert isinstance(error, FailedAlone) and isinstance(error.__cause__, RuntimeError)
     assert [f.result(0).value for i, f in enumerate(futures) if i != 5] == [0, 2, 4, 6, 8, 12, 14]
     assert len(calls) == 1 + 2 * 3  # both halves at each of log2(8) levels
     failed = ["fail" if 5 in c else "ok" for c in calls]

@@ -19,7 +19,7 @@ from routing.table import load_table
 from tests.support import store
 from workers.batcher import Batcher, BatchPolicy
 from workers.feeders import PromptRequest
-from workers.pipeline import JobPipeline
+from workers.pipeline import POISON_MAX_RETRIES, JobPipeline
 from workers.responder import Responder
 from workers.runners.base import Generation
 
@@ -30,9 +30,11 @@ RunBatch = Callable[[list[PromptRequest]], list[Generation]]
 class FakeDelivery:
     """A broker message as the pipeline sees it; records how it was settled."""
 
-    def __init__(self, payload: Any, retries: int = 0) -> None:
+    def __init__(self, payload: Any, retries: int = 0, suspect: bool = False) -> None:
         self.payload = payload
         self.retries = retries
+        self.suspect = suspect
+        self.retried_as_suspect: bool | None = None
         self.outcomes: list[tuple[str, str]] = []  # one, unless the pipeline settled it twice
         self.was_started = False
         self.settled = threading.Event()
@@ -46,7 +48,8 @@ class FakeDelivery:
     def hand_back(self, reason: str) -> None:
         self._settle("handed back", reason)
 
-    def retry(self, job: ChatJob, reason: str) -> None:
+    def retry(self, job: ChatJob, reason: str, suspect: bool = False) -> None:
+        self.retried_as_suspect = suspect
         self._settle("retried", reason)
 
     def dead_letter(self, reason: str, error: str) -> None:
@@ -81,8 +84,9 @@ def make_pipeline(factory: SessionFactory) -> Iterator[Callable[..., JobPipeline
         max_retries: int = 2,
         admit: Callable[[], None] = lambda: None,
         timeout_s: float = 5,
+        max_wait_ms: float = 1,
     ) -> JobPipeline:
-        batcher: Batcher[PromptRequest, Generation] = Batcher(BatchPolicy(8, 1, 100_000), run)
+        batcher: Batcher[PromptRequest, Generation] = Batcher(BatchPolicy(8, max_wait_ms, 100_000), run)
         batcher.start()
         profile = load_table(None).profiles["default"]
         responder = Responder(factory, batcher, profile, "tiny", lambda messages: 10, history_turns=4,
@@ -140,9 +144,35 @@ def test_a_model_failure_is_retried_and_past_its_retries_stored_failed(
     assert deliveries[0].outcome is not None and deliveries[0].outcome[0] == "retried"
     assert "CUDA error" in deliveries[0].outcome[1]
     assert deliveries[1].outcome == ("dead-lettered", "retries exhausted")
-    assert _status(factory, fresh) is JobStatus.RUNNING  # nothing final: its retry is on the broker
+    assert _status(factory, fresh) is JobStatus.QUEUED  # nothing final: its retry waits on the broker
     view = views.get_job(factory, spent.job_id)
     assert view is not None and view.status is JobStatus.FAILED and "after 3 attempts" in (view.error or "")
+
+
+def test_a_job_that_fails_alone_among_healthy_batch_mates_gets_few_retries(factory: SessionFactory,
+                                                                          make_pipeline):  # fmt: skip
+    # given a poison job on its third try (2 retries spent) among healthy jobs, and a job of a
+    # batch where everything failed (no evidence against it) with as many retries spent
+    pipeline = make_pipeline(_poisoned, max_retries=10, max_wait_ms=500)  # one batch for all six
+    poison = _queued(factory, "poison")
+    mates = [_queued(factory, f"fine {i}") for i in range(5)]
+    deliveries = [FakeDelivery(poison.to_wire(), retries=POISON_MAX_RETRIES)]
+    deliveries += [FakeDelivery(job.to_wire()) for job in mates]
+    _deliver(pipeline, *deliveries)
+    # then the poison is dead-lettered now (not after 10 retries), its batch-mates answered
+    assert deliveries[0].outcome == ("dead-lettered", "retries exhausted")
+    assert [d.outcome for d in deliveries[1:]] == [("answered", "done")] * 5
+    view = views.get_job(factory, poison.job_id)
+    assert view is not None and "failed alone in its batch" in (view.error or "")
+    # a job that failed with its whole batch keeps its full retry budget...
+    lonely = _queued(factory, "poison too")
+    alone = FakeDelivery(lonely.to_wire(), retries=POISON_MAX_RETRIES)
+    _deliver(pipeline, alone)
+    assert alone.outcome is not None and alone.outcome[0] == "retried" and alone.retried_as_suspect is False
+    # ...unless an earlier try failed alone: the suspicion travels with the retries
+    again = FakeDelivery(lonely.to_wire(), retries=POISON_MAX_RETRIES, suspect=True)
+    _deliver(pipeline, again)
+    assert again.outcome == ("dead-lettered", "retries exhausted")
 
 
 def test_a_malformed_an_unknown_and_a_duplicate_delivery_are_acked_alone(factory: SessionFactory,
