@@ -45,12 +45,16 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     flower_port: int = Field(default=5555, ge=1, le=65535)
+    # A worker serves /metrics on this port (+ its GPU's index under --gpus); 0: not served.
+    worker_metrics_port: int = Field(default=9200, ge=0, le=65000)
     flower_basic_auth: str = ""
     visibility_timeout_s: int = Field(default=3600, ge=5)
     # RabbitMQ only: the chat queues' type, and (quorum queues) how many deliveries of one message
     # before RabbitMQ dead-letters it (a message that kills every worker that takes it).
     rabbitmq_queue_type: Literal["classic", "quorum"] = "classic"
     rabbitmq_delivery_limit: int = Field(default=20, ge=1, le=10_000)
+    # For the queues' unacked counts (empty: the broker's host, port 15672, its credentials).
+    rabbitmq_management_url: str = ""
 
     cache_ttl_s: float = Field(default=86400.0, ge=0)
     cache_max_entries: int = Field(default=10000, ge=1)

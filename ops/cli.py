@@ -93,7 +93,14 @@ def worker(
     selected = [q.strip() for q in queues.split(",") if q.strip()] or table.queues_of_profile(profile)
     if pinned_gpu is not None:
         raise typer.Exit(
-            run_worker(settings, table, selected or None, name=f"gpu{pinned_gpu}", exact_name=True)
+            run_worker(
+                settings,
+                table,
+                selected or None,
+                name=f"gpu{pinned_gpu}",
+                exact_name=True,
+                metrics_port_offset=pinned_gpu,
+            )
         )
     chosen = select_gpus(gpus, visible_gpu_count() if gpus.strip().lower() != "none" else 0)
     if chosen is None:

@@ -9,6 +9,7 @@ from functools import partial
 
 import httpx
 from celery import Celery
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from core.settings import Settings
@@ -16,11 +17,13 @@ from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cac
 from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import SessionFactory, make_engine, make_session_factory
 from producers.intake import Intake
+from producers.metrics import CacheCollector, ProducerMetrics
 from producers.publish import BrokerGateway, Gateway, HttpGateway
 from producers.readiness import Readiness, readiness
 from routing.language import LanguageDetector
 from routing.table import RoutingTable, load_table
 from transport.celery_app import create_celery_app
+from transport.queue_depth import QueueDepthCollector, QueueDepths
 from transport.queues import publish_job
 
 
@@ -36,6 +39,7 @@ class Stack:
     intake: Intake
     cache: AnswerCache
     notices: AnswerNotices
+    registry: CollectorRegistry
 
     def readiness(self) -> Readiness:
         """Can this process reach its broker and its store right now?"""
@@ -54,9 +58,23 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     app = celery or create_celery_app(settings, table)
     detector = LanguageDetector(sorted(table.languages))
     cache = open_answer_cache(settings)
-    intake = Intake(table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings),
-                    default_deadline_s=settings.job_deadline_s)  # fmt: skip
-    return Stack(settings, table, engine, factory, app, intake, cache, open_answer_notices(settings))
+    registry = _registry(settings, table, app, cache)
+    intake = Intake(
+        table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings),
+        default_deadline_s=settings.job_deadline_s, metrics=ProducerMetrics(registry),
+    )  # fmt: skip
+    notices = open_answer_notices(settings)
+    return Stack(settings, table, engine, factory, app, intake, cache, notices, registry)
+
+
+def _registry(settings: Settings, table: RoutingTable, app: Celery, cache: AnswerCache) -> CollectorRegistry:
+    """What this producer process serves on /metrics: its own counters, the answer cache's, and
+    the queues' depths (read here, once for the fleet, not by every worker)."""
+    registry = CollectorRegistry()
+    queues = [*table.queue_names, table.dead_letter_queue]
+    registry.register(QueueDepthCollector(QueueDepths(app, queues, settings.rabbitmq_management_url)))
+    registry.register(CacheCollector(cache.stats))
+    return registry
 
 
 @contextmanager

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +59,8 @@ class ApiBackend(Protocol):
     def cache(self) -> AnswerCache: ...
     @property
     def notices(self) -> AnswerNotices: ...
+    @property
+    def registry(self) -> CollectorRegistry: ...
     def readiness(self) -> Readiness: ...
 
 
@@ -318,6 +321,12 @@ def _add_health_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> No
     async def cache_stats() -> dict[str, object]:
         """The answer cache's backend, hit and miss counters and entries."""
         return dict((await threads.run(stack.cache.stats)).__dict__)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus text format: this process's counters and the queues' depths."""
+        body = await threads.run(generate_latest, stack.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -14,6 +14,7 @@ from persistence import idempotency, user_turns, views
 from persistence.answer_cache import AnswerLookup
 from persistence.db import GroupCommit, SessionFactory
 from producers.messages import MessageIn, request_hash
+from producers.metrics import ProducerMetrics
 from routing.language import LanguageDetector
 from routing.rules import Detection, LanguageChoice, choose_language
 from routing.table import RoutingTable
@@ -42,8 +43,10 @@ class Intake:
         publish: Publish,
         answers: AnswerLookup | None = None,
         default_deadline_s: float | None = None,
+        metrics: ProducerMetrics | None = None,
     ) -> None:
         self._answers = answers
+        self._metrics = metrics
         self._default_deadline_s = default_deadline_s
         self._table = table
         self._detector = detector
@@ -71,6 +74,7 @@ class Intake:
         )  # fmt: skip
         # Only a conversation's first question is answered from the cache: later ones depend on it.
         if previous is None and self._answer_from_cache(job, choice.source, new_conversation):
+            self._count(job, cached=True)
             return Submitted(job, choice.source, cached=True)
         created = self._turns.submit((job, choice.source, new_conversation))
         try:
@@ -78,7 +82,12 @@ class Intake:
         except PublishError:
             user_turns.discard_unpublished(self._factory, job, created)
             raise
+        self._count(job, cached=False)
         return Submitted(job, choice.source)
+
+    def _count(self, job: ChatJob, cached: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.submitted(job, cached)
 
     def submit_once(self, message: MessageIn, key: str) -> Submitted | str:
         """`submit` under a client's idempotency key: the id of the job an earlier request with

@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_shutting_down
+from prometheus_client import CollectorRegistry
 
 from core.errors import ConfigurationError
 from core.settings import Settings
@@ -26,7 +27,9 @@ from transport.queues import declare_queues, publish_job
 from workers.bulk_consumer import PIPELINE_ATTRIBUTE
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
 from workers.dead_lettering import DEAD_LETTERING_CONSUMER
+from workers.gpus import gpu_readings
 from workers.liveness import Heartbeat
+from workers.metrics import WorkerMetrics, WorkerState, serve_metrics
 from workers.republisher import Republisher
 from workers.runtime import WorkerRuntime, build_runtime, profile_for_queues
 from workers.tasks import register_tasks
@@ -51,8 +54,10 @@ def run_worker(
     exact_name: bool = False,
     cache: AnswerCache | None = None,
     notices: AnswerNotices | None = None,
+    metrics_port_offset: int = 0,
 ) -> int:
-    """Load the model, warm it up, consume until stopped; returns the worker's exit code."""
+    """Load the model, warm it up, consume until stopped; returns the worker's exit code.
+    Its metrics are served on BABELQ_WORKER_METRICS_PORT + `metrics_port_offset` (a GPU's index)."""
     queues = list(queues or table.queue_names)
     profile = profile_for_queues(table, queues)
     app = app or create_celery_app(settings, table)
@@ -73,6 +78,7 @@ def run_worker(
     heartbeat = Heartbeat(factory, hostname, settings.heartbeat_s, republisher.run_orphans)
     heartbeat.start()
     pipeline = runtime.start_pipeline(hostname, settings.job_max_retries, table.dead_letter_queue)
+    metrics_server = _serve_metrics(runtime, hostname, settings.worker_metrics_port + metrics_port_offset)
     register_tasks(app)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands
@@ -80,11 +86,29 @@ def run_worker(
     try:
         return _consume(app, settings, runtime, hostname)
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         runtime.close()
         heartbeat.stop()
         if own_notices is not None:
             own_notices.close()
         engine.dispose()
+
+
+def _serve_metrics(runtime: WorkerRuntime, hostname: str, port: int) -> Any | None:
+    """This worker's /metrics: what it counts, and its state read at each scrape."""
+    registry = CollectorRegistry()
+    runtime.observe(WorkerMetrics(registry))
+    pipeline = runtime.pipeline
+    on_gpu = runtime.monitor.facts.device.startswith("cuda")
+    registry.register(
+        WorkerState(
+            hostname, in_flight=lambda: pipeline.held if pipeline is not None else 0,
+            breaker_state=lambda: runtime.breaker.state, gpu=gpu_readings if on_gpu else None,
+            gpu_label=os.environ.get("CUDA_VISIBLE_DEVICES", "0") or "0",
+        )
+    )  # fmt: skip
+    return serve_metrics(registry, port)
 
 
 def _declare_queues(app: Celery) -> None:

@@ -107,6 +107,9 @@ class JobPipeline:
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._on_held = on_held  # told +1 / -1 as deliveries come and go (for babelq status)
+        # told of each outcome stored now, and of each retry (the worker's metrics)
+        self.on_answered: Callable[[ChatJob, ChatAnswer], None] | None = None
+        self.on_retried: Callable[[ChatJob], None] | None = None
 
     @property
     def held(self) -> int:
@@ -299,6 +302,8 @@ class JobPipeline:
                 self._hand_back(item.delivery, "could not store the answer")
             return
         for (item, answer), outcome in zip(to_store, stored, strict=True):
+            if outcome is True:
+                self._told_answered(item.job, answer)
             if item.launched is not None and outcome is True:
                 self._responder.remember(item.launched, answer)
             if item.exhausted:
@@ -323,6 +328,14 @@ class JobPipeline:
             return self._retry_or_fail(item, exc)
         return None
 
+    def _told_answered(self, job: ChatJob, answer: ChatAnswer) -> None:
+        if self.on_answered is None:
+            return
+        try:
+            self.on_answered(job, answer)
+        except Exception:  # a metric never costs an answer
+            log.exception("on_answered failed for job %s", job.job_id)
+
     def _requeue(self, job: ChatJob) -> None:
         """A started job handed back untouched or retried is `queued` again in the store, so that
         nobody takes it for an orphan of this worker once this worker is gone."""
@@ -344,6 +357,8 @@ class JobPipeline:
             reason = str(exc)
             self._requeue(item.job)
             self._settle(item.delivery, lambda d: d.retry(item.job, reason, suspect))
+            if self.on_retried is not None:
+                self.on_retried(item.job)
             return None
         item.exhausted = True
         return self._responder.failed(item.job, self.worker, f"{exc} (after {attempts} attempts)")

@@ -22,6 +22,7 @@ from workers.consumption import ConsumptionSwitch
 from workers.feeders import ContinuousFeeder, Feeder, PromptRequest
 from workers.gpus import gpu_readings
 from workers.health import Activity, HealthMonitor, ModelFacts
+from workers.metrics import WorkerMetrics
 from workers.pipeline import JobPipeline
 from workers.responder import Responder
 from workers.runners.base import Generation, Runner
@@ -73,6 +74,19 @@ class WorkerRuntime:
         )  # fmt: skip
         self.pipeline.start()
         return self.pipeline
+
+    def observe(self, metrics: WorkerMetrics) -> None:
+        """Feed `metrics` with this worker's batches and stored outcomes (after start_pipeline)."""
+        activity = self.activity
+
+        def batch_done(size: int, seconds: float) -> None:
+            activity.batch_done(size, seconds)
+            metrics.batch_done(size, seconds)
+
+        self.feeder.on_batch = batch_done
+        if self.pipeline is not None:
+            self.pipeline.on_answered = metrics.answered
+            self.pipeline.on_retried = lambda job: metrics.retried.labels(job.queue).inc()
 
     def drain(self) -> int:
         """Shutting down: take no more jobs, hand back those not in the running batch."""
