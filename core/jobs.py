@@ -38,6 +38,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def keepable_text(text: str) -> str:
+    """Text every store keeps: a model's output may hold NUL (PostgreSQL refuses it: dropped) or a
+    lone surrogate (no UTF-8 form: replaced with U+FFFD)."""
+    text = text.replace("\x00", "")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

@@ -72,7 +72,8 @@ def _registry(settings: Settings, table: RoutingTable, app: Celery, cache: Answe
     the queues' depths (read here, once for the fleet, not by every worker)."""
     registry = CollectorRegistry()
     queues = [*table.queue_names, table.dead_letter_queue]
-    registry.register(QueueDepthCollector(QueueDepths(app, queues, settings.rabbitmq_management_url)))
+    depths = QueueDepths(app, queues, settings.rabbitmq_management_url)
+    registry.register(QueueDepthCollector(depths, table.dead_letter_queue))
     registry.register(CacheCollector(cache.stats))
     return registry
 

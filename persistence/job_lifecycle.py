@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, bindparam, exists, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from core.errors import EarlierTurnPending, JobNotFound
 from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
@@ -145,6 +145,20 @@ def store_answers(factory: SessionFactory, answers: Sequence[ChatAnswer]) -> lis
             # A duplicate delivery raced us to the assistant turn: the first write stands.
             return [False]
         return [store_answers(factory, [answer])[0] for answer in answers]
+    except DataError as exc:
+        # One answer the store refuses (a value it cannot hold) must not keep the others from
+        # being stored: each alone, and the one refused is stored failed, with why.
+        if len(answers) > 1:
+            return [store_answers(factory, [answer])[0] for answer in answers]
+        refused = answers[0].model_copy(
+            update={
+                "status": JobStatus.FAILED,
+                "text": None,
+                "error": f"its answer could not be stored: {exc.orig}",
+            }
+        )
+        with connect(factory, write=True) as connection:
+            return write_outcomes(connection, [refused])
 
 
 def fail_job(factory: SessionFactory, job_id: str, error: str) -> None:

@@ -59,10 +59,12 @@ class QueueDepths:
 
 
 class QueueDepthCollector(Collector):
-    """`babelq_queue_messages{queue, state="ready"|"unacked"}` at each scrape."""
+    """`babelq_queue_messages{queue, state="ready"|"unacked"}` at each scrape, and the letters on
+    the dead-letter queue as `babelq_dead_letters`."""
 
-    def __init__(self, depths: QueueDepths) -> None:
+    def __init__(self, depths: QueueDepths, dead_letter_queue: str) -> None:
         self._depths = depths
+        self._dead_letter_queue = dead_letter_queue
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -74,11 +76,15 @@ class QueueDepthCollector(Collector):
         except Exception as exc:  # a broker that is down: no depth this scrape, and say so
             log.warning("queue depth not read: %s", exc)
             depths = []
+        dead = GaugeMetricFamily("babelq_dead_letters", "Letters waiting on the dead-letter queue.")
         for depth in depths:
             for state, value in (("ready", depth.ready), ("unacked", depth.unacked)):
                 if value is not None:
                     family.add_metric([depth.queue, state], float(value))
+            if depth.queue == self._dead_letter_queue and depth.ready is not None:
+                dead.add_metric([], float(depth.ready))
         yield family
+        yield dead
 
 
 def _redis_depths(channel: Any, queues: Sequence[str]) -> list[Depth]:

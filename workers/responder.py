@@ -20,7 +20,7 @@ from core.errors import (
     PoisonSuspect,
     WorkerUnavailable,
 )
-from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, utcnow
+from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, keepable_text, utcnow
 from persistence import job_lifecycle
 from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
@@ -198,8 +198,8 @@ class Responder:
     def _done(self, job: ChatJob, worker: str, started: datetime, batched: Batched[Generation]) -> ChatAnswer:
         generation = batched.value
         return ChatAnswer(
-            job_id=job.job_id, text=generation.text, language=job.language, model=self._model_name,
-            status=JobStatus.DONE, prompt_tokens=generation.prompt_tokens,
+            job_id=job.job_id, text=keepable_text(generation.text), language=job.language,
+            model=self._model_name, status=JobStatus.DONE, prompt_tokens=generation.prompt_tokens,
             completion_tokens=generation.completion_tokens, batch_size=batched.batch_size, worker=worker,
             timings=Timings(
                 queued_ms=_ms(started - job.created_at), batch_wait_ms=batched.wait_s * 1000,

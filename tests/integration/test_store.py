@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, update
 
 from core.errors import EarlierTurnPending, JobNotFound
-from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id, utcnow
+from core.jobs import ChatAnswer, ChatJob, JobStatus, keepable_text, new_id, utcnow
 from persistence import job_lifecycle, liveness, views
 from persistence.db import make_engine, make_session_factory
 from persistence.migrate import downgrade, upgrade
@@ -96,6 +96,26 @@ def test_a_batch_of_answers_is_written_once_each(migrated_store_url: str):
         for job, text in ((one, "first"), (two, "already"), (failed, "retried ok")):
             turns = store.get_turns(factory, job.conversation_id)
             assert turns is not None and [t.text for t in turns if t.role == "assistant"] == [text]
+
+
+def test_an_answer_the_store_refuses_is_stored_failed_and_its_group_is_stored(postgres_url: str):
+    upgrade(postgres_url)
+    with store.session_factory(postgres_url) as factory:
+        good, bad = (_queued(factory, new_id(), text) for text in ("a", "b"))
+        # PostgreSQL keeps no NUL in text (the responder drops it from a model's output: this is
+        # the store's own guard, for any value it cannot hold)
+        outcomes = job_lifecycle.store_answers(factory, [_done(good, "fine"), _done(bad, "nul\x00here")])
+        assert outcomes == [True, True]
+        assert views.get_job(factory, good.job_id).answer == "fine"  # type: ignore[union-attr]
+        refused = views.get_job(factory, bad.job_id)
+        assert refused is not None and refused.status is JobStatus.FAILED
+        assert "could not be stored" in (refused.error or "")
+
+
+def test_a_models_output_is_made_keepable():
+    assert keepable_text("a\x00b") == "ab"
+    assert keepable_text("x\ud800y") == "x\ufffdy"
+    assert keepable_text("你好 ¿qué? 🙂") == "你好 ¿qué? 🙂"
 
 
 def _set(factory, table, key: str, value: str, **values) -> None:
