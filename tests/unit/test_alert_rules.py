@@ -37,3 +37,9 @@ def test_each_rule_fires_when_it_should_and_not_otherwise():
               if line.strip().startswith("- alert:")}  # fmt: skip
     covered = (RULES / "alerts_test.yml").read_text()
     assert all(f"alertname: {alert}" in covered for alert in alerts)
+
+
+def test_the_shipped_scrape_config_loads_the_rules():
+    checked = _promtool("check", "config", "prometheus.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "9 rules found" in checked.stdout

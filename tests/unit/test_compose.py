@@ -406,12 +406,14 @@ def test_given_babelq_services_when_loaded_expect_production_settings() -> None:
         assert service["environment"]["BABELQ_ENV"] == "production", name
 
 
-def test_given_prometheus_config_when_loaded_expect_api_metrics_scraped() -> None:
+def test_given_prometheus_config_when_loaded_expect_api_and_every_worker_service_scraped() -> None:
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
 
-    jobs = config["scrape_configs"]
-    api = [j for j in jobs if "api:8000" in j["static_configs"][0]["targets"]]
-    assert api and api[0].get("metrics_path", "/metrics") == "/metrics"
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["babelq-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    workers = jobs["babelq-workers"]["dns_sd_configs"][0]
+    compose_workers = {name for name in _compose()["services"] if name.startswith("worker")}
+    assert set(workers["names"]) == compose_workers and workers["port"] == 9200
 
 
 # ---------------------------------------------------------------------------------------------

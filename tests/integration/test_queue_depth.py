@@ -1,0 +1,49 @@
+"""True queue depth on both brokers: jobs a worker holds unfinished count as unacked, not zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from persistence import views
+from tests.support.jobs import fresh_stack, publish_english_jobs
+from tests.support.processes import SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
+from tests.support.routes import routes_with
+from transport.queue_depth import Depth, QueueDepths
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("broker", ["redis", "amqp"])
+def test_a_worker_holding_unfinished_jobs_shows_them_as_unacked(
+    broker: str, request: pytest.FixtureRequest, tiny_model_dir: Path, tmp_path: Path
+):
+    values = {
+        "broker_url": request.getfixturevalue(f"{broker}_url"), "database_url": f"sqlite:///{tmp_path}/b.db",
+        "model": str(tiny_model_dir), "max_new_tokens": "4", "var_dir": str(tmp_path / "var"),
+        "routes_file": str(routes_with(tmp_path, engine="static")),
+    }  # fmt: skip
+    stack = fresh_stack(values)
+    depths = QueueDepths(stack.celery, ["chat.en"])
+    env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "30"}  # its first batch outlasts the test
+    log = tmp_path / "worker.log"
+    try:
+        with babelq_process(["worker", "--queues", "chat.en"], env, log, "ready.", program=SCRIPTED_WORKER):
+            jobs = publish_english_jobs(stack, 40)
+            wait_until(lambda: _running(stack, jobs) >= 32, 30, "jobs held by the worker", log)
+            # held (a batch of 32 running, the rest waiting for the next): all unacked, none ready
+            wait_until(lambda: _depth(depths) == Depth("chat.en", 0, 40), 30, "the depth", log)
+    finally:
+        stack.close()
+
+
+def _depth(depths: QueueDepths) -> Depth:
+    (depth,) = depths.read()
+    return depth
+
+
+def _running(stack, jobs) -> int:  # type: ignore[no-untyped-def]
+    return sum(
+        1 for job in jobs if (v := views.get_job(stack.factory, job.job_id)) and v.status.value == "running"
+    )
