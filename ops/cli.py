@@ -152,11 +152,15 @@ def flower() -> None:
     """Run Flower on the same Celery app and broker (basic auth from BABELQ_FLOWER_BASIC_AUTH)."""
     from routing.table import load_table
     from transport.celery_app import create_celery_app
+    from transport.queue_depth import management_api
 
     settings = _settings()
     _require_real_broker(settings, "flower")
     celery = create_celery_app(settings, load_table(settings.routes_file))
     argv = ["flower", f"--port={settings.flower_port}"]
+    if settings.broker_url.startswith(("amqp", "pyamqp")):
+        # RabbitMQ's queue lengths reach Flower's Broker tab only through the management API
+        argv.append(f"--broker-api={management_api(settings)}/api/")
     if settings.flower_basic_auth:
         argv.append(f"--basic-auth={settings.flower_basic_auth}")
     celery.start(argv=argv)

@@ -28,6 +28,8 @@ from celery import Celery
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from core.settings import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -140,6 +142,11 @@ def _declared_ready(connection: Any, queue: str) -> int | None:
     except Exception:  # not declared yet
         return None
     return int(ready)
+
+
+def management_api(settings: Settings) -> str:
+    """RabbitMQ's management API: BABELQ_RABBITMQ_MANAGEMENT_URL, else the broker's host."""
+    return settings.rabbitmq_management_url or _management_url_of(settings.broker_url)
 
 
 def _management_url_of(broker_url: str) -> str:
