@@ -38,6 +38,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def log_fields(job_id: str | None, queue: str | None, worker: str | None = None) -> dict[str, str | None]:
+    """The fields every log line about a job carries (`extra=`; JSON logs show them as keys)."""
+    return {"job_id": job_id, "queue": queue, "worker": worker}
+
+
 def keepable_text(text: str) -> str:
     """Text every store keeps: a model's output may hold NUL (PostgreSQL refuses it: dropped) or a
     lone surrogate (no UTF-8 form: replaced with U+FFFD)."""
@@ -98,7 +103,11 @@ class ChatJob(BaseModel):
         try:
             return cls.model_validate(payload)
         except ValidationError as exc:
-            raise InvalidInput(f"malformed ChatJob: {exc}") from exc
+            # which fields and why, never their values: a job's text is a customer's message
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+            )
+            raise InvalidInput(f"malformed ChatJob: {problems}") from None
 
 
 class Timings(BaseModel):

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=0, ge=0)
     torch_threads: int = Field(default=0, ge=0, le=1024)
 
+    log_format: Literal["text", "json"] = "text"
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     flower_port: int = Field(default=5555, ge=1, le=65535)

@@ -17,8 +17,9 @@ from producers.api import create_app
 
 def create_api() -> FastAPI:
     """Settings from BABELQ_* (validated here, in each process), the stack, the app over it."""
-    configure_logging()
-    stack = build_stack(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    stack = build_stack(settings)
     app = create_app(stack)
     inner = app.router.lifespan_context
 

@@ -14,7 +14,7 @@ import typer
 
 from core.errors import BabelqError
 from core.settings import Settings, load_settings
-from ops.logs import configure_logging
+from ops.logs import configure_logging, uvicorn_log_config
 
 if TYPE_CHECKING:
     from ops.stack import Stack
@@ -36,8 +36,11 @@ app.add_typer(dead_app, name="dead")
 
 
 def _settings() -> Settings:
-    configure_logging()
-    return load_settings()
+    configure_logging()  # a bad setting is logged in the default format
+    settings = load_settings()
+    if settings.log_format != "text":
+        configure_logging(settings.log_format)
+    return settings
 
 
 @app.command()
@@ -68,7 +71,8 @@ def api(
     load_table(settings.routes_file)  # a broken table is one clear line here, not a worker's traceback
     # Each process builds its own stack from the environment (ops.api_process), after it starts.
     uvicorn.run("ops.api_process:create_api", factory=True, workers=workers, host=settings.api_host,
-                port=settings.api_port, log_level="info", access_log=access_log)  # fmt: skip
+                port=settings.api_port, log_level="info", access_log=access_log,
+                log_config=uvicorn_log_config(settings.log_format))  # fmt: skip
 
 
 @app.command()

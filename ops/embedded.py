@@ -12,6 +12,7 @@ import threading
 import uvicorn
 
 from core.settings import Settings
+from ops.logs import uvicorn_log_config
 from ops.stack import Stack, build_stack
 from persistence import job_lifecycle
 from persistence.migrate import upgrade
@@ -28,7 +29,13 @@ def run_embedded(settings: Settings) -> int:
     stack = build_stack(settings)
     _republish_unfinished(stack)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(stack), host=settings.api_host, port=settings.api_port, log_level="info")
+        uvicorn.Config(
+            create_app(stack),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="info",
+            log_config=uvicorn_log_config(settings.log_format),
+        )
     )
     api = threading.Thread(target=server.run, name="babelq-api", daemon=True)
     api.start()

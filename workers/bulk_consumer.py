@@ -27,7 +27,7 @@ from celery.worker.request import Request, create_request_cls
 from celery.worker.strategy import hybrid_to_proto2, proto1_to_proto2
 
 from core.errors import ConfigurationError
-from core.jobs import ChatJob
+from core.jobs import ChatJob, log_fields
 from transport.dead_letters import dead_letter
 from transport.queues import SUSPECT_HEADER, publish_job
 from workers.backoff import retry_delay_s
@@ -109,6 +109,7 @@ class CeleryDelivery:
         self._app = app
         self._dead_letter_queue = dead_letter_queue
         self._started_at = time.monotonic()
+        self._log = log_fields(request.id, request.delivery_info.get("routing_key"), request.hostname)
 
     @property
     def payload(self) -> Any:
@@ -131,11 +132,12 @@ class CeleryDelivery:
         self._ack(successful=True)
         runtime = time.monotonic() - self._started_at
         # the line Celery's pool writes for a task done, so that logs read the same
-        log.info("Task %s[%s] succeeded in %.3fs: %r", self._request.name, self._request.id, runtime, outcome)
+        log.info("Task %s[%s] succeeded in %.3fs: %r", self._request.name, self._request.id, runtime, outcome,
+                 extra=self._log)  # fmt: skip
         self._request.send_event("task-succeeded", result=repr(outcome), runtime=runtime)
 
     def hand_back(self, reason: str) -> None:
-        log.info("job %s handed back: %s", self._request.id, reason)
+        log.info("job %s handed back: %s", self._request.id, reason, extra=self._log)
         self._request.reject(requeue=True)  # sends task-rejected
         state.task_ready(self._request)
 
@@ -144,10 +146,12 @@ class CeleryDelivery:
         try:
             dead_letter(self._app, self._dead_letter_queue, self.payload, reason, error, source)
         except Exception:
-            log.exception("job %s: could not dead-letter it; handed back instead", self._request.id)
+            log.exception(
+                "job %s: could not dead-letter it; handed back instead", self._request.id, extra=self._log
+            )
             self.hand_back(reason)
             return
-        log.error("job %s dead-lettered (%s): %s", self._request.id, reason, error)
+        log.error("job %s dead-lettered (%s): %s", self._request.id, reason, error, extra=self._log)
         self._request.send_event("task-failed", exception=f"{reason}: {error}")
         self._ack()
 
@@ -156,10 +160,13 @@ class CeleryDelivery:
         try:
             publish_job(self._app, job, retries=self.retries + 1, countdown=delay, suspect=suspect)
         except Exception:
-            log.exception("job %s: could not publish its retry; handed back instead", job.job_id)
+            log.exception(
+                "job %s: could not publish its retry; handed back instead", job.job_id, extra=self._log
+            )
             self.hand_back(reason)
             return
-        log.warning("job %s retried (%d) in %.1f s: %s", job.job_id, self.retries + 1, delay, reason)
+        log.warning("job %s retried (%d) in %.1f s: %s", job.job_id, self.retries + 1, delay, reason,
+                    extra=self._log)  # fmt: skip
         self._request.send_event("task-retried", exception=reason)
         self._ack()
 

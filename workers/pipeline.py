@@ -28,7 +28,7 @@ from core.errors import (
     UnsupportedJobVersion,
     WorkerUnavailable,
 )
-from core.jobs import ChatAnswer, ChatJob
+from core.jobs import ChatAnswer, ChatJob, log_fields
 from persistence import job_lifecycle
 from workers.responder import Launched, Responder
 
@@ -218,7 +218,8 @@ class JobPipeline:
             timer.start()
             return
         if isinstance(begun, JobNotFound):
-            log.error("job %s is not in the store; message dropped", job.job_id)
+            log.error("job %s is not in the store; message dropped", job.job_id,
+                      extra=log_fields(job.job_id, job.queue, self.worker))  # fmt: skip
             self._answered(delivery, "unknown job")
             return
         item = _InFlight(delivery, job)

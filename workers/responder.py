@@ -20,7 +20,7 @@ from core.errors import (
     PoisonSuspect,
     WorkerUnavailable,
 )
-from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, keepable_text, utcnow
+from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, keepable_text, log_fields, utcnow
 from persistence import job_lifecycle
 from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
@@ -127,7 +127,8 @@ class Responder:
         Raises as `conclude` does."""
         before, history = begun
         if before.final:
-            log.info("job %s already final; duplicate delivery ignored", job.job_id)
+            log.info("job %s already final; duplicate delivery ignored", job.job_id,
+                     extra=log_fields(job.job_id, job.queue, worker))  # fmt: skip
             return None
         started = self._now()
         if job.deadline_at is not None and started >= job.deadline_at:
@@ -177,7 +178,8 @@ class Responder:
             return self.failed(job, worker, str(exc))
         if isinstance(exc, WorkerUnavailable):
             raise exc
-        log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc)
+        log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc,
+                    extra=log_fields(job.job_id, job.queue, worker))  # fmt: skip
         if isinstance(exc, FailedAlone):
             raise PoisonSuspect(f"failed alone in its batch: {exc}") from exc
         raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
