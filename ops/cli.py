@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -217,6 +218,37 @@ def status(
         typer.echo(json.dumps(replies, indent=2))
         return
     Console(width=160).print(status_table(replies))
+
+
+@app.command()
+def top(
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between refreshes.")] = 2.0,
+    window: Annotated[float, typer.Option(min=5, help="Seconds of ended jobs the rates cover.")] = 60.0,
+    once: Annotated[bool, typer.Option(help="Print one view and exit.")] = False,
+) -> None:
+    """A live view: queue depths (ready, unacked), rates and latency per queue, workers and GPUs."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from ops.stack import build_stack
+    from ops.top_command import render_top
+
+    settings = _settings()
+    _require_real_broker(settings, "top")
+    stack = build_stack(settings)
+    console = Console(width=160)
+    try:
+        if once:
+            console.print(render_top(stack, window))
+            return
+        with Live(render_top(stack, window), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(interval)
+                live.update(render_top(stack, window))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.close()
 
 
 @app.command()

@@ -141,3 +141,24 @@ def final_among(factory: SessionFactory, job_ids: list[str]) -> set[str]:
             query = select(Job.job_id).where(Job.job_id.in_(chunk), Job.status.in_(FINAL_STATUSES))
             final.update(session.scalars(query).all())
     return final
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A job that ended: its queue, status and seconds from accepted to ended."""
+
+    queue: str
+    status: str
+    seconds: float
+
+
+def finished_since(factory: SessionFactory, since: datetime, limit: int = 100_000) -> list[Finished]:
+    """The jobs that ended after `since` (for `babelq top`'s rates and latency percentiles)."""
+    query = (
+        select(jobs.c.queue, jobs.c.status, jobs.c.created_at, jobs.c.finished_at)
+        .where(jobs.c.finished_at > since, jobs.c.status.in_(FINAL_STATUSES))
+        .limit(limit)
+    )
+    with connect(factory) as connection:
+        rows = connection.execute(query).all()
+    return [Finished(r.queue, r.status, (r.finished_at - r.created_at).total_seconds()) for r in rows]

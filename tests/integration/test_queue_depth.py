@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from persistence import views
 from tests.support.jobs import fresh_stack, publish_english_jobs
-from tests.support.processes import SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
+from tests.support.processes import BABELQ, SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
 from tests.support.routes import routes_with
 from transport.queue_depth import Depth, QueueDepths
 
@@ -47,3 +48,16 @@ def _running(stack, jobs) -> int:  # type: ignore[no-untyped-def]
     return sum(
         1 for job in jobs if (v := views.get_job(stack.factory, job.job_id)) and v.status.value == "running"
     )
+
+
+def test_babelq_top_once_shows_the_queues_and_says_when_no_worker_replies(redis_url: str, tmp_path: Path):
+    values = {"broker_url": redis_url, "database_url": f"sqlite:///{tmp_path}/b.db"}
+    stack = fresh_stack(values)
+    publish_english_jobs(stack, 3)
+    stack.close()
+    env = babelq_env(**values)
+    shown = subprocess.run([BABELQ, "top", "--once"], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    line = next(line for line in shown.stdout.splitlines() if "chat.en" in line)
+    assert line.split("│")[2].strip() == "3"  # ready
+    assert "no worker replied" in shown.stdout
