@@ -9,7 +9,7 @@ from functools import partial
 
 import httpx
 from celery import Celery
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
 from core.settings import Settings
@@ -71,6 +71,7 @@ def _registry(settings: Settings, table: RoutingTable, app: Celery, cache: Answe
     """What this producer process serves on /metrics: its own counters, the answer cache's, and
     the queues' depths (read here, once for the fleet, not by every worker)."""
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, …
     queues = [*table.queue_names, table.dead_letter_queue]
     depths = QueueDepths(app, queues, settings.rabbitmq_management_url)
     registry.register(QueueDepthCollector(depths, table.dead_letter_queue))

@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_shutting_down
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from core.errors import ConfigurationError
 from core.settings import Settings
@@ -98,6 +98,7 @@ def run_worker(
 def _serve_metrics(runtime: WorkerRuntime, hostname: str, port: int) -> Any | None:
     """This worker's /metrics: what it counts, and its state read at each scrape."""
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # the worker's CPU seconds and memory
     runtime.observe(WorkerMetrics(registry))
     pipeline = runtime.pipeline
     on_gpu = runtime.monitor.facts.device.startswith("cuda")

@@ -444,3 +444,19 @@ def test_given_cli_when_compose_commands_checked_expect_every_option_known() -> 
 
         help_text = _cli_help(words).stdout
         assert not {o for o in options if o not in help_text}, (name, options)
+
+
+def test_given_monitoring_profile_expect_grafana_provisioned_alertmanager_and_dcgm_on_9400() -> None:
+    services = _compose()["services"]
+    for name in ("prometheus", "alertmanager", "grafana", "dcgm-exporter"):
+        assert services[name]["profiles"] == ["monitoring"], name
+    mounts = " ".join(str(v) for v in services["grafana"]["volumes"])
+    assert "ops/grafana/provisioning" in mounts and "ops/grafana/dashboards" in mounts
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["dcgm"]["static_configs"][0]["targets"] == ["dcgm-exporter:9400"]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    dashboard = json.loads(
+        (REPO / "ops" / "grafana" / "dashboards" / "babelq.json").read_text(encoding="utf-8")
+    )
+    assert all(target["expr"] for panel in dashboard["panels"] for target in panel["targets"])
