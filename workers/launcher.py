@@ -96,7 +96,10 @@ def run_worker(
 
 
 def _serve_metrics(runtime: WorkerRuntime, hostname: str, port: int) -> Any | None:
-    """This worker's /metrics: what it counts, and its state read at each scrape."""
+    """This worker's /metrics: what it counts, and its state read at each scrape (port 0: no
+    metrics are kept at all)."""
+    if port <= 0:
+        return None
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # the worker's CPU seconds and memory
     runtime.observe(WorkerMetrics(registry))
