@@ -47,7 +47,7 @@ faults: install-dev
 ## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL) and the slow
 ## test on the prepared default model.
 test: lint model
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra --durations=15
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -213,11 +213,17 @@ def test_a_retried_request_with_the_same_idempotency_key_is_the_same_job(client:
 
 
 def test_metrics_count_accepted_jobs_and_show_the_queue_they_wait_on(client: TestClient):
+    ready = 'babelq_queue_messages{queue="chat.en",state="ready"} '
+    before = _sample(client.get("/metrics").text, ready)  # the in-process broker is shared by the module
     body = client.post("/v1/messages", json={"text": "Hello, where is my parcel? It is late."}).json()
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert f'babelq_jobs_accepted_total{{language="en",queue="{body["queue"]}"}} 1.0' in text
     # no worker: the job waits, ready, on its queue (the embedded broker knows of no unacked)
-    assert f'babelq_queue_messages{{queue="{body["queue"]}",state="ready"}} 1.0' in text
+    assert body["queue"] == "chat.en" and _sample(text, ready) == before + 1
     assert body["job_id"] not in text
+
+
+def _sample(text: str, prefix: str) -> float:
+    return float(next(line for line in text.splitlines() if line.startswith(prefix)).removeprefix(prefix))
