@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +72,8 @@ def api(
     settings = _settings()
     _require_real_broker(settings, "api")
     load_table(settings.routes_file)  # a broken table is one clear line here, not a worker's traceback
+    if workers > 1:  # the processes' counters add up on /metrics, whichever one is scraped
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="babelq-metrics-")
     # Each process builds its own stack from the environment (ops.api_process), after it starts.
     uvicorn.run("ops.api_process:create_api", factory=True, workers=workers, host=settings.api_host,
                 port=settings.api_port, log_level="info", access_log=access_log,
@@ -86,7 +90,6 @@ def worker(
     pinned_gpu: Annotated[int | None, typer.Option(hidden=True, help="Set by --gpus for each child.")] = None,
 ) -> None:
     """Run workers that answer jobs from the given queues (needs a real broker)."""
-    import os
 
     from routing.table import load_table
     from workers.gpus import GpuFleet, select_gpus, visible_gpu_count

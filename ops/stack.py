@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from functools import partial
 import httpx
 from celery import Celery
 from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine
 
 from core.settings import Settings
@@ -58,25 +60,34 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     app = celery or create_celery_app(settings, table)
     detector = LanguageDetector(sorted(table.languages))
     cache = open_answer_cache(settings)
-    registry = _registry(settings, table, app, cache)
+    counters, registry = _registry(settings, table, app, cache)
     intake = Intake(
         table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings),
-        default_deadline_s=settings.job_deadline_s, metrics=ProducerMetrics(registry),
+        default_deadline_s=settings.job_deadline_s, metrics=ProducerMetrics(counters),
     )  # fmt: skip
     notices = open_answer_notices(settings)
     return Stack(settings, table, engine, factory, app, intake, cache, notices, registry)
 
 
-def _registry(settings: Settings, table: RoutingTable, app: Celery, cache: AnswerCache) -> CollectorRegistry:
-    """What this producer process serves on /metrics: its own counters, the answer cache's, and
-    the queues' depths (read here, once for the fleet, not by every worker)."""
-    registry = CollectorRegistry()
-    ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, …
+def _registry(
+    settings: Settings, table: RoutingTable, app: Celery, cache: AnswerCache
+) -> tuple[CollectorRegistry, CollectorRegistry]:
+    """(where this process's counters live, what it serves on /metrics): its counters, the answer
+    cache's, and the queues' depths (read here, once for the fleet, not by every worker). Under
+    `babelq api --workers N` the counters of all N processes add up (prometheus-client's
+    multiprocess mode, PROMETHEUS_MULTIPROC_DIR set by `babelq api`), whichever one is scraped."""
+    served = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(served)  # type: ignore[no-untyped-call]
+        counters = CollectorRegistry()  # their values are in the shared files the collector reads
+    else:
+        ProcessCollector(registry=served)  # process_cpu_seconds_total, resident memory, …
+        counters = served
     queues = [*table.queue_names, table.dead_letter_queue]
     depths = QueueDepths(app, queues, settings.rabbitmq_management_url)
-    registry.register(QueueDepthCollector(depths, table.dead_letter_queue))
-    registry.register(CacheCollector(cache.stats))
-    return registry
+    served.register(QueueDepthCollector(depths, table.dead_letter_queue))
+    served.register(CacheCollector(cache.stats))
+    return counters, served
 
 
 @contextmanager

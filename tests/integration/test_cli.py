@@ -86,3 +86,8 @@ def test_api_runs_several_processes_on_one_port(redis_url: str, tmp_path: Path):
                     for i in range(4)]  # fmt: skip
         assert statuses == [202] * 4
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+        # and /metrics adds both processes' counters up, whichever process answers the scrape
+        for _ in range(4):
+            text = httpx.get(f"{url}/metrics", timeout=10).text
+            accepted = [line for line in text.splitlines() if line.startswith("babelq_jobs_accepted_total{")]
+            assert sum(float(line.rsplit(" ", 1)[1]) for line in accepted) == 4, accepted
