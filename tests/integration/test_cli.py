@@ -68,6 +68,9 @@ def test_flower_serves_the_same_broker_behind_basic_auth(redis_url: str, tmp_pat
         assert httpx.get(url, timeout=10).status_code == 401
         response = httpx.get(url, auth=("ops", "s3cret"), timeout=10)
         assert response.status_code == 200
+        # its own Prometheus metrics, which the compose Prometheus scrapes without a login
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert metrics.status_code == 200 and "flower_" in metrics.text
 
 
 def test_api_runs_several_processes_on_one_port(redis_url: str, tmp_path: Path):

@@ -455,6 +455,7 @@ def test_given_monitoring_profile_expect_grafana_provisioned_alertmanager_and_dc
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["dcgm"]["static_configs"][0]["targets"] == ["dcgm-exporter:9400"]
+    assert jobs["flower"]["static_configs"][0]["targets"] == ["flower:5555"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     dashboard = json.loads(
         (REPO / "ops" / "grafana" / "dashboards" / "babelq.json").read_text(encoding="utf-8")
