@@ -53,7 +53,8 @@ class Batcher(Generic[T, R]):
         self._closed = False
         self._draining = False
         self._thread: threading.Thread | None = None
-        self.on_batch: Callable[[int, float], None] | None = None
+        # told (size, seconds, padded tokens) of each batch run
+        self.on_batch: Callable[[int, float, int], None] | None = None
 
     @property
     def policy(self) -> BatchPolicy:
@@ -162,7 +163,8 @@ class Batcher(Generic[T, R]):
         for pending, result in zip(batch, results, strict=True):
             _resolve(pending, result, len(batch), started, finished)
         if self.on_batch is not None:
-            self.on_batch(len(batch), finished - started)
+            # padded, as the token budget counts them: every row as long as the longest
+            self.on_batch(len(batch), finished - started, len(batch) * max(p.tokens for p in batch))
 
 
 def _expire(expired: list[Pending[T]]) -> None:

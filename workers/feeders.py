@@ -31,7 +31,7 @@ class PromptRequest:
 class Feeder(Protocol):
     """Takes one prompt, returns a Future of its generation with the facts of its batch."""
 
-    on_batch: Callable[[int, float], None] | None
+    on_batch: Callable[[int, float, int], None] | None
     """Told (size, seconds) of every batch run (continuous: every answer and its company)."""
 
     def submit(
@@ -86,7 +86,7 @@ class ContinuousFeeder:
         self._occupancy = Occupancy(clock)
         self._last_failure: BaseException | None = None
         # Health hears of every answer as a "batch" of the sequences that ran alongside it.
-        self.on_batch: Callable[[int, float], None] | None = None
+        self.on_batch: Callable[[int, float, int], None] | None = None
         self._lock = threading.Lock()
         self._line: deque[_Waiting] = deque()
         self._running = 0
@@ -188,8 +188,8 @@ class ContinuousFeeder:
                 started, now = mark[0], self._clock()
                 batched = Batched(done.result(), round(alongside), started - waiting.queued_at, now - started)
                 waiting.outer.set_result(batched)
-                if self.on_batch is not None:
-                    self.on_batch(batched.batch_size, batched.run_s)
+                if self.on_batch is not None:  # no batch, so no batch tokens either
+                    self.on_batch(batched.batch_size, batched.run_s, 0)
         finally:
             self._start_waiting()  # a slot is free whatever happened above
 

@@ -44,7 +44,7 @@ class Activity:
         with self._lock:
             self.in_flight += delta
 
-    def batch_done(self, size: int, _seconds: float) -> None:
+    def batch_done(self, size: int, _seconds: float, _tokens: int = 0) -> None:
         with self._lock:
             self.batches += 1
             self.last_batch_at = self._clock()

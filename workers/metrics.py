@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Resolve 50 ms to 60 s (and what lies beyond): the latency alert's 200 ms line falls on a bucket.
 SECONDS_BUCKETS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+BATCH_TOKEN_BUCKETS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 BREAKER_STATES = ("closed", "open", "half-open")
 
 
@@ -52,6 +53,10 @@ class WorkerMetrics:
         self.batch_seconds = Histogram(
             "babelq_batch_seconds", "Wall time of each batch run.", buckets=SECONDS_BUCKETS, registry=registry
         )
+        self.batch_tokens = Histogram(
+            "babelq_batch_tokens", "Padded tokens of each batch run (size x longest prompt + new tokens).",
+            buckets=BATCH_TOKEN_BUCKETS, registry=registry,
+        )  # fmt: skip
         self.prompt_tokens = Counter(
             "babelq_prompt_tokens_total", "Prompt tokens of answered jobs.", ["queue"], registry=registry
         )
@@ -77,9 +82,11 @@ class WorkerMetrics:
         if answer.completion_tokens:
             self.generated_tokens.labels(job.queue).inc(answer.completion_tokens)
 
-    def batch_done(self, size: int, seconds: float) -> None:
+    def batch_done(self, size: int, seconds: float, tokens: int = 0) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
+        if tokens:  # 0: the continuous engine, which has no batch to count
+            self.batch_tokens.observe(tokens)
 
 
 def _seconds(name: str, documentation: str, registry: CollectorRegistry) -> Histogram:

@@ -79,9 +79,9 @@ class WorkerRuntime:
         """Feed `metrics` with this worker's batches and stored outcomes (after start_pipeline)."""
         activity = self.activity
 
-        def batch_done(size: int, seconds: float) -> None:
-            activity.batch_done(size, seconds)
-            metrics.batch_done(size, seconds)
+        def batch_done(size: int, seconds: float, tokens: int) -> None:
+            activity.batch_done(size, seconds, tokens)
+            metrics.batch_done(size, seconds, tokens)
 
         self.feeder.on_batch = batch_done
         if self.pipeline is not None:

@@ -344,3 +344,14 @@ def test_retries_back_off_doubling_with_jitter_up_to_a_minute():
     assert [retry_delay_s(n, lambda: 1.0) for n in range(4)] == [1.0, 2.0, 4.0, 8.0]
     assert retry_delay_s(30, lambda: 1.0) == RETRY_MAX_S
     assert retry_delay_s(2, lambda: 0.5) == 2.0  # jitter scales it down, never up
+
+
+def test_each_batch_is_reported_with_its_size_time_and_padded_tokens():
+    clock = FakeClock()
+    reports: list[tuple[int, float, int]] = []
+    batcher = Batcher(BatchPolicy(4, 0), doubling, clock)
+    batcher.on_batch = lambda size, seconds, tokens: reports.append((size, seconds, tokens))
+    for tokens in (100, 300, 200):
+        batcher.submit(1, tokens=tokens)
+    batcher.step()
+    assert reports == [(3, 0.0, 3 * 300)]  # every row padded to the longest

@@ -78,7 +78,7 @@ def test_jobs_above_the_cap_wait_and_join_as_sequences_leave():
     runner = FakeContinuousRunner(size_cap=2)
     feeder = ContinuousFeeder(runner, clock=lambda: now[0])  # type: ignore[arg-type]
     batches: list[tuple[int, float]] = []
-    feeder.on_batch = lambda size, seconds: batches.append((size, seconds))
+    feeder.on_batch = lambda size, seconds, _tokens: batches.append((size, seconds))
     futures = [feeder.submit(_ask(str(i))) for i in range(4)]
     # only two run; the others wait in the feeder's line, in order
     assert [m[0]["content"] for m, _ in runner.submitted] == ["0", "1"]

@@ -28,7 +28,7 @@ def test_an_answer_counts_once_with_its_timings_in_seconds_and_no_job_id_label()
                         completion_tokens=12, timings=Timings(queued_ms=40, batch_wait_ms=5, infer_ms=150,
                                                               total_ms=195))  # fmt: skip
     metrics.answered(job, answer)
-    metrics.batch_done(24, 0.8)
+    metrics.batch_done(24, 0.8, 24 * 300)
     assert _value(registry, "babelq_jobs_finished_total", queue="chat.es", language="es", status="done") == 1
     assert _value(registry, "babelq_job_latency_seconds_sum", queue="chat.es") == 0.195
     assert _value(registry, "babelq_job_latency_seconds_bucket", queue="chat.es", le="0.2") == 1
@@ -36,6 +36,7 @@ def test_an_answer_counts_once_with_its_timings_in_seconds_and_no_job_id_label()
     assert _value(registry, "babelq_queue_wait_seconds_count", queue="chat.es") == 1
     assert _value(registry, "babelq_generated_tokens_total", queue="chat.es") == 12
     assert _value(registry, "babelq_batch_size_bucket", le="32.0") == 1
+    assert _value(registry, "babelq_batch_tokens_bucket", le="8192.0") == 1
     assert job.job_id not in generate_latest(registry).decode()
 
 
