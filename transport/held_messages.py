@@ -14,6 +14,7 @@ drops): for them there is nothing held to read.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from typing import Any
 from celery import Celery
 
 from transport.queues import ANSWER_TASK
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,10 @@ class HeldMessages:
             if channel is None:
                 return
             for tag in tags:
-                channel.qos.restore_by_tag(tag, client=channel.client)
+                try:
+                    channel.qos.restore_by_tag(tag, client=channel.client)
+                except Exception as exc:  # one bad copy does not stop the pass
+                    log.error("could not give back held message %s: %s", tag, exc)
 
     @contextmanager
     def _redis_channel(self) -> Iterator[Any]:
