@@ -11,9 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import inspect
 
+from core.jobs import ChatJob, new_id
 from persistence.db import make_engine
+from tests.support.jobs import fresh_stack
 from tests.support.processes import BABELQ, babelq_env, babelq_process, wait_until
 from tests.support.services import free_port
+from transport.queues import publish_job
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +74,36 @@ def test_flower_serves_the_same_broker_behind_basic_auth(redis_url: str, tmp_pat
         # its own Prometheus metrics, which the compose Prometheus scrapes without a login
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
         assert metrics.status_code == 200 and "flower_" in metrics.text
+
+
+@pytest.mark.parametrize("broker", ["redis", "amqp"])
+def test_flower_shows_the_language_queues_with_their_lengths(
+    broker: str, request: pytest.FixtureRequest, tmp_path: Path
+):
+    # given three jobs waiting on chat.es and no worker
+    values = {
+        "broker_url": request.getfixturevalue(f"{broker}_url"),
+        "database_url": f"sqlite:///{tmp_path}/b.db",
+    }
+    stack = fresh_stack(values)
+    jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text="hola", language="es", queue="chat.es")
+            for _ in range(3)]  # fmt: skip
+    for job in jobs:
+        publish_job(stack.celery, job)
+    stack.close()
+    port = free_port()
+    env = babelq_env(**values, flower_port=str(port), flower_basic_auth="ops:s3cret")
+    with babelq_process(["flower"], env, tmp_path / "flower.log", ready_marker="Visit me at", timeout=60):
+        # expect Flower to list every language queue with its length (RabbitMQ: its management API)
+        url = f"http://127.0.0.1:{port}/api/queues/length"
+
+        def lengths() -> dict[str, int]:
+            queues = httpx.get(url, auth=("ops", "s3cret"), timeout=20).json()["active_queues"]
+            return {queue["name"]: queue["messages"] for queue in queues}
+
+        assert {"chat.zh", "chat.en", "chat.es", "chat.default"} <= set(lengths())
+        # RabbitMQ's management API refreshes its counts every few seconds
+        wait_until(lambda: lengths()["chat.es"] == 3, 30, "chat.es length", tmp_path / "flower.log")
 
 
 def test_api_runs_several_processes_on_one_port(redis_url: str, tmp_path: Path):
