@@ -8,6 +8,8 @@ import socket
 import psycopg
 from psycopg import sql
 
+from ops.faults.services import free_port  # noqa: F401  (tests import it from here)
+
 REDIS_URL = os.environ.get("BABELQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 AMQP_URL = os.environ.get("BABELQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 POSTGRES_ADMIN_URL = os.environ.get("BABELQ_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -48,9 +50,3 @@ def create_database(admin_url: str, name: str) -> str:
 def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
