@@ -66,27 +66,57 @@ class WorkerMetrics:
             ["queue"],
             registry=registry,
         )
+        self._by_queue: dict[str, _QueueChildren] = {}
 
     def answered(self, job: ChatJob, answer: ChatAnswer) -> None:
         """An outcome stored for `job` (done, failed or expired)."""
-        self.finished.labels(job.queue, job.language, answer.status.value).inc()
+        per_queue = self._children(job.queue)
+        per_queue.finished(job.language, answer.status.value).inc()
         timings = answer.timings
-        for histogram, ms in (
-            (self.latency, timings.total_ms), (self.queue_wait, timings.queued_ms),
-            (self.batch_wait, timings.batch_wait_ms), (self.inference, timings.infer_ms),
-        ):  # fmt: skip
+        spans = (timings.total_ms, timings.queued_ms, timings.batch_wait_ms, timings.infer_ms)
+        for histogram, ms in zip(per_queue.seconds, spans, strict=True):
             if ms is not None:
-                histogram.labels(job.queue).observe(ms / 1000.0)
+                histogram.observe(ms / 1000.0)
         if answer.prompt_tokens:
-            self.prompt_tokens.labels(job.queue).inc(answer.prompt_tokens)
+            per_queue.prompt_tokens.inc(answer.prompt_tokens)
         if answer.completion_tokens:
-            self.generated_tokens.labels(job.queue).inc(answer.completion_tokens)
+            per_queue.generated_tokens.inc(answer.completion_tokens)
+
+    def _children(self, queue: str) -> _QueueChildren:
+        """The queue's labelled series, looked up once: `labels()` takes a lock and builds a key
+        on every call, and this runs for every job."""
+        children = self._by_queue.get(queue)
+        if children is None:
+            children = self._by_queue[queue] = _QueueChildren(self, queue)
+        return children
 
     def batch_done(self, size: int, seconds: float, tokens: int = 0) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
         if tokens:  # 0: the continuous engine, which has no batch to count
             self.batch_tokens.observe(tokens)
+
+
+class _QueueChildren:
+    """One queue's children of the per-queue series (the status counter also keyed by language)."""
+
+    def __init__(self, metrics: WorkerMetrics, queue: str) -> None:
+        self._finished = metrics.finished
+        self._queue = queue
+        self._finished_children: dict[tuple[str, str], Any] = {}
+        self.seconds = tuple(
+            histogram.labels(queue)
+            for histogram in (metrics.latency, metrics.queue_wait, metrics.batch_wait, metrics.inference)
+        )
+        self.prompt_tokens = metrics.prompt_tokens.labels(queue)
+        self.generated_tokens = metrics.generated_tokens.labels(queue)
+
+    def finished(self, language: str, status: str) -> Any:
+        key = (language, status)
+        child = self._finished_children.get(key)
+        if child is None:
+            child = self._finished_children[key] = self._finished.labels(self._queue, language, status)
+        return child
 
 
 def _seconds(name: str, documentation: str, registry: CollectorRegistry) -> Histogram:

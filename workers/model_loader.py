@@ -6,10 +6,12 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ConfigurationError, ModelLoadError
+from workers.control_markers import ControlMarkers
 
 if TYPE_CHECKING:
     import torch
@@ -30,10 +32,21 @@ class LoadedModel:
     dtype: str
 
     def render_chat(self, prompt: Sequence[dict[str, str]]) -> str:
-        """The prompt as text, ending with the assistant header the model answers after."""
-        text = self.tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=False)
+        """The prompt as text, ending with the assistant header the model answers after. The
+        rendered text is tokenised with its markers parsed, so what customers wrote (and what
+        was answered them) is defused first: only the template writes control tokens."""
+        defuse = self._markers.defuse
+        defused = [
+            message if message["role"] == "system" else {**message, "content": defuse(message["content"])}
+            for message in prompt
+        ]  # fmt: skip
+        text = self.tokenizer.apply_chat_template(defused, add_generation_prompt=True, tokenize=False)
         assert isinstance(text, str)  # tokenize=False always renders to one string
         return text
+
+    @cached_property
+    def _markers(self) -> ControlMarkers:
+        return ControlMarkers.of(self.tokenizer)
 
 
 def resolve_device(requested: str) -> str:
