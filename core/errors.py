@@ -97,3 +97,33 @@ class FailedAlone(BabelqError):
 class PoisonSuspect(ModelFailed):
     """The model failed on a job that failed alone (FailedAlone): retried a few times only, in
     case a device was at fault after all, then dead-lettered."""
+
+
+class Unauthenticated(BabelqError):
+    """A request without a valid API key (missing, malformed, unknown or revoked) where one is needed."""
+
+
+class RateLimited(BabelqError):
+    """A key or a channel's user sent more than its limit allows; `retry_after_s` says when to try."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BadSignature(InvalidInput):
+    """A webhook whose signature, secret token or timestamp does not check out."""
+
+
+class NotPermitted(BabelqError):
+    """A valid key asked for something outside its channel (posting as another channel)."""
+
+
+class ApiError(BabelqError):
+    """The babelq API answered a client's request with an error (`status`, and its `detail`)."""
+
+    def __init__(self, status: int, detail: str, retry_after_s: float | None = None) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.retry_after_s = retry_after_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,6 +19,8 @@ TEXT_CHARS_CEILING = 16_000
 DEFAULT_MAX_TEXT_CHARS = 4000
 # The longest a job may wait to be answered (a week): past its deadline it ends `expired`.
 MAX_DEADLINE_S = 7 * 86400
+# What a channel may be called (it is a label in metrics and a part of keys, so kept short).
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class JobStatus(StrEnum):
@@ -50,6 +53,13 @@ def keepable_text(text: str) -> str:
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
         text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
     return text
+
+
+def valid_channel(channel: str) -> str:
+    """`channel` when it is a well-formed channel name; InvalidInput otherwise."""
+    if not CHANNEL_NAME.fullmatch(channel):  # fullmatch: "$" would let a trailing newline through
+        raise InvalidInput("channel must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+    return channel
 
 
 def new_id() -> str:

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     routes_file: Path | None = None
+    channels_file: Path | None = None
+    # API keys on every route but health and metrics; unset: required in production only.
+    require_api_keys: bool | None = None
 
     model: str = ""
     model_cache_dir: Path | None = None
@@ -99,6 +102,10 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when the broker lives inside this process (the single-machine stack)."""
         return self.broker_url.startswith("memory")
+
+    @property
+    def keys_required(self) -> bool:
+        return self.env == "production" if self.require_api_keys is None else self.require_api_keys
 
     @property
     def store_url(self) -> str:

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,6 +22,7 @@ from ops.logs import configure_logging, uvicorn_log_config
 
 if TYPE_CHECKING:
     from ops.stack import Stack
+    from persistence.db import SessionFactory
 
 app = typer.Typer(help="babelq: multilingual customer-service chat over a queue of GPU workers.",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
@@ -36,6 +38,8 @@ dead_app = typer.Typer(
     help="The dead-letter queue: jobs no worker could bring to an end.", no_args_is_help=True
 )
 app.add_typer(dead_app, name="dead")
+keys_app = typer.Typer(help="Channels' API keys (stored hashed; a key is shown once).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
@@ -358,15 +362,11 @@ def db_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Delete. Without it, only count (dry run).")] = False,
 ) -> None:
     """Remove conversations inactive for longer than --older-than, with their turns and jobs."""
-    from persistence.db import make_engine, make_session_factory
     from persistence.retention import parse_age, purge
 
     age = parse_age(older_than)
-    engine = make_engine(_settings().store_url)
-    try:
-        counts = purge(make_session_factory(engine), age, dry_run=not yes)
-    finally:
-        engine.dispose()
+    with _store() as factory:
+        counts = purge(factory, age, dry_run=not yes)
     verb = "removed" if yes else "would remove"
     note = "" if yes else " (dry run: add --yes to delete)"
     what = f"{counts.conversations} conversations, {counts.messages} turns, {counts.jobs} jobs"
@@ -377,17 +377,68 @@ def db_purge(
 def export_conversation(conversation_id: str) -> None:
     """Print one conversation (turns and jobs) as JSON."""
     from core.jobs import canonical_uuid
-    from persistence.db import make_engine, make_session_factory
     from persistence.retention import export_conversation as export
 
-    engine = make_engine(_settings().store_url)
-    try:
-        data = export(make_session_factory(engine), canonical_uuid(conversation_id))
-    finally:
-        engine.dispose()
+    with _store() as factory:
+        data = export(factory, canonical_uuid(conversation_id))
     if data is None:
         raise BabelqError(f"no conversation {conversation_id}")
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@contextmanager
+def _store(settings: Settings | None = None) -> Iterator[SessionFactory]:
+    """A session factory on the configured store, for one command (migrated first in the
+    development stack, as `babelq run` does; elsewhere `babelq db upgrade` is the operator's)."""
+    from persistence.db import make_engine, make_session_factory
+    from persistence.migrate import upgrade
+
+    settings = settings or _settings()
+    if settings.embedded:
+        upgrade(settings.store_url)
+    engine = make_engine(settings.store_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(channel: Annotated[str, typer.Option(help="The channel it posts as and reads.")]) -> None:
+    """Make an API key for a channel and print it (the only time it is shown)."""
+    from persistence import api_keys
+
+    with _store() as factory:
+        key = api_keys.create(factory, channel)
+    typer.echo(key)
+    typer.echo(f"keep it now (only its hash is kept); send 'Authorization: Bearer {key[:15]}…'", err=True)
+
+
+@keys_app.command("list")
+def keys_list(channel: Annotated[str | None, typer.Option(help="Only this channel's keys.")] = None) -> None:
+    """Every key (id, channel, made, revoked, last used) as JSON lines; never a secret."""
+    from persistence import api_keys
+
+    with _store() as factory:
+        keys = api_keys.list_keys(factory, channel)
+    for info in keys:
+        typer.echo(json.dumps({name: _iso(value) for name, value in info.__dict__.items()}))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (or the whole key).")]) -> None:
+    """Revoke a key: its requests get 401 from now on."""
+    from persistence import api_keys
+
+    with _store() as factory:
+        revoked = api_keys.revoke(factory, key_id)
+    if not revoked:
+        raise BabelqError(f"no live key {key_id!r} (see `babelq keys list`)")
+    typer.echo(f"revoked {key_id}")
+
+
+def _iso(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @db_app.command("downgrade")

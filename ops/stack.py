@@ -14,10 +14,14 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine
 
+from core.channels import load_channels
 from core.settings import Settings
+from persistence import api_keys
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
 from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import SessionFactory, make_engine, make_session_factory
+from persistence.rate_buckets import Buckets, LocalBuckets, RedisBuckets
+from producers.access import Access
 from producers.intake import Intake
 from producers.metrics import CacheCollector, ProducerMetrics
 from producers.publish import BrokerGateway, Gateway, HttpGateway
@@ -42,6 +46,7 @@ class Stack:
     cache: AnswerCache
     notices: AnswerNotices
     registry: CollectorRegistry
+    access: Access
 
     def readiness(self) -> Readiness:
         """Can this process reach its broker and its store right now?"""
@@ -66,7 +71,17 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
         default_deadline_s=settings.job_deadline_s, metrics=ProducerMetrics(counters),
     )  # fmt: skip
     notices = open_answer_notices(settings)
-    return Stack(settings, table, engine, factory, app, intake, cache, notices, registry)
+    access = build_access(settings, factory)
+    return Stack(settings, table, engine, factory, app, intake, cache, notices, registry, access)
+
+
+def build_access(settings: Settings, factory: SessionFactory) -> Access:
+    """Keys checked in the store; rate buckets in Redis (BABELQ_REDIS_URL, else a Redis broker),
+    shared by every API process, or in this process (the embedded stack, or no Redis at all)."""
+    url = settings.redis_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
+    buckets: Buckets = RedisBuckets(url) if url and not settings.embedded else LocalBuckets()
+    channels = load_channels(settings.channels_file)
+    return Access(partial(api_keys.check, factory), settings.keys_required, channels, buckets)
 
 
 def _registry(

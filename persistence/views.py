@@ -45,6 +45,8 @@ class JobView:
     created_at: datetime
     cached: bool = False
     deadline_at: datetime | None = None
+    channel: str = ""
+    user_ref: str | None = None
 
 
 _answer = messages.alias("answer")
@@ -69,8 +71,17 @@ def _job_view(job: Any) -> JobView:
         timings=Timings(queued_ms=job.queued_ms, batch_wait_ms=job.batch_wait_ms,
                         infer_ms=job.infer_ms, total_ms=job.total_ms),
         batch_size=job.batch_size, worker=job.worker, created_at=job.created_at, cached=bool(job.cached),
-        deadline_at=job.deadline_at,
+        deadline_at=job.deadline_at, channel=job.channel, user_ref=job.user_ref,
     )  # fmt: skip
+
+
+def conversation_channel(factory: SessionFactory, conversation_id: str) -> str | None:
+    """The channel a conversation belongs to (the one its first message came from); None when
+    there is no such conversation."""
+    with connect(factory) as connection:
+        return connection.execute(
+            select(Conversation.channel).where(Conversation.id == conversation_id)
+        ).scalar_one_or_none()
 
 
 def get_turns_page(

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -27,8 +27,12 @@ from core.settings import Settings
 from persistence import views
 from persistence.answer_cache import AnswerCache
 from persistence.answer_notices import AnswerNotices
+from persistence.api_keys import Caller
 from persistence.db import SessionFactory
+from producers.access import Access
+from producers.api_auth import add_access_errors, caller_dependency, scoped_idempotency_key
 from producers.intake import Intake, Submitted
+from producers.job_events import add_event_routes
 from producers.messages import MessageIn, message_model
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
@@ -61,6 +65,8 @@ class ApiBackend(Protocol):
     def notices(self) -> AnswerNotices: ...
     @property
     def registry(self) -> CollectorRegistry: ...
+    @property
+    def access(self) -> Access: ...
     def readiness(self) -> Readiness: ...
 
 
@@ -76,8 +82,13 @@ def create_app(stack: ApiBackend) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(OperationalError, _store_unavailable)
     app.add_exception_handler(InterfaceError, _store_unavailable)
-    _add_message_routes(app, stack, threads, waiters)
-    _add_health_routes(app, stack, threads)
+    add_access_errors(app)
+    caller = caller_dependency(stack.access, threads.run)
+    _add_message_routes(app, stack, threads, waiters, caller)
+    _add_health_routes(app, stack, threads, caller)
+    add_event_routes(
+        app, stack.factory, stack.access, threads.run, waiters, caller, stack.settings.job_deadline_s
+    )
     return app
 
 
@@ -184,8 +195,11 @@ def _body_model(route: Route, name: str, model: type[BaseModel]) -> Route:
     return route
 
 
-def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters) -> None:
+def _add_message_routes(
+    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, caller_of: Route
+) -> None:
     settings = stack.settings
+    access = stack.access
 
     async def post_message(
         message: MessageIn,  # validated as message_model(BABELQ_MAX_TEXT_CHARS), see _body_model
@@ -199,9 +213,16 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
             pattern=r"^[\x21-\x7e]+$",
             description="The same key and body again within 24 h: the same job (another body: 409).",
         ),
+        caller: Caller | None = Depends(caller_of),
     ) -> Accepted | JSONResponse:
+        message = await threads.run(access.admit, caller, message)
+        if caller is not None and message.conversation_id is not None:
+            owner = await threads.run(views.conversation_channel, stack.factory, message.conversation_id)
+            if owner is not None and owner != caller.channel:
+                raise HTTPException(status_code=404, detail=f"no conversation {message.conversation_id}")
+        key = scoped_idempotency_key(caller, idempotency_key)
         try:
-            submitted = await _submit(stack, threads, message, idempotency_key)
+            submitted = await _submit(stack, threads, message, key)
         except PublishError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
         except IdempotencyConflict as exc:
@@ -229,14 +250,15 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
     async def get_job(
         job_id: str,
         wait: float = Query(0, ge=0, le=settings.max_wait_s, description="Seconds to wait for it to end."),
+        caller: Caller | None = Depends(caller_of),
     ) -> JobOut:
         job_id = _uuid_or_404(job_id, "job")
-        if wait > 0:
-            view = await _wait_for_final(stack, threads, waiters, job_id, wait)
-        else:
-            view = await threads.run(views.get_job, stack.factory, job_id)
-        if view is None:
+        view = await threads.run(views.get_job, stack.factory, job_id)
+        # Another channel's job is as unknown as a job that does not exist: its id tells nothing.
+        if view is None or not access.may_read(caller, view.channel):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
+        if wait > 0 and not view.status.final:
+            view = await _wait_for_final(stack, threads, waiters, job_id, wait) or view
         return JobOut.of(view)
 
     @app.get("/v1/conversations/{conversation_id}", response_model=ConversationOut)
@@ -246,8 +268,13 @@ def _add_message_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, wait
         before: Annotated[
             int | None, Query(ge=1, le=2**63 - 1, description="`next_before` of the previous page.")
         ] = None,
+        caller: Caller | None = Depends(caller_of),
     ) -> ConversationOut:
         cid = _uuid_or_404(conversation_id, "conversation")
+        if caller is not None:
+            owner = await threads.run(views.conversation_channel, stack.factory, cid)
+            if not access.may_read(caller, owner):
+                raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
         page = await threads.run(views.get_turns_page, stack.factory, cid, limit, before)
         if page is None:
             raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
@@ -316,8 +343,8 @@ async def _wait_for_final(
                 pause = min(pause * 1.5, 0.2)
 
 
-def _add_health_routes(app: FastAPI, stack: ApiBackend, threads: _Threads) -> None:
-    @app.get("/v1/cache")
+def _add_health_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, caller_of: Route) -> None:
+    @app.get("/v1/cache", dependencies=[Depends(caller_of)])
     async def cache_stats() -> dict[str, object]:
         """The answer cache's backend, hit and miss counters and entries."""
         return dict((await threads.run(stack.cache.stats)).__dict__)

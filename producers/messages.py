@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import cache
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import InvalidInput
-from core.jobs import DEFAULT_MAX_TEXT_CHARS, MAX_DEADLINE_S, canonical_uuid
+from core.jobs import DEFAULT_MAX_TEXT_CHARS, MAX_DEADLINE_S, canonical_uuid, valid_channel
 from routing.language_codes import normalize_language_code
-
-_CHANNEL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class MessageIn(BaseModel):
@@ -61,9 +58,10 @@ class MessageIn(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str) -> str:
-        if not _CHANNEL.fullmatch(value):  # fullmatch: "$" would let a trailing newline through
-            raise ValueError("channel must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
-        return value
+        try:
+            return valid_channel(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from exc
 
     @field_validator("language")
     @classmethod

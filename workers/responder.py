@@ -119,7 +119,12 @@ class Responder:
     def begin(self, jobs: Sequence[ChatJob], worker: str) -> list[Begun | JobNotFound | EarlierTurnPending]:
         """Mark the jobs running and read their earlier turns, in one transaction."""
         starts = [(job.job_id, worker) for job in jobs]
-        return job_lifecycle.begin_jobs(self._factory, starts, self._history_turns)
+        begun = job_lifecycle.begin_jobs(self._factory, starts, self._history_turns)
+        # Streams of these jobs (GET /v1/jobs/{id}/events) show `running` at once.
+        self._notices.announce(
+            [job.job_id for job, began in zip(jobs, begun, strict=True) if isinstance(began, tuple)]
+        )
+        return begun
 
     def launch(self, job: ChatJob, begun: Begun, worker: str) -> Launched | ChatAnswer | None:
         """Hand a begun job to the engine. None for a job already final (a duplicate delivery);

@@ -6,6 +6,7 @@ tiny test model), on a free port, with no Redis, RabbitMQ or PostgreSQL involved
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from producers.client import AsyncClient, Client
 from tests.support.processes import BABELQ, babelq_env, babelq_process
 from tests.support.services import free_port
 
@@ -138,3 +140,24 @@ def test_restart_answers_jobs_the_in_memory_broker_lost(tiny_model_dir: Path, tm
         assert client.get(f"/v1/jobs/{job.job_id}").json()["status"] == "done"
     assert "re-published 1 unfinished jobs" in (tmp_path / "run.log").read_text()
     engine.dispose()
+
+
+def test_a_job_streams_its_status_changes_and_its_answer(embedded):
+    """GET /v1/jobs/{id}/events through the Python client: status events in the job's order,
+    ending with the answer; the async client reads the same stream."""
+    url, _ = embedded
+    with Client(url) as client:
+        sent = client.send("Hallo, wo ist meine Bestellung? Ich warte seit Tagen.")
+        events = list(client.stream(sent.job_id, timeout=90))
+    statuses = [event.data["status"] for event in events if event.kind == "status"]
+    assert statuses[-1] == "done"
+    order = ["queued", "running", "done"]
+    assert [order.index(s) for s in statuses] == sorted({order.index(s) for s in statuses})
+    assert events[-1].kind == "answer" and events[-1].data["answer"]
+    assert events[-1].data["job_id"] == sent.job_id
+
+    async def again() -> list[str]:
+        async with AsyncClient(url) as client:
+            return [event.kind async for event in client.stream(sent.job_id, timeout=30)]
+
+    assert asyncio.run(again()) == ["status", "answer"]  # already done: its state, then its answer

@@ -1,0 +1,67 @@
+"""The API's side of access: reading the key from a request, and the answers for a refused one
+(401 without a valid key, 403 posting as another channel, 429 over a rate limit)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from core.errors import NotPermitted, RateLimited, Unauthenticated
+from persistence.api_keys import Caller
+from producers.access import Access
+
+RunBlocking = Callable[..., Awaitable[Any]]
+_bearer = HTTPBearer(auto_error=False, description="A channel's API key: `Authorization: Bearer bq_…`.")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key in `X-API-Key`.")
+
+
+def caller_dependency(access: Access, run: RunBlocking) -> Callable[..., Awaitable[Caller | None]]:
+    """A FastAPI dependency giving the request's caller (the key is checked off the event loop)."""
+
+    async def caller(
+        bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+        header: str | None = Security(_header),
+    ) -> Caller | None:
+        key = bearer.credentials if bearer is not None else header
+        return await run(access.caller, key)  # type: ignore[no-any-return]
+
+    return caller
+
+
+def add_access_errors(app: FastAPI) -> None:
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(NotPermitted, _not_permitted)
+    app.add_exception_handler(RateLimited, _rate_limited)
+
+
+async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="babelq"'}
+    return JSONResponse({"detail": str(exc)}, status_code=401, headers=headers)
+
+
+async def _not_permitted(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=403)
+
+
+async def _rate_limited(_request: Request, exc: Exception) -> JSONResponse:
+    wait = exc.retry_after_s if isinstance(exc, RateLimited) else 1.0
+    return JSONResponse(
+        {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+    )
+
+
+def scoped_idempotency_key(caller: Caller | None, key: str | None) -> str | None:
+    """A client's Idempotency-Key within its channel: two channels' equal keys are two keys (and
+    one channel learns nothing of another's)."""
+    if key is None or caller is None:
+        return key
+    scoped = f"{caller.channel}:{key}"
+    if len(scoped) <= 255:
+        return scoped
+    return f"{caller.channel}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
