@@ -22,7 +22,7 @@ class Access:
     def __init__(self, check_key: CheckKey, keys_required: bool, channels: Channels, buckets: Buckets):
         self._check_key = check_key
         self.keys_required = keys_required
-        self._channels = channels
+        self.channels = channels
         self._buckets = buckets
 
     def caller(self, key: str | None) -> Caller | None:
@@ -39,19 +39,19 @@ class Access:
             return message
         if "channel" in message.model_fields_set and message.channel != caller.channel:
             raise NotPermitted(f"this key posts as channel {caller.channel!r}, not {message.channel!r}")
-        channel = self._channels.get(caller.channel)
+        channel = self.channels.get(caller.channel)
         self._within(f"key:{caller.key_id}", channel.per_key, f"key {caller.key_id}")
         self.within_user_limit(caller.channel, message.user_ref)
         return message.model_copy(update={"channel": caller.channel})
 
     def within_user_limit(self, channel: str, user_ref: str | None) -> None:
         if user_ref is not None:
-            limit = self._channels.get(channel).per_user
+            limit = self.channels.get(channel).per_user
             self._within(f"user:{channel}:{user_ref}", limit, f"user {user_ref!r} of channel {channel}")
 
     def within_channel_limit(self, channel: str) -> None:
         """A webhook's channel as a whole (it has no key): the channel's per-key limit."""
-        self._within(f"channel:{channel}", self._channels.get(channel).per_key, f"channel {channel}")
+        self._within(f"channel:{channel}", self.channels.get(channel).per_key, f"channel {channel}")
 
     def _within(self, bucket: str, limit: RateLimit | None, who: str) -> None:
         if limit is None:

@@ -37,6 +37,7 @@ from producers.messages import MessageIn, message_model
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
+from producers.webhook_routes import add_webhook_routes
 
 log = logging.getLogger(__name__)
 MIN_BODY_BYTES = 64 * 1024
@@ -89,6 +90,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
     add_event_routes(
         app, stack.factory, stack.access, threads.run, waiters, caller, stack.settings.job_deadline_s
     )
+    add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars)
     return app
 
 

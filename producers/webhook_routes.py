@@ -1,0 +1,92 @@
+"""`POST /v1/channels/{name}/webhook`: the thin adapter from a provider's webhook to the intake
+(producers/webhooks.py checks and reads it). Refused before anything is stored: an unknown
+channel (404), a bad signature or stale timestamp (401), a body that is no message (422)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from core.errors import BadSignature, ConfigurationError, IdempotencyConflict, InvalidInput, PublishError
+from producers.access import Access
+from producers.intake import Intake, Submitted
+from producers.messages import message_model
+from producers.webhooks import Incoming, Reply, read_webhook
+
+RunBlocking = Callable[..., Awaitable[Any]]
+
+
+def add_webhook_routes(
+    app: FastAPI, intake: Intake, access: Access, run: RunBlocking, max_text_chars: int
+) -> None:
+    model = message_model(max_text_chars)
+
+    @app.post(
+        "/v1/channels/{name}/webhook",
+        responses={
+            401: {"description": "Bad signature, token or stale timestamp"},
+            404: {"description": "No webhook for this channel"},
+            422: {"description": "Not a message"},
+        },
+    )
+    async def channel_webhook(name: str, request: Request) -> JSONResponse:
+        """A webhook from a channel configured in BABELQ_CHANNELS_FILE (generic HMAC, Telegram
+        or Slack); its message becomes a job of that channel."""
+        hook = access.channels.channels.get(name)
+        if hook is None or hook.webhook is None:
+            raise HTTPException(status_code=404, detail=f"no webhook for channel {name!r}")
+        incoming = _read(name, hook.webhook, await request.body(), request)
+        if isinstance(incoming, Reply):
+            return JSONResponse(incoming.body)
+        await run(access.within_channel_limit, name)
+        await run(access.within_user_limit, name, incoming.user_ref)
+        submitted = await run(_submit, intake, model, name, incoming)
+        if isinstance(submitted, str):  # the provider sent this event before
+            return JSONResponse({"ok": True, "job_id": submitted, "duplicate": True})
+        job = submitted.job
+        status = 202 if hook.webhook.kind == "generic" else 200  # bot platforms want a plain 200
+        return JSONResponse(
+            {"ok": True, "job_id": job.job_id, "conversation_id": job.conversation_id,
+             "language": job.language, "queue": job.queue},
+            status_code=status,
+        )  # fmt: skip
+
+
+def _read(name: str, hook: Any, body: bytes, request: Request) -> Incoming | Reply:
+    try:
+        secret = hook.secret()
+        return read_webhook(name, hook, secret, body, request.headers, time.time())
+    except ConfigurationError as exc:  # the operator's mistake, not the sender's
+        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    except BadSignature as exc:
+        raise HTTPException(status_code=401, detail=str(exc)) from exc
+    except InvalidInput as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+
+def _submit(intake: Intake, model: Any, name: str, incoming: Incoming) -> Submitted | str:
+    try:
+        message = model(
+            text=incoming.text, conversation_id=incoming.conversation_id, channel=name,
+            user_ref=incoming.user_ref[:255], language=incoming.language,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise HTTPException(status_code=422, detail=_first_error(exc)) from exc
+    try:
+        if incoming.event_key is None:
+            return intake.submit(message)
+        return intake.submit_once(message, f"webhook:{name}:{incoming.event_key}"[:255])
+    except PublishError as exc:
+        raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
+    except IdempotencyConflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
