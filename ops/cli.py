@@ -121,6 +121,18 @@ def worker(
 
 
 @app.command()
+def deliver(
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Pushes in flight at once.")] = 8,
+) -> None:
+    """Push answers to the channels that ask for them (BABELQ_CHANNELS_FILE `delivery`): serves
+    the chat.deliveries queue, retrying with backoff; given-up pushes go to the dead letters."""
+    from ops.deliverer import run_deliverer
+    from workers.launcher import node_name
+
+    raise typer.Exit(run_deliverer(_settings(), concurrency, node_name("deliver")))
+
+
+@app.command()
 def publish(
     file: Annotated[
         Path, typer.Argument(help="JSONL: one {text, conversation_id?, channel?, language?} a line.")

@@ -12,12 +12,13 @@ import threading
 import uvicorn
 
 from core.settings import Settings
+from ops.deliverer import delivering
 from ops.logs import uvicorn_log_config
 from ops.stack import Stack, build_stack
 from persistence import job_lifecycle
 from persistence.migrate import upgrade
 from producers.api import create_app
-from transport.queues import publish_job
+from transport.queues import DELIVERY_QUEUE, publish_job
 from workers.launcher import run_worker
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ def run_embedded(settings: Settings) -> int:
     api.start()
     _announce(settings)
     try:
-        return run_worker(settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache,
-                          notices=stack.notices)  # fmt: skip
+        with delivering(stack):  # answers pushed to channels, by the same worker's pool
+            return run_worker(settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache,
+                              notices=stack.notices, extra_queues=[DELIVERY_QUEUE])  # fmt: skip
     finally:
         server.should_exit = True
         api.join(timeout=10)

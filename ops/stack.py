@@ -30,7 +30,7 @@ from routing.language import LanguageDetector
 from routing.table import RoutingTable, load_table
 from transport.celery_app import create_celery_app
 from transport.queue_depth import QueueDepthCollector, QueueDepths
-from transport.queues import publish_job
+from transport.queues import DELIVERY_QUEUE, publish_delivery, publish_job
 
 
 @dataclass
@@ -51,6 +51,10 @@ class Stack:
     def readiness(self) -> Readiness:
         """Can this process reach its broker and its store right now?"""
         return readiness(self.celery, self.engine)
+
+    def request_delivery(self, job_id: str) -> None:
+        """Ask for a job's answer to be pushed to its channel (by whoever serves the deliveries)."""
+        publish_delivery(self.celery, job_id)
 
     def close(self) -> None:
         self.notices.close()
@@ -98,7 +102,7 @@ def _registry(
     else:
         ProcessCollector(registry=served)  # process_cpu_seconds_total, resident memory, …
         counters = served
-    queues = [*table.queue_names, table.dead_letter_queue]
+    queues = [*table.queue_names, table.dead_letter_queue, DELIVERY_QUEUE]
     depths = QueueDepths(app, queues, settings.rabbitmq_management_url)
     served.register(QueueDepthCollector(depths, table.dead_letter_queue))
     served.register(CacheCollector(cache.stats))

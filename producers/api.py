@@ -37,7 +37,7 @@ from producers.messages import MessageIn, message_model
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
-from producers.webhook_routes import add_webhook_routes
+from producers.webhook_routes import AnswerPushes, add_webhook_routes
 
 log = logging.getLogger(__name__)
 MIN_BODY_BYTES = 64 * 1024
@@ -68,6 +68,7 @@ class ApiBackend(Protocol):
     def registry(self) -> CollectorRegistry: ...
     @property
     def access(self) -> Access: ...
+    def request_delivery(self, job_id: str) -> None: ...
     def readiness(self) -> Readiness: ...
 
 
@@ -90,7 +91,8 @@ def create_app(stack: ApiBackend) -> FastAPI:
     add_event_routes(
         app, stack.factory, stack.access, threads.run, waiters, caller, stack.settings.job_deadline_s
     )
-    add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars)
+    pushes = AnswerPushes(stack.factory, stack.request_delivery)
+    add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes)
     return app
 
 

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from core.errors import BadSignature, ConfigurationError, IdempotencyConflict, InvalidInput, PublishError
+from persistence import deliveries, views
+from persistence.db import SessionFactory
 from producers.access import Access
 from producers.intake import Intake, Submitted
 from producers.messages import message_model
@@ -22,8 +24,9 @@ RunBlocking = Callable[..., Awaitable[Any]]
 
 
 def add_webhook_routes(
-    app: FastAPI, intake: Intake, access: Access, run: RunBlocking, max_text_chars: int
-) -> None:
+    app: FastAPI, intake: Intake, access: Access, run: RunBlocking, max_text_chars: int,
+    pushes: AnswerPushes,
+) -> None:  # fmt: skip
     model = message_model(max_text_chars)
 
     @app.post(
@@ -49,12 +52,31 @@ def add_webhook_routes(
         if isinstance(submitted, str):  # the provider sent this event before
             return JSONResponse({"ok": True, "job_id": submitted, "duplicate": True})
         job = submitted.job
+        if hook.delivery is not None:
+            await run(pushes.expect, job.job_id, name, incoming.reply_to or incoming.user_ref)
         status = 202 if hook.webhook.kind == "generic" else 200  # bot platforms want a plain 200
         return JSONResponse(
             {"ok": True, "job_id": job.job_id, "conversation_id": job.conversation_id,
              "language": job.language, "queue": job.queue},
             status_code=status,
         )  # fmt: skip
+
+
+class AnswerPushes:
+    """The answers of a delivering channel's webhook jobs are pushed back to its chat: the
+    delivery is recorded, and asked for here if the job has ended already (an answer from the
+    cache, or a worker quicker than this request); otherwise the worker that stores the answer
+    asks for it."""
+
+    def __init__(self, factory: SessionFactory, request: Callable[[str], None]) -> None:
+        self._factory = factory
+        self._request = request
+
+    def expect(self, job_id: str, channel: str, target: str) -> None:
+        deliveries.record(self._factory, job_id, channel, target)
+        view = views.get_job(self._factory, job_id)
+        if view is not None and view.status.final:
+            self._request(job_id)
 
 
 def _read(name: str, hook: Any, body: bytes, request: Request) -> Incoming | Reply:

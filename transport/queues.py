@@ -15,6 +15,9 @@ from routing.table import RoutingTable
 
 ANSWER_TASK = "babelq.answer_chat"
 DEAD_LETTER_TASK = "babelq.dead_letter"
+DELIVER_TASK = "babelq.deliver"
+# Answers to push to channels: served by `babelq deliver` (and the embedded stack), not the GPUs.
+DELIVERY_QUEUE = "chat.deliveries"
 _RETRY_POLICY = {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5}
 
 
@@ -38,7 +41,8 @@ def declared_queues(
         chat |= {"x-queue-type": "quorum", "x-delivery-limit": delivery_limit}
     queues = [Queue(name, routing_key=name, durable=True, queue_arguments=chat) for name in table.queue_names]  # type: ignore[no-untyped-call]
     dead = Queue(table.dead_letter_queue, routing_key=table.dead_letter_queue, durable=True)  # type: ignore[no-untyped-call]
-    return [*queues, dead]
+    deliveries = Queue(DELIVERY_QUEUE, routing_key=DELIVERY_QUEUE, durable=True)  # type: ignore[no-untyped-call]
+    return [*queues, dead, deliveries]
 
 
 def declare_queues(app: Celery, recreate_empty: bool = False) -> list[str]:
@@ -144,3 +148,14 @@ def _to_declare(app: Celery, producer: Any, queue_name: str) -> list[Queue]:
 
 
 _bound_queues: weakref.WeakKeyDictionary[Any, dict[str, Queue]] = weakref.WeakKeyDictionary()
+
+
+def publish_delivery(app: Celery, job_id: str, countdown: float | None = None) -> None:
+    """Ask for a job's answer to be pushed to its channel (DELIVER_TASK on DELIVERY_QUEUE)."""
+    try:
+        app.send_task(
+            DELIVER_TASK, args=[job_id], queue=DELIVERY_QUEUE, routing_key=DELIVERY_QUEUE,
+            countdown=countdown, retry=True, retry_policy=_RETRY_POLICY,
+        )  # fmt: skip
+    except Exception as exc:  # kombu raises many transport-specific types
+        raise PublishError(f"could not ask for the delivery of job {job_id}: {exc}") from exc

@@ -15,6 +15,7 @@ from celery import Celery
 from celery.signals import worker_shutting_down
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from core.channels import load_channels
 from core.errors import ConfigurationError
 from core.settings import Settings
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
@@ -27,6 +28,7 @@ from transport.queues import declare_queues, publish_job
 from workers.bulk_consumer import PIPELINE_ATTRIBUTE
 from workers.control import RUNTIME_ATTRIBUTE, register_control_commands
 from workers.dead_lettering import DEAD_LETTERING_CONSUMER
+from workers.delivery_requests import chained, delivery_requester
 from workers.gpus import gpu_readings
 from workers.liveness import Heartbeat
 from workers.metrics import WorkerMetrics, WorkerState, serve_metrics
@@ -55,6 +57,7 @@ def run_worker(
     cache: AnswerCache | None = None,
     notices: AnswerNotices | None = None,
     metrics_port_offset: int = 0,
+    extra_queues: Sequence[str] = (),
 ) -> int:
     """Load the model, warm it up, consume until stopped; returns the worker's exit code.
     Its metrics are served on BABELQ_WORKER_METRICS_PORT + `metrics_port_offset` (a GPU's index)."""
@@ -79,12 +82,14 @@ def run_worker(
     heartbeat.start()
     pipeline = runtime.start_pipeline(hostname, settings.job_max_retries, table.dead_letter_queue)
     metrics_server = _serve_metrics(runtime, hostname, settings.worker_metrics_port + metrics_port_offset)
+    delivering = load_channels(settings.channels_file).delivering
+    pipeline.on_answered = chained(pipeline.on_answered, delivery_requester(app, delivering))
     register_tasks(app)
     register_control_commands()
     setattr(app, RUNTIME_ATTRIBUTE, runtime)  # read by the remote-control commands
     setattr(app, PIPELINE_ATTRIBUTE, pipeline)  # read by the chat task's consumer strategy
     try:
-        return _consume(app, settings, runtime, hostname)
+        return _consume(app, settings, runtime, hostname, extra_queues)
     finally:
         if metrics_server is not None:
             metrics_server.shutdown()
@@ -126,15 +131,20 @@ def _declare_queues(app: Celery) -> None:
         log.warning("could not declare the queues yet (%s); the worker will retry its broker", exc)
 
 
-def _consume(app: Celery, settings: Settings, runtime: WorkerRuntime, hostname: str) -> int:
-    """Run the Celery worker until it stops, wired to the runtime (pause/resume, drain, give-up)."""
+def _consume(
+    app: Celery, settings: Settings, runtime: WorkerRuntime, hostname: str, extra_queues: Sequence[str] = ()
+) -> int:
+    """Run the Celery worker until it stops, wired to the runtime (pause/resume, drain, give-up).
+    `extra_queues`: served beside the chat queues by the pool (the embedded stack's deliveries),
+    never paused by the breaker."""
     # The prefetch: 4 batches' worth, one running, the rest a pool the batcher picks similar lengths
     # from (less padding: measured +13-20% jobs/s over 2 batches' worth, see README). The jobs run
     # in the pipeline, not in pool threads: Celery's thread pool only sets the prefetch here.
     concurrency = settings.worker_concurrency or QUEUE_DEPTH_IN_BATCHES * runtime.profile.max_batch_size
     log.info("worker %s consumes %s, up to %d jobs held", hostname, runtime.switch.queues, concurrency)
     worker = app.Worker(
-        hostname=hostname, queues=runtime.switch.queues, pool_cls="threads", concurrency=concurrency,
+        hostname=hostname, queues=[*runtime.switch.queues, *extra_queues], pool_cls="threads",
+        concurrency=concurrency,
         loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
         consumer_cls=DEAD_LETTERING_CONSUMER,
     )  # fmt: skip
