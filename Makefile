@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 
-.PHONY: run test install install-dev model lint unit integration faults clean
+.PHONY: run test install install-dev model lint unit integration faults clean tools
 
 $(RUNTIME): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,9 +44,16 @@ integration: install-dev
 faults: install-dev
 	$(BIN)/pytest -q tests/faults
 
-## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL) and the slow
-## test on the prepared default model.
-test: lint model
+## Debian packages the tests drive: promtool (alert rules) and chromium (the web page, through
+## Playwright: its own browser download is not used). Installed only when missing.
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+tools:
+	@command -v promtool >/dev/null && command -v chromium >/dev/null || \
+	  { $(APT_GET) update -q && $(APT_GET) install -y -q prometheus chromium; }
+
+## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL, Prometheus,
+## Chromium) and the slow test on the prepared default model.
+test: lint model tools
 	$(BIN)/pytest -q -ra --durations=15
 
 clean:

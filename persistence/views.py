@@ -24,6 +24,7 @@ class Turn:
     created_at: datetime
     job_id: str
     turn_id: int = 0
+    queue: str | None = None  # the queue its job went to
 
 
 @dataclass(frozen=True)
@@ -92,19 +93,23 @@ def get_turns_page(
     with factory() as session:
         if session.get(Conversation, conversation_id) is None:
             return None
-        query = select(Message).where(Message.conversation_id == conversation_id)
+        query = (
+            select(Message, Job.queue)
+            .outerjoin(Job, Job.job_id == Message.job_id)
+            .where(Message.conversation_id == conversation_id)
+        )
         if before is not None:
             query = query.where(Message.id < before)
         query = query.order_by(Message.id.desc())
-        rows = session.scalars(query if limit is None else query.limit(limit + 1)).all()
+        rows = session.execute(query if limit is None else query.limit(limit + 1)).all()
         more = limit is not None and len(rows) > limit
-        page = [_turn(row) for row in reversed(rows[:limit] if more else rows)]
+        page = [_turn(row, queue) for row, queue in reversed(rows[:limit] if more else rows)]
         return page, (page[0].turn_id if more else None)
 
 
-def _turn(row: Message) -> Turn:
+def _turn(row: Message, queue: str | None = None) -> Turn:
     return Turn(role=row.role, text=row.text, language=row.language,
-                created_at=row.created_at, job_id=row.job_id, turn_id=row.id)  # fmt: skip
+                created_at=row.created_at, job_id=row.job_id, turn_id=row.id, queue=queue)  # fmt: skip
 
 
 @dataclass(frozen=True)

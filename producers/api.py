@@ -37,6 +37,7 @@ from producers.messages import MessageIn, message_model
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
+from producers.web_page import add_web_page
 from producers.webhook_routes import AnswerPushes, add_webhook_routes
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
     )
     pushes = AnswerPushes(stack.factory, stack.request_delivery)
     add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes)
+    add_web_page(app)
     return app
 
 

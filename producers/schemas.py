@@ -52,6 +52,7 @@ class TurnOut(BaseModel):
     language: str | None
     created_at: datetime
     job_id: str
+    queue: str | None = None
 
     @classmethod
     def of(cls, turn: Turn) -> TurnOut:
