@@ -49,7 +49,7 @@ faults: install-dev
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 tools:
 	@command -v promtool >/dev/null && command -v chromium >/dev/null || \
-	  { $(APT_GET) update -q && $(APT_GET) install -y -q prometheus chromium; }
+	  { $(APT_GET) update -qq && $(APT_GET) install -y -qq prometheus chromium >/dev/null; }
 
 ## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL, Prometheus,
 ## Chromium) and the slow test on the prepared default model.

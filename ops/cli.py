@@ -145,6 +145,9 @@ def publish(
         Path | None, typer.Option(help="Where each accepted line is recorded (default FILE.published).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Skip the lines the journal holds as published.")] = False,
+    api_key: Annotated[
+        str, typer.Option(envvar="BABELQ_API_KEY", help="A channel's key, for an API that requires one.")
+    ] = "",
 ) -> None:
     """Publish chat messages from a JSONL file; with --wait, write the answers as JSONL."""
     from ops.stack import publish_gateway
@@ -157,7 +160,7 @@ def publish(
         done = journaled(journal)
         lines = [line for line in lines if line.key not in done]
         typer.echo(f"resuming: {len(done)} line(s) already published, {len(lines)} to go", err=True)
-    with publish_gateway(settings, api_url) as gateway:
+    with publish_gateway(settings, api_url, api_key or None) as gateway:
         code = publish_file(gateway, lines, wait=wait, out=out, timeout_s=timeout, journal=journal)
     raise typer.Exit(code)
 

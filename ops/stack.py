@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-import httpx
 from celery import Celery
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -22,6 +21,7 @@ from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import SessionFactory, make_engine, make_session_factory
 from persistence.rate_buckets import Buckets, LocalBuckets, RedisBuckets
 from producers.access import Access
+from producers.client import Client
 from producers.intake import Intake
 from producers.metrics import CacheCollector, ProducerMetrics
 from producers.publish import BrokerGateway, Gateway, HttpGateway
@@ -110,12 +110,12 @@ def _registry(
 
 
 @contextmanager
-def publish_gateway(settings: Settings, api_url: str) -> Iterator[Gateway]:
+def publish_gateway(settings: Settings, api_url: str, api_key: str | None = None) -> Iterator[Gateway]:
     """Where `babelq publish` sends messages: the API at `api_url` (always, for the embedded
     stack, whose broker lives inside `babelq run`), else the broker through a stack of its own."""
     if api_url or settings.embedded:
         url = api_url or f"http://{settings.api_host}:{settings.api_port}"
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with Client(url, api_key=api_key) as client:
             yield HttpGateway(client)
         return
     stack = build_stack(settings)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-import httpx
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
@@ -26,6 +25,7 @@ from rich.progress import Progress
 from core.errors import InvalidInput
 from persistence.db import SessionFactory
 from persistence.views import get_job
+from producers.client import Client
 from producers.intake import Intake
 from producers.messages import MessageIn, message_model
 from producers.schemas import JobOut
@@ -140,21 +140,18 @@ def _output(out: Path | None) -> Iterator[TextIO]:
 
 
 class HttpGateway:
-    """Through a babelq API (the only way into the embedded stack's in-process broker)."""
+    """Through a babelq API with the Python client (the only way into the embedded stack's
+    in-process broker)."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
     def submit(self, message: MessageIn, key: str) -> dict[str, Any]:
-        body = message.model_dump(exclude_none=True)
-        response = self._client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
-        response.raise_for_status()
-        return dict(response.json())
+        fields = message.model_dump(exclude_none=True, exclude={"text"})
+        return self._client.send(message.text, idempotency_key=key, **fields).model_dump(mode="json")
 
     def fetch(self, job_id: str) -> dict[str, Any]:
-        response = self._client.get(f"/v1/jobs/{job_id}")
-        response.raise_for_status()
-        return dict(response.json())
+        return self._client.job(job_id).model_dump(mode="json")
 
 
 class BrokerGateway:

@@ -127,3 +127,14 @@ def _factory(tmp_path: Path):
     from persistence.db import make_engine, make_session_factory
 
     return make_session_factory(make_engine(f"sqlite:///{(tmp_path / 'babelq.db').resolve()}"))
+
+
+def test_every_route_and_the_key_schemes_are_in_the_openapi_document(production):
+    http, _keys = production
+    document = http.get("/openapi.json").json()
+    for path in ("/", "/v1/messages", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events",
+                 "/v1/conversations/{conversation_id}", "/v1/channels/{name}/webhook"):  # fmt: skip
+        assert path in document["paths"], path
+    schemes = document["components"]["securitySchemes"]
+    assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
+    assert "security" in document["paths"]["/v1/messages"]["post"]
