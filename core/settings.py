@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     worker_dead_after_s: float = Field(default=30.0, gt=0, le=3600)
     shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
+    @field_validator("routes_file", "channels_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes unset variables as ""
+
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, url: str) -> str:

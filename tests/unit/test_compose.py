@@ -38,10 +38,11 @@ SUBCOMMANDS: tuple[tuple[str, ...], ...] = (
     ("api",),
     ("worker",),
     ("flower",),
+    ("deliver",),
     ("model", "prepare"),
 )
 PROFILES = ("rabbitmq", "cpu", "gpu1", "monitoring")
-DEFAULT_SERVICES = {"redis", "postgres", "migrate", "model", "api", "worker-gpu0", "flower"}
+DEFAULT_SERVICES = {"redis", "postgres", "migrate", "model", "api", "worker-gpu0", "flower", "deliverer"}
 OUR_IMAGE = re.compile(r"^(\$\{BABELQ_IMAGE:-)?babelq(:|$)")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|(^|_)(TOKEN|AUTH|KEY)$")
 # ${NAME}, ${NAME:?msg}, ${NAME?msg}, ${NAME:-default}, ${NAME-default}; `$${` is a literal `${`.
