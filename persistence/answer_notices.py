@@ -22,6 +22,9 @@ from sqlalchemy.engine import make_url
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+# A started job's id is announced with this prefix: streams show `running`, while callers that
+# wait for an answer are not woken for it (they would only find the job unfinished).
+STARTED = "~"
 CHANNEL = "babelq:answered"
 PG_CHANNEL = "babelq_answered"
 Listener = Callable[[str], None]
@@ -207,8 +210,14 @@ class PostgresNotices(_RemoteNotices):
             self._speaker.close()
 
 
+def started(job_ids: Sequence[str]) -> list[str]:
+    """What to announce for jobs that have just started (see STARTED)."""
+    return [STARTED + job_id for job_id in job_ids]
+
+
 def _tell(payload: str | bytes, listener: Listener) -> None:
-    """A notice's payload is the announced job ids, separated by spaces."""
+    """A notice's payload is the announced job ids (STARTED-prefixed when started), separated
+    by spaces."""
     for job_id in (payload.decode() if isinstance(payload, bytes) else payload).split():
         listener(job_id)
 

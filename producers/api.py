@@ -221,7 +221,8 @@ def _add_message_routes(
         ),
         caller: Caller | None = Depends(caller_of),
     ) -> Accepted | JSONResponse:
-        message = await threads.run(access.admit, caller, message)
+        if caller is not None:  # (no thread hop for an open request: it is not limited)
+            message = await threads.run(access.admit, caller, message)
         if caller is not None and message.conversation_id is not None:
             owner = await threads.run(views.conversation_channel, stack.factory, message.conversation_id)
             if owner is not None and owner != caller.channel:

@@ -29,6 +29,8 @@ def caller_dependency(access: Access, run: RunBlocking) -> Callable[..., Awaitab
         header: str | None = Security(_header),
     ) -> Caller | None:
         key = bearer.credentials if bearer is not None else header
+        if key is None:
+            return access.caller(None)  # no I/O: None, or Unauthenticated where keys are required
         return await run(access.caller, key)  # type: ignore[no-any-return]
 
     return caller

@@ -72,7 +72,7 @@ async def _events(
     first: views.JobView, factory: SessionFactory, run: RunBlocking, waiters: AnswerWaiters, until: float
 ) -> AsyncIterator[dict[str, str]]:
     view, last = first, None
-    with waiters.watch(first.job_id) as announced:
+    with waiters.watch(first.job_id, every_change=True) as announced:
         while True:
             if view.status != last:
                 last = view.status

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
-from persistence.answer_notices import AnswerNotices
+from persistence.answer_notices import STARTED, AnswerNotices
 
 log = logging.getLogger(__name__)
 SAFETY_RECHECK_S = 1.0
@@ -30,7 +30,7 @@ class AnswerWaiters:
         self.live = notices.live
         self._notices = notices
         self._final_among = final_among
-        self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event, bool]]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._rechecker: threading.Thread | None = None
@@ -65,17 +65,23 @@ class AnswerWaiters:
         for job_id in final:
             self.wake(job_id)
 
-    def wake(self, job_id: str) -> None:
+    def wake(self, notice: str) -> None:
+        """A job was announced: as ended (its id), or as started (STARTED + its id: only the
+        watchers of every change are woken)."""
+        started = notice.startswith(STARTED)
+        job_id = notice[len(STARTED) :] if started else notice
         with self._lock:
             waiting = list(self._waiting.get(job_id, ()))
-        for loop, event in waiting:
-            with suppress(RuntimeError):  # that caller's event loop has closed: nobody to wake
-                loop.call_soon_threadsafe(event.set)
+        for loop, event, every_change in waiting:
+            if every_change or not started:
+                with suppress(RuntimeError):  # that caller's event loop has closed: nobody to wake
+                    loop.call_soon_threadsafe(event.set)
 
     @contextmanager
-    def watch(self, job_id: str) -> Iterator[asyncio.Event]:
-        """An event set when `job_id` is announced, for as long as the block runs."""
-        entry = (asyncio.get_running_loop(), asyncio.Event())
+    def watch(self, job_id: str, every_change: bool = False) -> Iterator[asyncio.Event]:
+        """An event set when `job_id` is announced as ended (with `every_change`, also when it
+        starts), for as long as the block runs."""
+        entry = (asyncio.get_running_loop(), asyncio.Event(), every_change)
         with self._lock:
             self._waiting.setdefault(job_id, []).append(entry)
         try:

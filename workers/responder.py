@@ -21,7 +21,7 @@ from core.errors import (
     WorkerUnavailable,
 )
 from core.jobs import ChatAnswer, ChatJob, JobStatus, Timings, keepable_text, log_fields, utcnow
-from persistence import job_lifecycle
+from persistence import answer_notices, job_lifecycle
 from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
 from persistence.db import SessionFactory
@@ -121,9 +121,8 @@ class Responder:
         starts = [(job.job_id, worker) for job in jobs]
         begun = job_lifecycle.begin_jobs(self._factory, starts, self._history_turns)
         # Streams of these jobs (GET /v1/jobs/{id}/events) show `running` at once.
-        self._notices.announce(
-            [job.job_id for job, began in zip(jobs, begun, strict=True) if isinstance(began, tuple)]
-        )
+        running = [job.job_id for job, began in zip(jobs, begun, strict=True) if isinstance(began, tuple)]
+        self._notices.announce(answer_notices.started(running))
         return begun
 
     def launch(self, job: ChatJob, begun: Begun, worker: str) -> Launched | ChatAnswer | None:

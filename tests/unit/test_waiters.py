@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import ExitStack
 
-from persistence.answer_notices import LocalNotices, NoNotices, RedisNotices
+from persistence.answer_notices import LocalNotices, NoNotices, RedisNotices, started
 from producers.waiters import SAFETY_RECHECK_S, AnswerWaiters
 from tests.support.services import free_port
 
@@ -78,3 +78,17 @@ def test_a_lost_notice_is_made_up_by_one_recheck_for_every_waiter():
     assert waited < SAFETY_RECHECK_S * 1.5  # woken by the re-check, not at its 5 s timeout
     assert not any(others)
     assert asked and asked[0] == sorted(f"job-{i}" for i in range(50))  # one query for all 50
+
+
+def test_a_started_job_wakes_its_streams_but_not_the_callers_waiting_for_its_answer():
+    notices = LocalNotices()
+    waiters = AnswerWaiters(notices)
+    waiters.start()
+
+    async def scenario() -> tuple[bool, bool]:
+        with waiters.watch("job-1", every_change=True) as stream, waiters.watch("job-1") as answer:
+            notices.announce(started(["job-1"]))
+            await asyncio.sleep(0.05)  # the wake-ups are scheduled on this loop
+            return stream.is_set(), answer.is_set()
+
+    assert asyncio.run(scenario()) == (True, False)
