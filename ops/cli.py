@@ -133,6 +133,44 @@ def deliver(
 
 
 @app.command()
+def scale(
+    prometheus: Annotated[
+        str, typer.Option(help="Prometheus that scrapes the fleet.")
+    ] = "http://127.0.0.1:9090",
+    capacity: Annotated[float | None, typer.Option(min=0.001, help="Jobs/s one worker answers.")] = None,
+    bench: Annotated[Path | None, typer.Option(help="…or read it from a `babelq bench` bench.json.")] = None,
+    p99_ms: Annotated[float, typer.Option(help="The P99 the bench's capacity must meet.")] = 2000.0,
+    min_workers: Annotated[int, typer.Option(min=1)] = 1,
+    max_workers: Annotated[int, typer.Option(min=1)] = 16,
+    apply_to: Annotated[str, typer.Option("--apply", help="compose or k8s: apply the decision.")] = "",
+    name: Annotated[str, typer.Option(help="The compose service or k8s deployment.")] = "worker-cpu",
+    compose_file: Annotated[Path, typer.Option(help="For --apply compose.")] = Path(
+        "compose/docker-compose.yml"
+    ),
+    state: Annotated[Path, typer.Option(help="The last action (for cool-downs).")] = Path(
+        "var/scale-state.json"
+    ),
+) -> None:
+    """Decide whether the fleet needs more or fewer workers (80% load for 10 min: add; 22:00:
+    release half) and print why; with --apply, do it."""
+    from ops import scale_command
+    from ops.capacity import bench_runs, capacity_jobs_s
+    from ops.scaling import ScalingPolicy, ScalingRules
+
+    if (capacity is None) == (bench is None):
+        raise BabelqError("give one of --capacity and --bench")
+    per_worker = capacity_jobs_s(bench_runs(bench), p99_ms) if bench is not None else float(capacity or 0)
+    try:
+        policy = ScalingPolicy(ScalingRules(min_workers=min_workers, max_workers=max_workers))
+    except ValueError as exc:
+        raise BabelqError(str(exc)) from exc
+    decision = scale_command.decide(prometheus, per_worker, policy, state)
+    typer.echo(scale_command.as_json(decision))
+    if apply_to and decision.action != "hold":
+        scale_command.apply(decision, apply_to, name, compose_file, state)
+
+
+@app.command()
 def publish(
     file: Annotated[
         Path, typer.Argument(help="JSONL: one {text, conversation_id?, channel?, language?} a line.")

@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import httpx
 import pytest
 import yaml
 
+from ops import scale_command
 from ops.faults.services import free_port
+from ops.scaling import ScalingPolicy
 from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
 
@@ -119,3 +122,19 @@ def test_prometheus_scrapes_the_api_and_a_worker_and_every_dashboard_query_evalu
             )
         depth = _query(prometheus, 'babelq_queue_messages{queue="chat.en"}')
         assert {sample["metric"]["state"] for sample in depth} == {"ready", "unacked"}
+        _check_scale_reads_the_fleet(prometheus, tmp_path)
+
+
+def _check_scale_reads_the_fleet(prometheus: str, tmp_path: Path) -> None:
+    """`babelq scale` against the same Prometheus: one live worker, load samples read through its
+    own query, and (a minute of history, not ten) a hold that says why."""
+    assert scale_command.live_workers(prometheus) == 1
+
+    def loaded() -> bool:
+        samples = scale_command.load_samples(prometheus, 1.0, datetime.now(UTC).astimezone())
+        return any(sample.load > 0 for sample in samples)
+
+    wait_until(loaded, 30, "load samples")
+    decision = scale_command.decide(prometheus, 1.0, ScalingPolicy(), tmp_path / "state.json")
+    assert (decision.action, decision.workers) == ("hold", 1)
+    assert "fewer than 10 min" in decision.reason
