@@ -171,6 +171,25 @@ def scale(
 
 
 @app.command()
+def plan(
+    bench: Annotated[list[str], typer.Option(help="NAME=bench.json of a `babelq bench --sweep` (repeat).")],
+    price: Annotated[list[str], typer.Option(help="NAME=USD per device-hour, one per --bench.")],
+    daily: Annotated[float, typer.Option(min=0, help="Requests a day.")] = 1_000_000,
+    shape: Annotated[
+        Path | None, typer.Option(help="JSON list of 24 hourly weights (default: a service day).")
+    ] = None,
+    p99_ms: Annotated[float, typer.Option(help="The P99 each device's capacity must meet.")] = 2000.0,
+    out: Annotated[Path, typer.Option(help="Where plan.json and plan.png go.")] = Path("plan-out"),
+) -> None:
+    """Devices needed at peak and the cost per QPS, from measured bench sweeps and a daily volume."""
+    from ops.plan_command import devices, named, read_shape, run_plan
+
+    kinds = devices(named(bench, "--bench"), named(price, "--price"), p99_ms)
+    run_plan(kinds, daily, read_shape(shape), out)
+    typer.echo(f"wrote {out / 'plan.json'} and {out / 'plan.png'}", err=True)
+
+
+@app.command()
 def publish(
     file: Annotated[
         Path, typer.Argument(help="JSONL: one {text, conversation_id?, channel?, language?} a line.")
