@@ -44,12 +44,12 @@ integration: install-dev
 faults: install-dev
 	$(BIN)/pytest -q tests/faults
 
-## Debian packages the tests drive: promtool (alert rules) and chromium (the web page, through
-## Playwright: its own browser download is not used). Installed only when missing.
+## Debian packages the tests drive: promtool (alert rules), nginx (the front tier) and chromium
+## (the web page, through Playwright: its own browser download is not used). Only when missing.
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 tools:
-	@command -v promtool >/dev/null && command -v chromium >/dev/null || \
-	  { $(APT_GET) update -qq && $(APT_GET) install -y -qq prometheus chromium >/dev/null; }
+	@command -v promtool >/dev/null && command -v chromium >/dev/null && test -x /usr/sbin/nginx || \
+	  { $(APT_GET) update -qq && $(APT_GET) install -y -qq prometheus nginx chromium >/dev/null; }
 
 ## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL, Prometheus,
 ## Chromium) and the slow test on the prepared default model.
