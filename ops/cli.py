@@ -189,6 +189,22 @@ def plan(
     typer.echo(f"wrote {out / 'plan.json'} and {out / 'plan.png'}", err=True)
 
 
+@app.command("worker-alive")
+def worker_alive() -> None:
+    """Exit 0 when a worker on this host beat within BABELQ_WORKER_DEAD_AFTER_S, else 1: a
+    container's or pod's liveness check of its worker."""
+    import socket
+    from datetime import timedelta
+
+    from persistence.liveness import beating_on
+
+    settings = _settings()
+    with _store(settings) as factory:
+        alive = beating_on(factory, socket.gethostname(), timedelta(seconds=settings.worker_dead_after_s))
+    typer.echo(", ".join(alive) or "no worker of this host beat lately")
+    raise typer.Exit(0 if alive else 1)
+
+
 @app.command()
 def publish(
     file: Annotated[

@@ -3,10 +3,10 @@ claim_orphans for what happens to the jobs of one that stops)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.jobs import utcnow
@@ -34,3 +34,13 @@ def forget(factory: SessionFactory, worker: str) -> None:
     """A worker that stops cleanly is no longer alive (what it still holds is run elsewhere)."""
     with connect(factory, write=True) as connection:
         connection.execute(delete(_workers).where(_workers.c.name == worker))
+
+
+def beating_on(factory: SessionFactory, host: str, within: timedelta) -> list[str]:
+    """The workers of `host` (node names `…@host`) whose last beat is younger than `within`: a
+    container's liveness check (its worker's heartbeat thread, which runs beside its consumer)."""
+    query = select(_workers.c.name).where(
+        _workers.c.name.like(f"%@{host}"), _workers.c.seen_at > utcnow() - within
+    )
+    with connect(factory) as connection:
+        return [str(name) for name in connection.execute(query).scalars()]
