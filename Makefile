@@ -7,7 +7,7 @@ DEV     := $(VENV)/.dev-installed
 
 .PHONY: run test install install-dev model lint unit integration faults clean tools
 
-$(RUNTIME): requirements.txt pyproject.toml
+$(RUNTIME): requirements.txt requirements-api.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt

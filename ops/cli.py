@@ -189,6 +189,14 @@ def plan(
     typer.echo(f"wrote {out / 'plan.json'} and {out / 'plan.png'}", err=True)
 
 
+@app.command("compose-gpus")
+def compose_gpus(count: Annotated[int, typer.Argument(min=1, max=16, help="GPUs on the host.")]) -> None:
+    """Print a compose override with one worker per GPU (beside compose/docker-compose.yml)."""
+    from ops.compose_gpus import compose_gpus as generate
+
+    typer.echo(generate(count), nl=False)
+
+
 @app.command("worker-alive")
 def worker_alive() -> None:
     """Exit 0 when a worker on this host beat within BABELQ_WORKER_DEAD_AFTER_S, else 1: a

@@ -17,6 +17,7 @@ from ops.stack import Stack, build_stack
 from persistence import deliveries
 from producers.delivery_task import register_delivery_task
 from transport.queues import DELIVERY_QUEUE, declare_queues
+from workers.liveness import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ def _sweep_loop(stack: Stack, stopped: threading.Event) -> None:
 
 def run_deliverer(settings: Settings, concurrency: int, hostname: str) -> int:
     stack = build_stack(settings)
+    heartbeat = Heartbeat(stack.factory, hostname, settings.heartbeat_s, lambda: None)  # for worker-alive
+    heartbeat.start()
     try:
         with delivering(stack) as app:
             declare_queues(app)
@@ -74,4 +77,5 @@ def run_deliverer(settings: Settings, concurrency: int, hostname: str) -> int:
             worker.start()
             return int(worker.exitcode or 0)
     finally:
+        heartbeat.stop()
         stack.close()

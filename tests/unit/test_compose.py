@@ -39,10 +39,12 @@ SUBCOMMANDS: tuple[tuple[str, ...], ...] = (
     ("worker",),
     ("flower",),
     ("deliver",),
+    ("worker-alive",),
     ("model", "prepare"),
 )
-PROFILES = ("rabbitmq", "cpu", "gpu1", "monitoring")
-DEFAULT_SERVICES = {"redis", "postgres", "migrate", "model", "api", "worker-gpu0", "flower", "deliverer"}
+PROFILES = ("rabbitmq", "gpu", "gpu1", "monitoring")
+DEFAULT_SERVICES = {"redis", "postgres", "migrate", "model", "nginx", "api-1", "api-2", "api-backup",
+                    "worker-cpu", "flower", "deliverer"}  # fmt: skip
 OUR_IMAGE = re.compile(r"^(\$\{BABELQ_IMAGE:-)?babelq(:|$)")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|(^|_)(TOKEN|AUTH|KEY)$")
 # ${NAME}, ${NAME:?msg}, ${NAME?msg}, ${NAME:-default}, ${NAME-default}; `$${` is a literal `${`.
@@ -232,17 +234,46 @@ def test_given_compose_file_when_checked_against_compose_spec_schema_expect_vali
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_given_dockerfile_when_parsed_expect_non_root_babelq_entrypoint_on_port_8000() -> None:
-    commands = _dockerfile_parser().parse_file(str(DOCKERFILE))
+def _stages() -> dict[str, list[Any]]:
+    """The Dockerfile's commands by stage name (`FROM … AS name`)."""
+    stages: dict[str, list[Any]] = {}
+    for command in _dockerfile_parser().parse_file(str(DOCKERFILE)):
+        if command.cmd.upper() == "FROM":
+            current = stages.setdefault(command.value[-1], [command])
+        else:
+            current.append(command)
+    return stages
 
-    by_name = {c.cmd.upper(): c for c in commands}
-    assert commands[0].cmd.upper() == "FROM"
-    assert commands[0].value[0].startswith("python:3.11-slim")
-    assert by_name["ENTRYPOINT"].json and by_name["ENTRYPOINT"].value == ("babelq",)
-    assert by_name["USER"].value[0] not in {"root", "0"}
-    assert "8000" in by_name["EXPOSE"].value
-    assert any(c.cmd.upper() == "ARG" and c.value[0].startswith("TORCH_INDEX_URL") for c in commands)
-    assert any(c.cmd.upper() == "RUN" and "pip install --no-deps ." in c.value[0] for c in commands)
+
+def test_given_dockerfile_when_parsed_expect_two_non_root_babelq_images() -> None:
+    stages = _stages()
+    assert {"base", "api", "worker"} <= set(stages)
+    assert stages["base"][0].value[0].startswith("python:3.11-slim")
+    for name, port in (("api", "8000"), ("worker", "9200")):
+        by_name = {c.cmd.upper(): c for c in stages[name]}
+        assert by_name["ENTRYPOINT"].json and by_name["ENTRYPOINT"].value == ("babelq",), name
+        assert by_name["USER"].value[0] not in {"root", "0"}, name
+        assert port in by_name["EXPOSE"].value, name
+        assert any(c.cmd.upper() == "RUN" and "pip install --no-deps ." in c.value[0] for c in stages[name])
+    assert any(
+        c.cmd.upper() == "ARG" and c.value[0].startswith("TORCH_INDEX_URL") for c in stages["worker-deps"]
+    )
+
+
+def test_given_the_api_image_expect_no_model_stack_in_it() -> None:
+    """The api stage builds on `base`, which installs requirements-api.txt only: no torch."""
+    stages = _stages()
+    assert stages["api"][0].value[0] == "base"
+    installed = " ".join(c.value[0] for c in stages["base"] if c.cmd.upper() == "RUN")
+    assert "requirements-api.txt" in installed and "requirements.txt " not in installed + " "
+    api = (REPO / "requirements-api.txt").read_text(encoding="utf-8")
+    assert not {"torch", "transformers", "accelerate"} & {line.split("==")[0] for line in api.splitlines()}
+    probe = (
+        "import sys, ops.cli, ops.stack, ops.deliverer, producers.api; "
+        "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert run.stdout.strip() == "[]"  # the API, deliverer and CLI never import the model stack
 
 
 def _packages() -> list[str]:
@@ -256,7 +287,7 @@ def test_given_dockerfile_when_parsed_expect_every_copied_source_in_repo() -> No
 
     sources = [src for c in commands if c.cmd.upper() == "COPY" for src in c.value[:-1]]
     copied = {Path(src).parts[0] for src in sources if not src.startswith("--")}
-    assert {"requirements.txt", "pyproject.toml"} <= copied
+    assert {"requirements.txt", "requirements-api.txt", "pyproject.toml"} <= copied
     assert {"producers", "routing", "workers", "persistence", "ops"} <= copied
     assert set(_packages()) <= copied, "the image would be built without a package pyproject.toml installs"
     assert not [src for src in copied if not (REPO / src).exists()]
@@ -337,14 +368,39 @@ def test_given_completed_condition_when_loaded_expect_target_never_restarted() -
                 assert services[target].get("restart", "no") in {"no", "on-failure"}, target
 
 
-def test_given_api_when_loaded_expect_migrated_and_health_checked_on_readyz() -> None:
-    api = _services()["api"]
+def test_given_apis_when_loaded_expect_migrated_health_checked_and_only_nginx_published() -> None:
+    services = _services()
+    for name in ("api-1", "api-2", "api-backup"):
+        depends_on = _depends_on(services[name])
+        assert depends_on["migrate"]["condition"] == "service_completed_successfully"
+        assert depends_on["redis"]["condition"] == "service_healthy"
+        assert depends_on["postgres"]["condition"] == "service_healthy"
+        assert "/readyz" in " ".join(services[name]["healthcheck"]["test"])
+    published = {
+        name for name, service in services.items()
+        if any(not str(port).startswith("127.0.0.1:") for port in service.get("ports", []))
+    }  # fmt: skip
+    assert published == {"nginx"}  # the rest is local to the host, or not published at all
+    nginx = services["nginx"]
+    assert nginx["environment"]["BABELQ_API_BACKUP"] == "api-backup:8000"
+    assert any("ops/nginx/babelq.conf.template" in volume for volume in nginx["volumes"])
 
-    depends_on = _depends_on(api)
-    assert depends_on["migrate"]["condition"] == "service_completed_successfully"
-    assert depends_on["redis"]["condition"] == "service_healthy"
-    assert depends_on["postgres"]["condition"] == "service_healthy"
-    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+
+def test_given_every_long_running_service_expect_a_healthcheck() -> None:
+    for name, service in _services().items():
+        if service.get("restart") == "no":
+            continue  # a one-shot job: it completes, and what needs it waits for that
+        assert "test" in service.get("healthcheck", {}), name
+    for name, service in _workers():
+        assert service["healthcheck"]["test"] == ["CMD", "babelq", "worker-alive"], name
+
+
+def test_given_redis_expect_a_password_in_every_url() -> None:
+    services = _services()
+    assert "--requirepass" in _command(services["redis"])
+    environment = _compose()["x-babelq-environment"]
+    for name in ("BABELQ_BROKER_URL", "BABELQ_REDIS_URL"):
+        assert "${REDIS_PASSWORD:?" in environment[name], name
 
 
 def test_given_gpu_workers_when_loaded_expect_each_reserves_its_nvidia_device() -> None:
@@ -359,12 +415,15 @@ def test_given_gpu_workers_when_loaded_expect_each_reserves_its_nvidia_device() 
         assert len(devices[0]["device_ids"]) == len(value.split(",")), name
 
 
-def test_given_cpu_worker_when_loaded_expect_no_gpu_and_cpu_profile() -> None:
-    cpu = _services()["worker-cpu"]
-
-    assert _option(_command(cpu), "--gpus") == "none"
-    assert "deploy" not in cpu
-    assert cpu["profiles"] == ["cpu"]
+def test_given_a_host_without_gpus_expect_the_default_stack_to_need_none() -> None:
+    """The default services reserve no device: `up` starts on any host; GPU workers are profiles."""
+    services = _services()
+    cpu = services["worker-cpu"]
+    assert _option(_command(cpu), "--gpus") == "none" and "deploy" not in cpu and "profiles" not in cpu
+    for name, service in services.items():
+        if "profiles" not in service:
+            assert "devices" not in json.dumps(service.get("deploy", {})), name
+    assert services["worker-gpu0"]["profiles"] == ["gpu"]
 
 
 def test_given_workers_when_loaded_expect_they_share_the_model_volume_and_wait_for_it() -> None:
@@ -411,10 +470,12 @@ def test_given_prometheus_config_when_loaded_expect_api_and_every_worker_service
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
 
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["babelq-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    apis = {name for name in _services() if name.startswith("api-")}
+    assert set(jobs["babelq-api"]["static_configs"][0]["targets"]) == {f"{name}:8000" for name in apis}
     workers = jobs["babelq-workers"]["dns_sd_configs"][0]
     compose_workers = {name for name in _compose()["services"] if name.startswith("worker")}
-    assert set(workers["names"]) == compose_workers and workers["port"] == 9200
+    generated = {f"worker-gpu{index}" for index in range(16)}  # `babelq compose-gpus` names them so
+    assert compose_workers <= set(workers["names"]) == compose_workers | generated and workers["port"] == 9200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,3 +523,37 @@ def test_given_monitoring_profile_expect_grafana_provisioned_alertmanager_and_dc
         (REPO / "ops" / "grafana" / "dashboards" / "babelq.json").read_text(encoding="utf-8")
     )
     assert all(target["expr"] for panel in dashboard["panels"] for target in panel["targets"])
+
+
+def test_given_sixteen_gpus_when_the_generated_override_is_used_expect_a_worker_per_gpu(
+    tmp_path: Path,
+) -> None:
+    from ops.compose_gpus import compose_gpus
+
+    override = COMPOSE_DIR / f"gpus-test-{os.getpid()}.yml"  # beside the base file: `extends` is relative
+    override.write_text(compose_gpus(16), encoding="utf-8")
+    try:
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+        command = [
+            *_compose_cli(),
+            "-f",
+            str(COMPOSE_FILE),
+            "-f",
+            str(override),
+            "--env-file",
+            str(ENV_EXAMPLE),
+        ]
+        run = subprocess.run(
+            [*command, "config", "--format", "json"], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
+    finally:
+        override.unlink()
+    assert run.returncode == 0, run.stderr
+    services = json.loads(run.stdout)["services"]
+    devices = {}
+    for index in range(16):
+        worker = services[f"worker-gpu{index}"]
+        assert worker["command"][-2:] == ["--gpus", "0"] and "healthcheck" in worker
+        devices[index] = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert all(found == [{"capabilities": ["gpu"], "driver": "nvidia", "device_ids": [str(i)]}]
+               for i, found in devices.items())  # fmt: skip
