@@ -118,6 +118,12 @@ class Batcher(Generic[T, R]):
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet in a batch."""
+        with self._cond:
+            return len(self._queue)
+
     def drain(self) -> int:
         """Stop taking items and hand back every one not yet in a batch (each gets WorkerDraining);
         the batch running now finishes. Returns how many were handed back."""

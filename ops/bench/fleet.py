@@ -60,6 +60,9 @@ def fleet(settings: Settings, runner: str, need_api: bool, out: Path) -> Iterato
         if settings.embedded:
             process = stack.enter_context(started(["run"], env, out / "run.log"))
             wait_for_api(settings, [process], out / "run.log")
+            # The API answers before the worker beside it has started: load sent then would
+            # measure the start-up, not the stack.
+            _wait_for_log(process, out / "run.log", "ready.")
             yield {"run": process.pid}
             return
         worker = stack.enter_context(started(["worker"], env, out / "worker.log"))

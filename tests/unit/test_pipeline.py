@@ -227,19 +227,21 @@ def test_answers_that_cannot_be_stored_hand_their_jobs_back(factory: SessionFact
 
 
 def test_shutting_down_hands_back_what_waits_and_finishes_what_runs(factory: SessionFactory, make_pipeline):
-    release = threading.Event()
+    release, entered = threading.Event(), threading.Event()
 
     def slow(requests: list[PromptRequest]) -> list[Generation]:
+        entered.set()
         release.wait(10)
         return _echo(requests)
 
     pipeline = make_pipeline(slow)
+    batcher = make_pipeline.batchers()[-1]
     running, waiting = (FakeDelivery(_queued(factory, text).to_wire()) for text in ("running", "waiting"))
     pipeline.receive(running)
-    _wait_for(lambda: running.was_started)
+    _wait_for(entered.is_set)  # its batch is running
     pipeline.receive(waiting)  # lines up behind the running batch
-    _wait_for(lambda: waiting.was_started)
-    assert make_pipeline.batchers()[-1].drain() == 1  # what the worker's drain does on SIGTERM
+    _wait_for(lambda: batcher.waiting == 1)
+    assert batcher.drain() == 1  # what the worker's drain does on SIGTERM
     _wait_for(lambda: waiting.settled.is_set())
     assert waiting.outcome == ("handed back", "the worker is shutting down; job handed back")
     assert not pipeline.wait_idle(timeout=0.1)  # the running job still holds
