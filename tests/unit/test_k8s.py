@@ -118,6 +118,7 @@ def test_keda_scales_on_true_depth_and_load_with_the_ten_minute_rule_and_the_220
         assert "babelq_queue_messages" in triggers["depth"]["metadata"]["query"]  # ready + unacked
         assert "max by (queue, state)" in triggers["depth"]["metadata"]["query"]  # once, not per API
         assert "babelq_jobs_accepted_total" in triggers["load"]["metadata"]["query"]
+        assert "babelq_jobs_in_flight" in triggers["in-flight"]["metadata"]["query"]
         cron = triggers["daytime-floor"]["metadata"]
         assert cron["end"].split()[:2] == ["0", "22"] and len(cron["start"].split()) == 5
         assert int(cron["desiredReplicas"]) >= scaled["spec"]["minReplicaCount"]
