@@ -122,19 +122,23 @@ def test_prometheus_scrapes_the_api_and_a_worker_and_every_dashboard_query_evalu
             )
         depth = _query(prometheus, 'babelq_queue_messages{queue="chat.en"}')
         assert {sample["metric"]["state"] for sample in depth} == {"ready", "unacked"}
-        _check_scale_reads_the_fleet(prometheus, tmp_path)
+        _check_scale_reads_the_fleet(prometheus, api_port, tmp_path)
 
 
-def _check_scale_reads_the_fleet(prometheus: str, tmp_path: Path) -> None:
+def _check_scale_reads_the_fleet(prometheus: str, api_port: int, tmp_path: Path) -> None:
     """`babelq scale` against the same Prometheus: one live worker, load samples read through its
     own query, and (a minute of history, not ten) a hold that says why."""
     assert scale_command.live_workers(prometheus) == 1
 
     def loaded() -> bool:
+        # Jobs keep arriving while it looks: a rate needs the counter to grow between two scrapes.
+        httpx.post(
+            f"http://127.0.0.1:{api_port}/v1/messages", json={"text": "Where is my parcel?"}, timeout=10
+        )
         samples = scale_command.load_samples(prometheus, 1.0, datetime.now(UTC).astimezone())
         return any(sample.load > 0 for sample in samples)
 
-    wait_until(loaded, 30, "load samples")
+    wait_until(loaded, 60, "load samples")
     decision = scale_command.decide(prometheus, 1.0, ScalingPolicy(), tmp_path / "state.json")
     assert (decision.action, decision.workers) == ("hold", 1)
     assert "fewer than 10 min" in decision.reason
