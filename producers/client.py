@@ -72,6 +72,16 @@ def _reply(body: dict[str, Any]) -> Accepted | JobOut:
     return JobOut.model_validate(body) if "answer" in body else Accepted.model_validate(body)
 
 
+def _page(limit: int, before: int | None) -> dict[str, Any]:
+    """The query of a conversation page (`before`: the previous page's `next_before`)."""
+    return {"limit": limit, **({"before": before} if before else {})}
+
+
+def _step(left: float) -> float:
+    """One `?wait=` of a longer wait: what is left, at most what the API grants at once."""
+    return max(0.0, min(WAIT_STEP_S, left))
+
+
 class EventParser:
     """Server-sent events from a stream's lines, one line at a time (`event:` and `data:`
     fields; a blank line ends an event; comments, the keep-alives, are skipped)."""
@@ -135,7 +145,7 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            job = self.job(job_id, wait=max(0.0, min(WAIT_STEP_S, left)))
+            job = self.job(job_id, wait=_step(left))
             if job.status.final or left <= WAIT_STEP_S:
                 return job
 
@@ -154,7 +164,7 @@ class Client:
     def conversation(
         self, conversation_id: str, limit: int = 100, before: int | None = None
     ) -> ConversationOut:
-        params: dict[str, Any] = {"limit": limit, **({"before": before} if before else {})}
+        params = _page(limit, before)
         response = self._http.get(
             f"/v1/conversations/{conversation_id}", params=params, headers=self._headers
         )
@@ -203,7 +213,7 @@ class AsyncClient:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            job = await self.job(job_id, wait=max(0.0, min(WAIT_STEP_S, left)))
+            job = await self.job(job_id, wait=_step(left))
             if job.status.final or left <= WAIT_STEP_S:
                 return job
 
@@ -221,7 +231,7 @@ class AsyncClient:
     async def conversation(
         self, conversation_id: str, limit: int = 100, before: int | None = None
     ) -> ConversationOut:
-        params: dict[str, Any] = {"limit": limit, **({"before": before} if before else {})}
+        params = _page(limit, before)
         response = await self._http.get(
             f"/v1/conversations/{conversation_id}", params=params, headers=self._headers
         )
