@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         return self.env == "production" if self.require_api_keys is None else self.require_api_keys
 
     @property
+    def shared_redis_url(self) -> str:
+        """The Redis every process of the fleet shares: BABELQ_REDIS_URL, else a Redis broker's;
+        "" when there is none."""
+        return self.redis_url or (self.broker_url if self.broker_url.startswith("redis") else "")
+
+    @property
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store; SQLite under var_dir unless one is given."""
         if self.database_url:

@@ -43,8 +43,10 @@ def run_embedded(settings: Settings) -> int:
     _announce(settings)
     try:
         with delivering(stack):  # answers pushed to channels, by the same worker's pool
-            return run_worker(settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache,
-                              notices=stack.notices, extra_queues=[DELIVERY_QUEUE])  # fmt: skip
+            return run_worker(
+                settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache,
+                notices=stack.notices, partials=stack.partials, extra_queues=[DELIVERY_QUEUE],
+            )  # fmt: skip
     finally:
         server.should_exit = True
         api.join(timeout=10)

@@ -19,6 +19,7 @@ from persistence import api_keys
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
 from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import SessionFactory, make_engine, make_session_factory
+from persistence.partial_answers import PartialAnswers, open_partial_answers
 from persistence.rate_buckets import Buckets, LocalBuckets, RedisBuckets
 from producers.access import Access
 from producers.client import Client
@@ -45,6 +46,7 @@ class Stack:
     intake: Intake
     cache: AnswerCache
     notices: AnswerNotices
+    partials: PartialAnswers
     registry: CollectorRegistry
     access: Access
 
@@ -58,6 +60,7 @@ class Stack:
 
     def close(self) -> None:
         self.notices.close()
+        self.partials.close()
         self.engine.dispose()
 
 
@@ -70,19 +73,21 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     detector = LanguageDetector(sorted(table.languages))
     cache = open_answer_cache(settings)
     counters, registry = _registry(settings, table, app, cache)
+    partials = open_partial_answers(settings)
     intake = Intake(
         table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings),
         default_deadline_s=settings.job_deadline_s, metrics=ProducerMetrics(counters),
+        mark_streamed=partials.want,
     )  # fmt: skip
     notices = open_answer_notices(settings)
     access = build_access(settings, factory)
-    return Stack(settings, table, engine, factory, app, intake, cache, notices, registry, access)
+    return Stack(settings, table, engine, factory, app, intake, cache, notices, partials, registry, access)
 
 
 def build_access(settings: Settings, factory: SessionFactory) -> Access:
     """Keys checked in the store; rate buckets in Redis (BABELQ_REDIS_URL, else a Redis broker),
     shared by every API process, or in this process (the embedded stack, or no Redis at all)."""
-    url = settings.redis_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
+    url = settings.shared_redis_url
     buckets: Buckets = RedisBuckets(url) if url and not settings.embedded else LocalBuckets()
     channels = load_channels(settings.channels_file)
     return Access(partial(api_keys.check, factory), settings.keys_required, channels, buckets)

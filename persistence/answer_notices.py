@@ -20,6 +20,7 @@ import redis
 from sqlalchemy.engine import make_url
 
 from core.settings import Settings
+from persistence import pubsub
 
 log = logging.getLogger(__name__)
 # A started job's id is announced with this prefix: streams show `running`, while callers that
@@ -131,12 +132,7 @@ class _RemoteNotices:
                     log.warning("could not announce stored answers: %s", exc)
 
     def _listen_loop(self, listener: Listener) -> None:
-        while not self._stopped.is_set():
-            try:
-                self._hear(listener)
-            except Exception as exc:
-                log.warning("answer notices: %s (listening again in %g s)", exc, self.RETRY_S)
-                self._stopped.wait(self.RETRY_S)
+        pubsub.keep_listening(lambda: self._hear(listener), self._stopped, self.RETRY_S, "answer notices")
 
     def _send(self, payload: str) -> None:
         raise NotImplementedError
@@ -159,18 +155,7 @@ class RedisNotices(_RemoteNotices):
         self._redis.publish(CHANNEL, payload)
 
     def _hear(self, listener: Listener) -> None:
-        # Its own connection; the health check notices a connection that died without an error.
-        client = redis.Redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=10)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(CHANNEL)
-            while not self._stopped.is_set():
-                message = pubsub.get_message(timeout=1.0)
-                if message is not None:
-                    _tell(message["data"], listener)
-        finally:
-            pubsub.close()
-            client.close()
+        pubsub.hear_redis(self._url, CHANNEL, lambda payload: _tell(payload, listener), self._stopped)
 
     def close(self) -> None:
         super().close()
@@ -227,7 +212,7 @@ def open_answer_notices(settings: Settings) -> AnswerNotices:
     broker); else the PostgreSQL store's LISTEN/NOTIFY; else none (waiters poll)."""
     if settings.embedded:
         return LocalNotices()
-    url = settings.redis_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
+    url = settings.shared_redis_url
     if url:
         return RedisNotices(url)
     if settings.store_url.startswith("postgresql"):

@@ -29,11 +29,13 @@ from persistence.answer_cache import AnswerCache
 from persistence.answer_notices import AnswerNotices
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
+from persistence.partial_answers import PartialAnswers
 from producers.access import Access
 from producers.api_auth import add_access_errors, caller_dependency, scoped_idempotency_key
 from producers.intake import Intake, Submitted
 from producers.job_events import add_event_routes
 from producers.messages import MessageIn, message_model
+from producers.partial_feed import PartialFeed
 from producers.readiness import Readiness
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
@@ -66,6 +68,8 @@ class ApiBackend(Protocol):
     @property
     def notices(self) -> AnswerNotices: ...
     @property
+    def partials(self) -> PartialAnswers: ...
+    @property
     def registry(self) -> CollectorRegistry: ...
     @property
     def access(self) -> Access: ...
@@ -77,9 +81,10 @@ def create_app(stack: ApiBackend) -> FastAPI:
     """The API over one backend; routes hold no state of their own."""
     threads = _Threads(BLOCKING_THREADS)
     waiters = AnswerWaiters(stack.notices, partial(views.final_among, stack.factory))
+    feed = PartialFeed(stack.partials)
     app = FastAPI(
         title="babelq", version="0.1.0", description="Multilingual customer-service chat.",
-        lifespan=_lifespan(threads, waiters),
+        lifespan=_lifespan(threads, waiters, feed),
     )  # fmt: skip
     app.add_middleware(_LimitBody, max_bytes=body_limit_bytes(stack.settings.max_text_chars))
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -90,7 +95,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
     _add_message_routes(app, stack, threads, waiters, caller)
     _add_health_routes(app, stack, threads, caller)
     add_event_routes(
-        app, stack.factory, stack.access, threads.run, waiters, caller, stack.settings.job_deadline_s
+        app, stack.factory, stack.access, threads.run, waiters, feed, caller, stack.settings.job_deadline_s
     )
     pushes = AnswerPushes(stack.factory, stack.request_delivery)
     add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes)
@@ -141,10 +146,11 @@ class _Threads:
         self._executor.shutdown(wait=False)
 
 
-def _lifespan(threads: _Threads, waiters: AnswerWaiters) -> Callable[[FastAPI], Any]:
+def _lifespan(threads: _Threads, waiters: AnswerWaiters, feed: PartialFeed) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         waiters.start()
+        feed.start()
         yield
         waiters.close()
         threads.close()

@@ -125,12 +125,13 @@ class Client:
     def send(
         self, text: str, *, conversation_id: str | None = None, language: str | None = None,
         user_ref: str | None = None, channel: str | None = None, deadline_s: float | None = None,
-        wait: float = 0, idempotency_key: str | None = None,
+        wait: float = 0, idempotency_key: str | None = None, stream: bool = False,
     ) -> Accepted | JobOut:  # fmt: skip
-        """Post a message; with `wait`, the answer if it comes within that many seconds."""
+        """Post a message; with `wait`, the answer if it comes within that many seconds. With
+        `stream`, its answer is streamed as it is generated (see `stream`)."""
         arguments = _post(
             self._headers, text, wait, idempotency_key, conversation_id=conversation_id, language=language,
-            user_ref=user_ref, channel=channel, deadline_s=deadline_s,
+            user_ref=user_ref, channel=channel, deadline_s=deadline_s, stream=stream or None,
         )  # fmt: skip
         response = self._http.post("/v1/messages", **arguments)
         return _reply(_checked(response))
@@ -195,11 +196,11 @@ class AsyncClient:
     async def send(
         self, text: str, *, conversation_id: str | None = None, language: str | None = None,
         user_ref: str | None = None, channel: str | None = None, deadline_s: float | None = None,
-        wait: float = 0, idempotency_key: str | None = None,
+        wait: float = 0, idempotency_key: str | None = None, stream: bool = False,
     ) -> Accepted | JobOut:  # fmt: skip
         arguments = _post(
             self._headers, text, wait, idempotency_key, conversation_id=conversation_id, language=language,
-            user_ref=user_ref, channel=channel, deadline_s=deadline_s,
+            user_ref=user_ref, channel=channel, deadline_s=deadline_s, stream=stream or None,
         )  # fmt: skip
         response = await self._http.post("/v1/messages", **arguments)
         return _reply(_checked(response))

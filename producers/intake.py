@@ -20,6 +20,9 @@ from routing.rules import Detection, LanguageChoice, choose_language
 from routing.table import RoutingTable
 
 Publish = Callable[[ChatJob], None]
+MarkStreamed = Callable[[str, float], None]
+"""Mark a job (its id) as streamed for so many seconds (persistence.partial_answers)."""
+DEFAULT_STREAM_MARK_S = 3600.0  # a job with no deadline at all keeps its mark this long
 _NOT_DETECTED = Detection(language=None, confidence=0.0, reliable=False, words=0)
 
 
@@ -44,7 +47,9 @@ class Intake:
         answers: AnswerLookup | None = None,
         default_deadline_s: float | None = None,
         metrics: ProducerMetrics | None = None,
+        mark_streamed: MarkStreamed | None = None,
     ) -> None:
+        self._mark_streamed = mark_streamed
         self._answers = answers
         self._metrics = metrics
         self._default_deadline_s = default_deadline_s
@@ -77,6 +82,8 @@ class Intake:
             self._count(job, cached=True)
             return Submitted(job, choice.source, cached=True)
         created = self._turns.submit((job, choice.source, new_conversation))
+        if message.stream:  # before it is published: the worker looks when it begins the job
+            self._stream(job)
         try:
             self._publish(job)
         except PublishError:
@@ -84,6 +91,11 @@ class Intake:
             raise
         self._count(job, cached=False)
         return Submitted(job, choice.source)
+
+    def _stream(self, job: ChatJob) -> None:
+        if self._mark_streamed is not None:
+            left = (job.deadline_at - utcnow()).total_seconds() if job.deadline_at else DEFAULT_STREAM_MARK_S
+            self._mark_streamed(job.job_id, max(1.0, left))
 
     def _count(self, job: ChatJob, cached: bool) -> None:
         if self._metrics is not None:

@@ -1,14 +1,20 @@
 """`GET /v1/jobs/{id}/events`: a job's life as server-sent events.
 
-`status` when the job's state changes (queued, running, done, …), then `answer` with the whole
-job once it has ended, then the stream closes. Each change is read from the store when a notice
-says the job changed (producers/waiters.py), not by polling; the engines answer whole texts, so
-there are no `token` events yet. A stream lasts at most the job's deadline (else
+`status` when the job's state changes (queued, running, done, …), `token` with the answer so far
+while a streamed job is generated, then `answer` with the whole job once it has ended, and the
+stream closes. Each status change is read from the store when a notice says the job changed
+(producers/waiters.py), not by polling; tokens come from the worker through the partial-answer
+feed (producers/partial_feed.py). A job is streamed when it was posted with `"stream": true`, or
+when a stream opens before a worker begins it. A stream lasts at most the job's deadline (else
 BABELQ_JOB_DEADLINE_S); a client that reconnects gets the current state first.
+
+The `answer` event is the truth: token events are progress (a lost one is skipped, the next
+carries the whole text so far), and the stored answer may differ from the last of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,11 +25,12 @@ from fastapi import Depends, FastAPI, HTTPException
 from sse_starlette import EventSourceResponse
 
 from core.errors import InvalidInput
-from core.jobs import canonical_uuid
+from core.jobs import JobStatus, canonical_uuid
 from persistence import views
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
 from producers.access import Access
+from producers.partial_feed import Follower, PartialFeed
 from producers.schemas import JobOut
 from producers.waiters import AnswerWaiters
 
@@ -33,23 +40,27 @@ KEEPALIVE_S = 15  # a comment line this often keeps proxies from closing a quiet
 
 def add_event_routes(
     app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, waiters: AnswerWaiters,
-    caller_of: Callable[..., Any], default_deadline_s: float,
+    feed: PartialFeed, caller_of: Callable[..., Any], default_deadline_s: float,
 ) -> None:  # fmt: skip
     @app.get(
         "/v1/jobs/{job_id}/events",
         response_class=EventSourceResponse,
         responses={
-            200: {"content": {"text/event-stream": {}}, "description": "status…, answer"},
+            200: {"content": {"text/event-stream": {}}, "description": "status…, token…, answer"},
             404: {"description": "Unknown job"},
         },
     )
     async def job_events(job_id: str, caller: Caller | None = Depends(caller_of)) -> EventSourceResponse:
-        """The job's status changes and its answer, as server-sent events."""
+        """The job's status changes, its answer so far while it is generated, and its answer, as
+        server-sent events."""
         view = await run(views.get_job, factory, _canonical(job_id))
         if view is None or not access.may_read(caller, view.channel):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         until = _stream_end(view, default_deadline_s)
-        return EventSourceResponse(_events(view, factory, run, waiters, until), ping=KEEPALIVE_S)
+        if view.status == JobStatus.QUEUED and feed.live:  # not begun: its worker will stream it
+            await run(feed.want, view.job_id, until - time.monotonic())
+        stream = _Stream(factory, run, waiters, feed, until)
+        return EventSourceResponse(stream.events(view), ping=KEEPALIVE_S)
 
 
 def _canonical(job_id: str) -> str:
@@ -68,23 +79,62 @@ def _stream_end(view: views.JobView, default_deadline_s: float) -> float:
     return time.monotonic() + max(1.0, seconds + 5.0)
 
 
-async def _events(
-    first: views.JobView, factory: SessionFactory, run: RunBlocking, waiters: AnswerWaiters, until: float
-) -> AsyncIterator[dict[str, str]]:
-    view, last = first, None
-    with waiters.watch(first.job_id, every_change=True) as announced:
-        while True:
-            if view.status != last:
-                last = view.status
-                yield {"event": "status", "data": _status(view)}
-            if view.status.final:
-                yield {"event": "answer", "data": JobOut.of(view).model_dump_json()}
-                return
-            left = until - time.monotonic()
-            if left <= 0:
-                return
-            await waiters.until_announced(announced, left)
-            view = await run(views.get_job, factory, first.job_id) or view
+class _Stream:
+    """One client's stream of one job."""
+
+    def __init__(
+        self,
+        factory: SessionFactory,
+        run: RunBlocking,
+        waiters: AnswerWaiters,
+        feed: PartialFeed,
+        until: float,
+    ) -> None:
+        self._factory = factory
+        self._run = run
+        self._waiters = waiters
+        self._feed = feed
+        self._until = until
+
+    async def events(self, first: views.JobView) -> AsyncIterator[dict[str, str]]:
+        view, last = first, None
+        with (
+            self._waiters.watch(first.job_id, every_change=True) as announced,
+            self._feed.follow(first.job_id) as follower,
+        ):
+            while True:
+                if view.status != last:
+                    last = view.status
+                    yield {"event": "status", "data": _status(view)}
+                if view.status.final:
+                    yield {"event": "answer", "data": JobOut.of(view).model_dump_json()}
+                    return
+                left = self._until - time.monotonic()
+                if left <= 0:
+                    return
+                async for token in self._tokens_until_announced(announced, follower, left):
+                    yield token
+                view = await self._run(views.get_job, self._factory, first.job_id) or view
+
+    async def _tokens_until_announced(
+        self, announced: asyncio.Event, follower: Follower, left: float
+    ) -> AsyncIterator[dict[str, str]]:
+        """A `token` event for each new text heard, until the job is announced as changed (or
+        the wait ends): the store is read only then, not for every token."""
+        noticed = asyncio.ensure_future(self._waiters.until_announced(announced, left))
+        try:
+            while not noticed.done():
+                heard = asyncio.ensure_future(follower.changed.wait())
+                await asyncio.wait({noticed, heard}, return_when=asyncio.FIRST_COMPLETED)
+                heard.cancel()
+                progress = follower.take()
+                if progress is not None:
+                    yield {
+                        "event": "token",
+                        "data": json.dumps({"text": progress.text, "delta": progress.delta}),
+                    }
+        finally:
+            noticed.cancel()
 
 
 def _status(view: views.JobView) -> str:

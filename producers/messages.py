@@ -30,6 +30,10 @@ class MessageIn(BaseModel):
         description="Seconds from now after which an answer is no use (the job ends `expired`); "
         "default: the channel's in the routing table, else BABELQ_JOB_DEADLINE_S.",
     )  # fmt: skip
+    stream: bool = Field(
+        default=False,
+        description="Stream the answer as it is generated: `token` events on GET /v1/jobs/{id}/events.",
+    )
 
     @field_validator("text")
     @classmethod
@@ -89,8 +93,9 @@ def storable(value: str, field: str) -> str:
 
 
 def request_hash(message: MessageIn) -> str:
-    """What identifies a request for its idempotency key: its validated fields."""
-    return hashlib.sha256(message.model_dump_json().encode()).hexdigest()
+    """What identifies a request for its idempotency key: its validated fields. Whether it is
+    streamed is how the answer is watched, not what is asked: a retry may differ in it."""
+    return hashlib.sha256(message.model_dump_json(exclude={"stream"}).encode()).hexdigest()
 
 
 @cache

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from persistence.answer_notices import STARTED, AnswerNotices
+from producers.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 SAFETY_RECHECK_S = 1.0
@@ -30,8 +31,7 @@ class AnswerWaiters:
         self.live = notices.live
         self._notices = notices
         self._final_among = final_among
-        self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event, bool]]] = {}
-        self._lock = threading.Lock()
+        self._waiting: Subscribers[tuple[asyncio.AbstractEventLoop, asyncio.Event, bool]] = Subscribers()
         self._stopped = threading.Event()
         self._rechecker: threading.Thread | None = None
 
@@ -53,8 +53,7 @@ class AnswerWaiters:
 
     def recheck(self) -> None:
         """Wake the waiters of every awaited job the store holds as final now."""
-        with self._lock:
-            awaited = list(self._waiting)
+        awaited = self._waiting.jobs()
         if not awaited or self._final_among is None:
             return
         try:
@@ -70,9 +69,7 @@ class AnswerWaiters:
         watchers of every change are woken)."""
         started = notice.startswith(STARTED)
         job_id = notice[len(STARTED) :] if started else notice
-        with self._lock:
-            waiting = list(self._waiting.get(job_id, ()))
-        for loop, event, every_change in waiting:
+        for loop, event, every_change in self._waiting.of(job_id):
             if every_change or not started:
                 with suppress(RuntimeError):  # that caller's event loop has closed: nobody to wake
                     loop.call_soon_threadsafe(event.set)
@@ -82,16 +79,8 @@ class AnswerWaiters:
         """An event set when `job_id` is announced as ended (with `every_change`, also when it
         starts), for as long as the block runs."""
         entry = (asyncio.get_running_loop(), asyncio.Event(), every_change)
-        with self._lock:
-            self._waiting.setdefault(job_id, []).append(entry)
-        try:
+        with self._waiting.subscribed(job_id, entry):
             yield entry[1]
-        finally:
-            with self._lock:
-                entries = self._waiting[job_id]
-                entries.remove(entry)
-                if not entries:
-                    del self._waiting[job_id]
 
     async def until_announced(self, event: asyncio.Event, timeout_s: float) -> None:
         """Return when the event is set or after `timeout_s`, then reset it. Without the shared

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from core.errors import ConfigurationError, ItemExpired, ItemTooLarge, WorkerDraining
 from workers.batcher import Batched, BatchPolicy
 from workers.occupancy import Occupancy
-from workers.runners.base import ChatMessage, Generation
+from workers.runners.base import ChatMessage, Generation, TextListener
 
 if TYPE_CHECKING:
     from workers.runners.continuous import ContinuousBatchRunner
@@ -26,6 +26,8 @@ class PromptRequest:
 
     messages: list[ChatMessage]
     max_new_tokens: int
+    on_text: TextListener | None = None
+    """Told the answer so far while it is generated, for a job someone streams."""
 
 
 class Feeder(Protocol):
@@ -161,7 +163,9 @@ class ContinuousFeeder:
     def _start(self, waiting: _Waiting) -> None:
         mark = self._occupancy.enter()
         try:
-            inner = self._runner.submit_tokens(waiting.input_ids, waiting.item.max_new_tokens)
+            inner = self._runner.submit_tokens(
+                waiting.input_ids, waiting.item.max_new_tokens, waiting.item.on_text
+            )
         except BaseException as exc:  # a closed runner refuses at once: the breaker must hear it
             self._occupancy.leave(mark)
             self._report(exc)

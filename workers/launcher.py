@@ -21,6 +21,7 @@ from core.settings import Settings
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
 from persistence.answer_notices import AnswerNotices, open_answer_notices
 from persistence.db import make_engine, make_session_factory
+from persistence.partial_answers import PartialAnswers, open_partial_answers
 from routing.table import RoutingTable
 from transport.celery_app import create_celery_app
 from transport.held_messages import HeldMessages
@@ -56,6 +57,7 @@ def run_worker(
     exact_name: bool = False,
     cache: AnswerCache | None = None,
     notices: AnswerNotices | None = None,
+    partials: PartialAnswers | None = None,
     metrics_port_offset: int = 0,
     extra_queues: Sequence[str] = (),
 ) -> int:
@@ -71,7 +73,10 @@ def run_worker(
     answers = answer_lookup(cache or open_answer_cache(settings), settings)
     factory = make_session_factory(engine)
     own_notices = None if notices else open_answer_notices(settings)  # else the caller's to close
-    runtime = build_runtime(settings, profile, factory, queues, answers, notices or own_notices)
+    own_partials = None if partials else open_partial_answers(settings)
+    runtime = build_runtime(
+        settings, profile, factory, queues, answers, notices or own_notices, partials or own_partials
+    )
     republisher = Republisher(
         factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s,
         held=HeldMessages(app),
@@ -95,8 +100,9 @@ def run_worker(
             metrics_server.shutdown()
         runtime.close()
         heartbeat.stop()
-        if own_notices is not None:
-            own_notices.close()
+        for own in (own_notices, own_partials):
+            if own is not None:
+                own.close()
         engine.dispose()
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from core.errors import (
     EarlierTurnPending,
@@ -26,12 +28,13 @@ from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
 from persistence.db import SessionFactory
 from persistence.job_lifecycle import Begun
+from persistence.partial_answers import NoPartials, PartialAnswers
 from persistence.views import Turn
 from routing.table import Profile
 from workers.batcher import Batched
 from workers.feeders import Feeder, PromptRequest
 from workers.prompts import build_prompt_within
-from workers.runners.base import ChatMessage, Generation
+from workers.runners.base import ChatMessage, Generation, TextListener
 
 log = logging.getLogger(__name__)
 Now = Callable[[], datetime]
@@ -76,9 +79,12 @@ class Responder:
         admit: Callable[[], None] = always_admit,
         answers: AnswerLookup | None = None,
         notices: AnswerNotices | None = None,
+        partials: PartialAnswers | None = None,
     ) -> None:
         self._cache = answers
         self._notices = notices or NoNotices()
+        self._partials = partials or NoPartials()
+        self._streamed = _StreamedJobs()
         self.admit = admit
         """Raises WorkerUnavailable when this worker takes no job now (breaker open, shutting down)."""
         self._monotonic = monotonic
@@ -123,6 +129,8 @@ class Responder:
         # Streams of these jobs (GET /v1/jobs/{id}/events) show `running` at once.
         running = [job.job_id for job, began in zip(jobs, begun, strict=True) if isinstance(began, tuple)]
         self._notices.announce(answer_notices.started(running))
+        if running and self._partials.live:  # one look for the batch: which of them are streamed
+            self._streamed.add(self._partials.wanted(running))
         return begun
 
     def launch(self, job: ChatJob, begun: Begun, worker: str) -> Launched | ChatAnswer | None:
@@ -130,6 +138,7 @@ class Responder:
         an answer to store at once when its deadline has passed or its input cannot run.
         Raises as `conclude` does."""
         before, history = begun
+        on_text = self._text_listener(job.job_id)  # taken whatever happens next: no mark is left over
         if before.final:
             log.info("job %s already final; duplicate delivery ignored", job.job_id,
                      extra=log_fields(job.job_id, job.queue, worker))  # fmt: skip
@@ -138,7 +147,7 @@ class Responder:
         if job.deadline_at is not None and started >= job.deadline_at:
             return self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed")
         try:
-            future = self._submit(job, history, started)
+            future = self._submit(job, history, started, on_text)
         except Exception as exc:
             return self._judge(job, worker, exc)
         return Launched(job, started, future, cacheable=not history)
@@ -188,12 +197,21 @@ class Responder:
             raise PoisonSuspect(f"failed alone in its batch: {exc}") from exc
         raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
 
-    def _submit(self, job: ChatJob, history: list[Turn], started: datetime) -> Future[Batched[Generation]]:
+    def _submit(
+        self, job: ChatJob, history: list[Turn], started: datetime, on_text: TextListener | None
+    ) -> Future[Batched[Generation]]:
         system = self._profile.system_prompt(job.language)
         messages = build_prompt_within(system, history, job.text, self._history_tokens, self._count_tokens)
         max_new = self._profile.max_new_tokens
         tokens = self._count_tokens(messages) + max_new
-        return self._batcher.submit(PromptRequest(messages, max_new), tokens, self._deadline(job, started))
+        request = PromptRequest(messages, max_new, on_text)
+        return self._batcher.submit(request, tokens, self._deadline(job, started))
+
+    def _text_listener(self, job_id: str) -> TextListener | None:
+        """Where a streamed job's answer so far goes while it is generated; None for the others."""
+        if not self._streamed.take(job_id):
+            return None
+        return partial(self._partials.report, job_id)
 
     def _deadline(self, job: ChatJob, started: datetime) -> float | None:
         """The job's wall-clock deadline on the batcher's monotonic clock."""
@@ -224,6 +242,26 @@ class Responder:
         if isinstance(stored, JobNotFound):
             raise stored
         return answer
+
+
+class _StreamedJobs:
+    """Jobs begun as streamed and not launched yet (begin and launch run on different threads)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, job_ids: set[str]) -> None:
+        if job_ids:
+            with self._lock:
+                self._ids |= job_ids
+
+    def take(self, job_id: str) -> bool:
+        with self._lock:
+            if job_id not in self._ids:
+                return False
+            self._ids.discard(job_id)
+            return True
 
 
 def _ms(delta: timedelta) -> float:

@@ -15,6 +15,7 @@ from core.settings import Settings
 from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
 from persistence.db import SessionFactory
+from persistence.partial_answers import PartialAnswers
 from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
 from workers.breaker import ModelBreaker
@@ -187,6 +188,7 @@ def build_runtime(
     queues: Sequence[str],
     answers: AnswerLookup | None = None,
     notices: AnswerNotices | None = None,
+    partials: PartialAnswers | None = None,
 ) -> WorkerRuntime:
     """Load the model, warm it up, start the batcher loop and the health monitor."""
     runner, facts = make_runner(settings, profile)
@@ -206,7 +208,7 @@ def build_runtime(
         factory, feeder, effective, runner.model_name, runner.count_tokens,
         history_turns=settings.history_turns, timeout_s=settings.job_timeout_s, admit=admission,
         history_tokens=settings.history_tokens,
-        answers=answers, notices=notices or NoNotices(),
+        answers=answers, notices=notices or NoNotices(), partials=partials,
     )  # fmt: skip
     monitor.start()
     return WorkerRuntime(effective, runner, feeder, responder, admission, switch, activity, monitor)
@@ -251,4 +253,7 @@ def effective_profile(settings: Settings, profile: Profile) -> Profile:
 def run_requests(runner: Runner, requests: list[PromptRequest]) -> list[Generation]:
     """Run one batch; prompts of one batch share the largest max_new_tokens among them."""
     max_new = max(r.max_new_tokens for r in requests)
-    return runner.generate([r.messages for r in requests], max_new_tokens=max_new)
+    listeners = [r.on_text for r in requests]
+    if not any(listeners):  # the usual batch: runners that cannot stream still take it
+        return runner.generate([r.messages for r in requests], max_new_tokens=max_new)
+    return runner.generate([r.messages for r in requests], max_new_tokens=max_new, listeners=listeners)

@@ -123,6 +123,7 @@ async function awaitAnswer(jobId, item, details) {
   try {
     for await (const event of events(jobId)) {
       if (event.kind === "status") item.querySelector(".meta").textContent = `${details} · ${event.data.status}`;
+      if (event.kind === "token") item.querySelector(".text").textContent = event.data.text; // the answer so far
       if (event.kind === "answer") { fill(item, outcome(event.data), meta(event.data.language, modelName(event.data.model))); return; }
     }
     fill(item, "(the answer is taking long: reload later to see it)", details);
@@ -133,7 +134,7 @@ async function awaitAnswer(jobId, item, details) {
 }
 
 async function send(text) {
-  const body = { text, user_ref: userRef() };
+  const body = { text, user_ref: userRef(), stream: true };
   const conversation = store.get("conversation");
   if (conversation) body.conversation_id = conversation;
   if (!store.get("key")) body.channel = "web"; // with a key, the key's channel

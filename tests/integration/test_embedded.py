@@ -7,6 +7,7 @@ tiny test model), on a free port, with no Redis, RabbitMQ or PostgreSQL involved
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import time
@@ -161,3 +162,22 @@ def test_a_job_streams_its_status_changes_and_its_answer(embedded):
             return [event.kind async for event in client.stream(sent.job_id, timeout=30)]
 
     assert asyncio.run(again()) == ["status", "answer"]  # already done: its state, then its answer
+
+
+def test_a_streamed_job_shows_its_answer_growing_before_the_answer(embedded):
+    """Posted with `stream`, its stream carries `token` events, the answer so far, each one
+    extending the last, before the answer. The stream opens after the POST returns: a job that
+    was over by then shows no tokens, so the test sends until one is caught mid-way."""
+    url, _ = embedded
+    with Client(url) as client:
+        for attempt in range(10):
+            sent = client.send(f"Hola, ¿dónde está mi pedido número {attempt}?", stream=True)
+            events = list(client.stream(sent.job_id, timeout=90))
+            tokens = [event.data for event in events if event.kind == "token"]
+            if tokens:
+                break
+    assert tokens, "no stream caught its job before it ended in 10 tries"
+    assert events[-1].kind == "answer" and events[-1].data["status"] == "done"
+    texts = [token["text"] for token in tokens]
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+    assert "".join(token["delta"] for token in tokens) == texts[-1]

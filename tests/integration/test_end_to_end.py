@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from core.jobs import ChatJob, new_id
 from ops.stack import Stack
 from persistence import views
+from persistence.partial_answers import PartialAnswers, open_partial_answers
 from producers.api import create_app
 from tests.support import store
 from tests.support.jobs import fresh_stack
@@ -89,6 +90,33 @@ def test_zh_en_es_messages_are_answered_through_the_broker(deployment: Deploymen
         conversation = deployment.client.get(f"/v1/conversations/{body['conversation_id']}").json()
         assert [t["role"] for t in conversation["turns"]] == ["user", "assistant"]
         assert conversation["turns"][0]["text"] == text
+
+
+def test_a_streamed_job_reports_its_answer_as_it_is_generated(deployment: Deployment):
+    """API marks the job → the worker process sees the mark → its runner's texts travel over
+    Redis. Heard by a listener subscribed before the job is posted, so no text can be missed.
+    Where the fleet has no Redis (RabbitMQ alone) nothing is streamed, and the answer still comes."""
+    settings = deployment.stack.settings
+    heard: list[str] = []
+    listener = open_partial_answers(settings)
+    try:
+        if listener.live:
+            listener.listen(lambda job_id, text: heard.append(job_id))
+            wait_until(lambda: _subscribed(listener, heard), 5, "the subscription")
+        body = {"text": MESSAGES["es"], "stream": True}
+        sent = deployment.client.post("/v1/messages?wait=60", json=body).json()
+        assert sent["status"] == "done" and sent["answer"]
+        if listener.live:
+            wait_until(lambda: sent["job_id"] in heard, 5, "a partial answer of the job")
+    finally:
+        listener.close()
+    assert listener.live == settings.broker_url.startswith("redis")
+
+
+def _subscribed(partials: PartialAnswers, heard: list[str]) -> bool:
+    partials.report("probe", "probe")
+    time.sleep(0.05)
+    return "probe" in heard
 
 
 def test_one_word_follow_up_keeps_the_conversation_language(deployment: Deployment):

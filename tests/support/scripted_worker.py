@@ -26,7 +26,7 @@ from core.settings import Settings
 from routing.table import Profile
 from workers import runtime
 from workers.health import ModelFacts
-from workers.runners.base import ChatPrompt, Generation, Runner
+from workers.runners.base import ChatPrompt, Generation, Runner, TextListener
 from workers.runners.continuous import ContinuousBatchRunner
 
 _real_make_runner = runtime.make_runner
@@ -47,7 +47,12 @@ class ScriptedRunner:
     def count_tokens(self, prompt: ChatPrompt) -> int:
         return self._runner.count_tokens(prompt)
 
-    def generate(self, prompts: Sequence[ChatPrompt], max_new_tokens: int) -> list[Generation]:
+    def generate(
+        self,
+        prompts: Sequence[ChatPrompt],
+        max_new_tokens: int,
+        listeners: Sequence[TextListener | None] | None = None,
+    ) -> list[Generation]:
         print(f"batch-start {len(prompts)}", flush=True)
         try:
             time.sleep(self._delay_s)
@@ -55,7 +60,7 @@ class ScriptedRunner:
                 raise RuntimeError("scripted fault: the device is broken")
             if self._poison and any(self._poison in str(message) for prompt in prompts for message in prompt):
                 raise RuntimeError("scripted fault: a poison prompt")
-            return self._runner.generate(prompts, max_new_tokens)
+            return self._runner.generate(prompts, max_new_tokens, listeners)
         finally:
             print(f"batch-end {len(prompts)}", flush=True)
 

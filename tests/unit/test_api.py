@@ -227,3 +227,74 @@ def test_metrics_count_accepted_jobs_and_show_the_queue_they_wait_on(client: Tes
 
 def _sample(text: str, prefix: str) -> float:
     return float(next(line for line in text.splitlines() if line.startswith(prefix)).removeprefix(prefix))
+
+
+def test_a_message_posted_with_stream_is_marked_for_its_worker(tmp_path: Path):
+    values = load_settings(var_dir=str(tmp_path))
+    upgrade(values.store_url)
+    stack = build_stack(values)
+    with TestClient(create_app(stack)) as client:
+        streamed = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?", "stream": True})
+        plain = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?"})
+        ids = [streamed.json()["job_id"], plain.json()["job_id"]]
+        assert stack.partials.wanted(ids) == {ids[0]}
+        # streaming is how an answer is watched, not what is asked: a retry may differ in it
+        key = {"Idempotency-Key": "retry-1"}
+        first = client.post("/v1/messages", json={"text": "Hej!", "stream": True}, headers=key)
+        again = client.post("/v1/messages", json={"text": "Hej!"}, headers=key)
+        assert again.status_code == 202 and again.json()["job_id"] == first.json()["job_id"]
+        refused = client.post("/v1/messages", json={"text": "Hej!", "stream": "maybe"})
+        assert refused.status_code == 422
+    stack.close()
+
+
+def test_a_stream_shows_status_tokens_and_the_answer_in_order(tmp_path: Path):
+    """The events route driven by hand: what a worker does (begin, report texts, store) is done
+    here step by step, each after the stream has shown the one before."""
+    values = load_settings(var_dir=str(tmp_path))
+    upgrade(values.store_url)
+    stack = build_stack(values)
+    with TestClient(create_app(stack)) as client:
+        job_id = client.post("/v1/messages", json={"text": "Hola, ¿y mi pedido?", "stream": True}).json()[
+            "job_id"
+        ]
+        worker_steps = iter(_worker_steps(stack, job_id))
+        events: list[tuple[str, dict]] = []
+        with client.stream("GET", f"/v1/jobs/{job_id}/events") as response:
+            kind = ""
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:"):
+                    events.append((kind, json.loads(line[5:])))
+                    next(worker_steps, None)  # the next step, once this event is seen
+    stack.close()
+    kinds = [(kind, data.get("status") or data.get("delta")) for kind, data in events]
+    assert kinds == [
+        ("status", "queued"), ("status", "running"), ("token", "Hola,"), ("token", " ¿en qué"),
+        ("token", "Bonjour"), ("status", "done"), ("answer", "done"),
+    ]  # fmt: skip
+    assert events[4][1]["text"] == "Bonjour"  # a text that does not extend the last: the whole
+    assert events[-1][1]["answer"] == "Hola, ¿en qué puedo ayudarle?"
+
+
+def _worker_steps(stack, job_id: str) -> Iterator[None]:
+    """A worker's life for one job, one step per event the stream shows."""
+    from core.jobs import ChatAnswer, JobStatus
+    from persistence import answer_notices, job_lifecycle
+
+    job_lifecycle.begin_jobs(stack.factory, [(job_id, "w1")], 4)
+    stack.notices.announce(answer_notices.started([job_id]))
+    yield
+    stack.partials.report(job_id, "Hola,")
+    yield
+    stack.partials.report(job_id, "Hola, ¿en qué")
+    yield
+    stack.partials.report(job_id, "Bonjour")
+    yield
+    answer = ChatAnswer(
+        job_id=job_id, text="Hola, ¿en qué puedo ayudarle?", language="es", status=JobStatus.DONE
+    )
+    job_lifecycle.store_answers(stack.factory, [answer])
+    stack.notices.announce([job_id])
+    yield

@@ -11,6 +11,7 @@ from core.errors import BabelqError, BatcherClosed, BatchError, ConfigurationErr
 from tests.support.prompts import PROMPTS as BASE_PROMPTS
 from tests.support.prompts import ask
 from workers.model_loader import LoadedModel
+from workers.runners.base import STREAM_EVERY_TOKENS
 from workers.runners.continuous import ContinuousBatchRunner
 from workers.runners.static import StaticBatchRunner
 
@@ -218,3 +219,15 @@ def test_the_cap_on_running_sequences_changes_live(loaded: LoadedModel, monkeypa
 def test_unsupported_options_are_refused_at_construction(loaded: LoadedModel, options) -> None:
     with pytest.raises(ConfigurationError):
         ContinuousBatchRunner(loaded, **options)
+
+
+def test_a_streamed_request_is_told_its_answer_as_it_grows(runner) -> None:
+    plain = runner.submit(PROMPTS[0], 12).result(timeout=60)
+    told: list[str] = []
+    future = runner.submit(PROMPTS[0], 12, on_text=told.append)
+    quiet = runner.submit(PROMPTS[1], 12)
+    answer = future.result(timeout=60)
+    assert answer == plain  # streaming changes nothing
+    assert quiet.result(timeout=60).completion_tokens > 0
+    if answer.completion_tokens > STREAM_EVERY_TOKENS:  # told every few tokens before it ended
+        assert told and answer.text.startswith(told[-1].strip())

@@ -27,7 +27,7 @@ class FakeContinuousRunner:
     def encode(self, messages):
         return messages
 
-    def submit_tokens(self, messages, max_new_tokens):
+    def submit_tokens(self, messages, max_new_tokens, on_text=None):
         return self.submit(messages, max_new_tokens)
 
     def set_max_batch_size(self, size: int) -> None:

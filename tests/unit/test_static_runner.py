@@ -7,8 +7,9 @@ import pytest
 from core.errors import ConfigurationError, ModelLoadError
 from tests.support.prompts import PROMPTS
 from workers.model_loader import LoadedModel, footprint_mib, load_model, resolve_device, resolve_dtype
+from workers.runners.base import completion
 from workers.runners.null import NULL_ANSWER, NullRunner
-from workers.runners.static import StaticBatchRunner, answer_text, completion
+from workers.runners.static import StaticBatchRunner, answer_text
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def test_a_notice_from_another_thread_wakes_the_waiter_of_that_job_only():
     other_woken, waited = asyncio.run(scenario())
     # expect it woken by the notice (not by the safety re-check), the other job's waiter not
     assert not other_woken and waited < SAFETY_RECHECK_S
-    assert waiters._waiting == {}  # both unregistered when their blocks ended
+    assert waiters._waiting.jobs() == []  # both unregistered when their blocks ended
 
 
 def test_without_notices_a_waiter_returns_at_its_timeout():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -10,6 +10,10 @@ ChatMessage = dict[str, str]
 """One turn: {"role": "system" | "user" | "assistant", "content": "..."}."""
 ChatPrompt = Sequence[ChatMessage]
 FinishReason = Literal["stop", "length"]
+TextListener = Callable[[str], None]
+"""Told a streamed prompt's answer so far, every few tokens while it is generated."""
+STREAM_EVERY_TOKENS = 4
+"""How often a streamed answer is told: every token would decode each row at every step."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,30 @@ class Runner(Protocol):
         """Tokens the prompt takes once rendered with the chat template (no padding)."""
         ...
 
-    def generate(self, prompts: Sequence[ChatPrompt], max_new_tokens: int) -> list[Generation]:
-        """One Generation per prompt, in the order given; [] for no prompts."""
+    def generate(
+        self,
+        prompts: Sequence[ChatPrompt],
+        max_new_tokens: int,
+        listeners: Sequence[TextListener | None] | None = None,
+    ) -> list[Generation]:
+        """One Generation per prompt, in the order given; [] for no prompts. `listeners`, one per
+        prompt (None for a prompt nobody streams), are told each answer so far as it grows."""
         ...
+
+
+def partial_text(decoded: str) -> str:
+    """An unfinished answer as a stream shows it: no leading space, and no U+FFFD from a
+    multi-byte character whose last byte-level token has not come yet."""
+    return decoded.lstrip().rstrip("\ufffd")
+
+
+def completion(new_tokens: list[int], eos_ids: frozenset[int]) -> tuple[list[int], FinishReason]:
+    """The tokens of one answer, up to and including its first eos, and why it ended.
+
+    After a row's eos, `generate` fills it with pad tokens (often the eos id itself) until the
+    whole batch is done, so only the first eos counts.
+    """
+    for index, token in enumerate(new_tokens):
+        if token in eos_ids:
+            return new_tokens[: index + 1], "stop"
+    return new_tokens, "length"

@@ -43,7 +43,14 @@ from transformers.generation.continuous_batching.requests import GenerationOutpu
 from core.errors import BatcherClosed, BatchError, ConfigurationError, ItemTooLarge
 from workers.backoff import SizeCap, triage_dead_loop
 from workers.model_loader import LoadedModel
-from workers.runners.base import ChatPrompt, Generation
+from workers.runners.base import (
+    STREAM_EVERY_TOKENS,
+    ChatPrompt,
+    Generation,
+    TextListener,
+    completion,
+    partial_text,
+)
 from workers.runners.cb_manager import (
     batching_config,
     build_manager,
@@ -53,7 +60,7 @@ from workers.runners.cb_manager import (
     set_sequence_cap,
     start_with_cap,
 )
-from workers.runners.static import answer_text, completion, eos_token_ids
+from workers.runners.static import answer_text, eos_token_ids
 
 DEFAULT_MAX_BATCH_SIZE = 32
 RECOVER_AFTER = 50
@@ -74,6 +81,7 @@ class _Request:
     order: int
     request_id: str = ""
     parked: bool = False
+    on_text: TextListener | None = None  # a streamed request: told its answer so far
 
 
 class ContinuousBatchRunner:
@@ -147,30 +155,40 @@ class ContinuousBatchRunner:
     def count_tokens(self, prompt: ChatPrompt) -> int:
         return len(self.encode(prompt))
 
-    def generate(self, prompts: Sequence[ChatPrompt], max_new_tokens: int) -> list[Generation]:
+    def generate(
+        self,
+        prompts: Sequence[ChatPrompt],
+        max_new_tokens: int,
+        listeners: Sequence[TextListener | None] | None = None,
+    ) -> list[Generation]:
         """Submit every prompt, then wait for all; the first failure is raised for the whole call."""
         if not prompts:
             return []
         futures: list[Future[Generation]] = []
         try:
-            for prompt in prompts:
-                futures.append(self.submit(prompt, max_new_tokens))
+            for prompt, listener in zip(prompts, listeners or [None] * len(prompts), strict=True):
+                futures.append(self.submit(prompt, max_new_tokens, listener))
             return [future.result() for future in futures]
         except BaseException:
             for future in futures:  # the call fails as a whole: stop the work nobody will read
                 future.cancel()
             raise
 
-    def submit(self, prompt: ChatPrompt, max_new_tokens: int) -> Future[Generation]:
+    def submit(
+        self, prompt: ChatPrompt, max_new_tokens: int, on_text: TextListener | None = None
+    ) -> Future[Generation]:
         """Queue one prompt now; its Future resolves as soon as its own answer ends.
 
         Cancelling the Future drops the request from the running batch. Raises ItemTooLarge for a
         request the KV cache could never hold, BatcherClosed after `close()`, and BatchError when
-        no generation loop could be started again after a failure.
+        no generation loop could be started again after a failure. `on_text` (a streamed
+        request) is told the answer so far every STREAM_EVERY_TOKENS tokens.
         """
-        return self.submit_tokens(self.encode(prompt), max_new_tokens)
+        return self.submit_tokens(self.encode(prompt), max_new_tokens, on_text)
 
-    def submit_tokens(self, input_ids: list[int], max_new_tokens: int) -> Future[Generation]:
+    def submit_tokens(
+        self, input_ids: list[int], max_new_tokens: int, on_text: TextListener | None = None
+    ) -> Future[Generation]:
         """`submit` for a prompt already encoded (by `encode`, in the caller's thread)."""
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
@@ -178,7 +196,7 @@ class ContinuousBatchRunner:
         future: Future[Generation] = Future()
         with self._lock:
             self._refuse_when_stopped()
-            request = _Request(future, input_ids, max_new_tokens, next(self._ids))
+            request = _Request(future, input_ids, max_new_tokens, next(self._ids), on_text=on_text)
             self._add(request)
         future.add_done_callback(lambda done: self._cancel(request, done))
         return future
@@ -229,7 +247,7 @@ class ContinuousBatchRunner:
         self._requests[request.request_id] = request
         added = self._manager.add_request(
             request.input_ids, request_id=request.request_id, max_new_tokens=request.max_new_tokens,
-            eos_token_id=sorted(self._eos_ids),
+            eos_token_id=sorted(self._eos_ids), streaming=request.on_text is not None,
         )  # fmt: skip
         request.parked = added is None
 
@@ -273,6 +291,7 @@ class ContinuousBatchRunner:
 
     def _deliver(self, manager: ContinuousBatchingManager, output: GenerationOutput) -> None:
         if not output.is_finished():
+            self._stream(output)  # only streamed requests report before they finish
             return
         if output.error is not None and loop_died(manager):
             return  # every request of a dead loop is settled together by _recover
@@ -338,12 +357,28 @@ class ContinuousBatchRunner:
         ran = [request for request in victims if not request.parked]
         return triage_dead_loop(ran, parked, error, self._cap)
 
+    def _stream(self, output: GenerationOutput) -> None:
+        """Tell a streamed request its answer so far, every STREAM_EVERY_TOKENS tokens."""
+        tokens = output.generated_tokens
+        with self._lock:
+            request = self._requests.get(output.request_id)
+        if request is None or request.on_text is None or not tokens or len(tokens) % STREAM_EVERY_TOKENS:
+            return
+        kept, _ = completion(tokens, self._eos_ids)
+        try:
+            request.on_text(partial_text(self._decode(kept)))
+        except Exception as exc:  # a lost stream update, never a failed request
+            log.warning("a stream listener failed: %s", exc)
+
     def _result(self, new_tokens: list[int], prompt_tokens: int) -> Generation:
         kept, reason = completion(new_tokens, self._eos_ids)
+        return Generation(answer_text(self._decode(kept), reason), prompt_tokens, len(kept), reason)
+
+    def _decode(self, tokens: list[int]) -> str:
         with self._tokenizer_lock:
-            text = self.loaded.tokenizer.decode(kept, skip_special_tokens=True)
+            text = self.loaded.tokenizer.decode(tokens, skip_special_tokens=True)
         assert isinstance(text, str)  # one sequence of ids decodes to one string
-        return Generation(answer_text(text, reason), prompt_tokens, len(kept), reason)
+        return text
 
     def _cancel(self, request: _Request, future: Future[Generation]) -> None:
         if not future.cancelled():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workers.runners.base import ChatPrompt, FinishReason, Generation
+from workers.runners.base import ChatPrompt, FinishReason, Generation, TextListener
 
 NULL_ANSWER = "[null runner] ok"
 
@@ -22,8 +22,19 @@ class NullRunner:
     def count_tokens(self, prompt: ChatPrompt) -> int:
         return sum(len(message["content"].split()) for message in prompt)
 
-    def generate(self, prompts: Sequence[ChatPrompt], max_new_tokens: int) -> list[Generation]:
-        return [self._answer(prompt, max_new_tokens) for prompt in prompts]
+    def generate(
+        self,
+        prompts: Sequence[ChatPrompt],
+        max_new_tokens: int,
+        listeners: Sequence[TextListener | None] | None = None,
+    ) -> list[Generation]:
+        answers = [self._answer(prompt, max_new_tokens) for prompt in prompts]
+        for answer, listener in zip(answers, listeners or [None] * len(prompts), strict=True):
+            if listener is not None:  # a streamed answer grows a word at a time
+                words = answer.text.split()
+                for count in range(1, len(words) + 1):
+                    listener(" ".join(words[:count]))
+        return answers
 
     def _answer(self, prompt: ChatPrompt, max_new_tokens: int) -> Generation:
         words = NULL_ANSWER.split()

@@ -15,7 +15,8 @@ from transformers import GenerationMixin
 
 from core.errors import ModelLoadError
 from workers.model_loader import LoadedModel
-from workers.runners.base import ChatPrompt, FinishReason, Generation
+from workers.runners.base import ChatPrompt, FinishReason, Generation, TextListener, completion
+from workers.runners.row_streamer import RowStreamer
 
 
 class StaticBatchRunner:
@@ -36,7 +37,12 @@ class StaticBatchRunner:
     def count_tokens(self, prompt: ChatPrompt) -> int:
         return len(self.loaded.tokenizer(self.render(prompt), add_special_tokens=False).input_ids)
 
-    def generate(self, prompts: Sequence[ChatPrompt], max_new_tokens: int) -> list[Generation]:
+    def generate(
+        self,
+        prompts: Sequence[ChatPrompt],
+        max_new_tokens: int,
+        listeners: Sequence[TextListener | None] | None = None,
+    ) -> list[Generation]:
         if not prompts:
             return []
         if max_new_tokens < 1:
@@ -45,12 +51,23 @@ class StaticBatchRunner:
         with torch.inference_mode(), _release_cuda_cache_on_oom():
             output = self._generate(
                 **batch, max_new_tokens=max_new_tokens, do_sample=False,
-                repetition_penalty=self.repetition_penalty,
+                repetition_penalty=self.repetition_penalty, streamer=self._streamer(listeners),
                 pad_token_id=self.loaded.tokenizer.pad_token_id, eos_token_id=list(self._eos_ids),
             )  # fmt: skip
         new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         return [self._result(row, n) for row, n in zip(new_tokens, prompt_lengths, strict=True)]
+
+    def _streamer(self, listeners: Sequence[TextListener | None] | None) -> RowStreamer | None:
+        """A streamer only for a batch that has a streamed row: the others run as before."""
+        if listeners is None or not any(listeners):
+            return None
+        return RowStreamer(listeners, self._decode, self._eos_ids)
+
+    def _decode(self, tokens: list[int]) -> str:
+        text = self.loaded.tokenizer.decode(tokens, skip_special_tokens=True)
+        assert isinstance(text, str)  # one sequence of ids decodes to one string
+        return text
 
     def _encode(self, prompts: Sequence[ChatPrompt]) -> dict[str, torch.Tensor]:
         """Left-pad the batch so every prompt ends at the last column, where generation starts.
@@ -65,21 +82,7 @@ class StaticBatchRunner:
 
     def _result(self, new_tokens: list[int], prompt_tokens: int) -> Generation:
         kept, reason = completion(new_tokens, self._eos_ids)
-        text = self.loaded.tokenizer.decode(kept, skip_special_tokens=True)
-        assert isinstance(text, str)  # one sequence of ids decodes to one string
-        return Generation(answer_text(text, reason), prompt_tokens, len(kept), reason)
-
-
-def completion(new_tokens: list[int], eos_ids: frozenset[int]) -> tuple[list[int], FinishReason]:
-    """The tokens of one answer, up to and including its first eos, and why it ended.
-
-    After a row's eos, `generate` fills it with pad tokens (often the eos id itself) until the
-    whole batch is done, so only the first eos counts.
-    """
-    for index, token in enumerate(new_tokens):
-        if token in eos_ids:
-            return new_tokens[: index + 1], "stop"
-    return new_tokens, "length"
+        return Generation(answer_text(self._decode(kept), reason), prompt_tokens, len(kept), reason)
 
 
 def answer_text(decoded: str, reason: FinishReason) -> str:
