@@ -52,9 +52,11 @@ from routing.lexicon import (
     MARKER_CHARS,
     ROMANIZED_WORDS,
     SCRIPT_LANGUAGES,
+    SCRIPT_OWNERS,
     SHORT_WORDS,
     SIBLING_WORDS,
     UNIVERSAL,
+    lexicon_languages,
 )
 from routing.rules import Detection
 from routing.text_tokens import (
@@ -66,10 +68,24 @@ from routing.text_tokens import (
     tokenize,
 )
 
-DEFAULT_SUPPORTED_LANGUAGES: tuple[str, ...] = (
-    "en", "zh", "es", "fr", "de", "it", "pt", "nl", "ru", "uk", "pl", "cs", "sv", "da", "no",
-    "fi", "tr", "ar", "he", "fa", "hi", "ja", "ko", "th", "vi", "id", "ms", "el", "ro", "hu",
+# Every language py3langid's model knows, folded to ISO 639-1 (its `nn` is `no`, `arz` and `ary`
+# are `ar`, `yue` and `wuu` are `zh`; its codes with no ISO 639-1 form are left out), less those no
+# customer writes and the model likes to guess for noise: Latin, Esperanto, Volapük, Sanskrit.
+# Dzongkha is left to Tibetan (bo), which the Tibetan script decides (lexicon.SCRIPT_OWNERS).
+# A unit test checks this list against the model's labels, so a py3langid update cannot drift.
+DETECTABLE_LANGUAGES: tuple[str, ...] = (
+    "af", "am", "an", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "fy", "ga", "gd", "gl", "gu",
+    "ha", "he", "hi", "hr", "ht", "hu", "hy", "id", "ig", "is", "it", "ja", "jv", "ka", "kk", "km",
+    "kn", "ko", "ku", "ky", "lb", "lg", "ln", "lo", "lt", "lv", "mg", "mk", "ml", "mn", "mr", "ms",
+    "mt", "my", "ne", "nl", "no", "oc", "om", "or", "pa", "pl", "ps", "pt", "qu", "ro", "ru", "rw",
+    "se", "si", "sk", "sl", "sn", "so", "sq", "sr", "st", "sv", "sw", "ta", "te", "tg", "th", "tk",
+    "tl", "tr", "tt", "ug", "uk", "ur", "uz", "vi", "wa", "xh", "yo", "zh", "zu",
 )  # fmt: skip
+NOT_DETECTED: frozenset[str] = frozenset({"la", "eo", "vo", "sa", "dz"})
+"""py3langid languages deliberately not detected (see DETECTABLE_LANGUAGES)."""
+SCRIPT_ONLY: frozenset[str] = frozenset({"bo"})
+"""Detected by their script alone: py3langid has no model of them."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,6 +114,10 @@ MIN_EVIDENCE = 1.0
 ROMANIZED_HANDICAP = LEXICON_BONUS
 # The model gives less than this to all candidates together: probably another language.
 MIN_CANDIDATE_MASS = 0.1
+# The model preferring a language the lexicon has no words for by this factor makes the
+# lexicon's winner unreliable (see _outvoted_unheard).
+UNHEARD_MARGIN = 2.0
+UNHEARD_MIN_WORDS = 3  # below this the model reads too little to outvote the lexicon
 _PHRASE_LENGTHS = (3, 2, 1)
 
 
@@ -155,6 +175,7 @@ class _Evidence:
     log_scores: dict[str, float]  # unnormalised log-probability per candidate
     lid_words: int  # words the model read
     lid_mass: float  # the model's probability for all candidates together
+    lid_probs: dict[str, float]  # the model's probability per readable candidate (renormalised)
     letters: int  # letters of the words that count (not brands)
     lexicon_only: frozenset[str]  # candidates the model cannot read (romanized Hindi)
 
@@ -172,12 +193,13 @@ class _Evidence:
 class LanguageDetector:
     """Detects the language of chat messages among `supported` languages (ISO 639-1)."""
 
-    def __init__(self, supported: Collection[str] = DEFAULT_SUPPORTED_LANGUAGES) -> None:
+    def __init__(self, supported: Collection[str] = DETECTABLE_LANGUAGES) -> None:
         self.supported: tuple[str, ...] = tuple(dict.fromkeys(normalize_language_code(c) for c in supported))
         self._by_script = _candidates_by_script(self.supported)
         self._romanized = frozenset(ROMANIZED_WORDS) & frozenset(self.supported)
         self._lexicon = build_lexicon(self.supported)
         self._markers = build_markers(self.supported)
+        self._worded = lexicon_languages()
         self._model: Any = None  # py3langid identifier, loaded on first use (~0.4 s)
         self._labels: dict[str, str] = {}  # model label -> folded code
         self._lock = threading.Lock()
@@ -192,12 +214,27 @@ class LanguageDetector:
         candidates = self._by_script.get(script or "", ())
         if not candidates:
             return Detection(None, 0.0, False, words)
+        owner = self._owner(script or "", candidates, tokens)
+        if owner is not None:  # the script decides, even for one word
+            return Detection(owner, 1.0, True, words)
         own = [t for t in tokens if t.script == script or {t.script, script} == {"HAN", "KANA"}]
         lexicon_only = self._romanized if script == "LATIN" else frozenset()
         evidence = self._evidence(own, candidates, lexicon_only)
         if not evidence.candidates:
             return Detection(None, 0.0, False, words)  # only a lexicon-only language could be it
         return self._decide(evidence, words)
+
+    def _owner(self, script: str, candidates: tuple[str, ...], tokens: list[Token]) -> str | None:
+        """The language a script belongs to alone: its only candidate, or its owner unless a
+        marker letter of another candidate is in the text."""
+        if len(candidates) == 1:
+            return candidates[0]
+        owner = SCRIPT_OWNERS.get(script)
+        if owner not in candidates:
+            return None
+        others = {char for char, langs in self._markers.items() if langs - {owner}}
+        own = (char for token in tokens if token.script == script for char in token.key)
+        return None if any(char in others for char in own) else owner
 
     # -- evidence -----------------------------------------------------------------------------
 
@@ -216,7 +253,8 @@ class LanguageDetector:
         _add_scaled(log_scores, _totals(marker_hits), MARKER_BONUS)
         lid_tokens = self._lid_tokens(content)
         lid_words = count_words(lid_tokens)
-        model, mass = self._model_scores(lid_tokens, tuple(c for c in candidates if c not in lexicon_only))
+        probs, mass = self._model_probs(lid_tokens, tuple(c for c in candidates if c not in lexicon_only))
+        model = _tempered(probs, lid_words)
         # The model is silent on a language it cannot read: such a candidate gets the score of
         # the model's favourite, less a handicap, and its lexicon words must make up the rest.
         silent = max(model.values(), default=0.0) - ROMANIZED_HANDICAP
@@ -224,17 +262,15 @@ class LanguageDetector:
             log_scores[language] += model.get(language, silent)
         letters = sum(len(t.text) for t in content)
         only = lexicon_only & frozenset(candidates)
-        return _Evidence(candidates, lexicon_hits, marker_hits, log_scores, lid_words, mass, letters, only)
+        return _Evidence(
+            candidates, lexicon_hits, marker_hits, log_scores, lid_words, mass, probs, letters, only
+        )
 
-    def _model_scores(self, tokens: list[Token], readable: tuple[str, ...]) -> tuple[dict[str, float], float]:
-        """The model's log-probability per readable candidate, tempered by the words it read,
-        and the probability mass it gave the candidates together."""
-        words = count_words(tokens)
-        if not words or not readable:
+    def _model_probs(self, tokens: list[Token], readable: tuple[str, ...]) -> tuple[dict[str, float], float]:
+        """The model's probability per readable candidate, and the mass it gave them together."""
+        if not count_words(tokens) or not readable:
             return {}, 1.0
-        probs, mass = self._lid_probabilities(" ".join(t.text for t in tokens), readable)
-        power = min(1.0, words / LID_FULL_WORDS)
-        return {language: power * math.log(prob + LID_FLOOR) for language, prob in probs.items()}, mass
+        return self._lid_probabilities(" ".join(t.text for t in tokens), readable)
 
     def _lexicon_hits(self, tokens: list[Token], candidates: tuple[str, ...]) -> list[_Hit]:
         """Chat-lexicon entries in the message and their candidates (a phrase counts its words)."""
@@ -311,6 +347,7 @@ class LanguageDetector:
             confidence >= needed
             and _own_evidence(evidence, best, runner_up) >= MIN_EVIDENCE
             and not _foreign(evidence, best)
+            and not _outvoted_unheard(evidence, best, self._worded)
         )
         return Detection(best, round(confidence, 4), reliable, words)
 
@@ -333,6 +370,27 @@ def _own_evidence(evidence: _Evidence, best: str, runner_up: str | None) -> floa
         return own  # the model cannot read it, so it vouches for nothing
     shared = sum(hit.words for hit in evidence.lexicon_hits if {best, runner_up} <= hit.languages)
     return own + max(0, evidence.lid_words - shared) / 2
+
+
+def _outvoted_unheard(evidence: _Evidence, best: str, worded: frozenset[str]) -> bool:
+    """True when the model clearly prefers a language the lexicon has no words for: the
+    winner's lexicon words may be that language's words too ("er" is Icelandic as much as
+    Norwegian), so the lexicon cannot overrule the model there."""
+    probs = evidence.lid_probs
+    if evidence.lid_words < UNHEARD_MIN_WORDS or not probs:
+        return False
+    favourite = max(probs, key=probs.__getitem__)
+    return (
+        favourite != best
+        and favourite not in worded
+        and probs[favourite] > UNHEARD_MARGIN * probs.get(best, 0.0)
+    )
+
+
+def _tempered(probs: dict[str, float], words: int) -> dict[str, float]:
+    """The model's log-probabilities, trusted more the more words it read."""
+    power = min(1.0, words / LID_FULL_WORDS)
+    return {language: power * math.log(prob + LID_FLOOR) for language, prob in probs.items()}
 
 
 def _foreign(evidence: _Evidence, best: str) -> bool:

@@ -186,6 +186,66 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
             " anulować, anulowanie"
         )
     ),
+    "sk": _with_ascii(
+        _words(
+            "ďakujem, vďaka, dobrý večer, ahoj, prosím, áno, nie, jasné, v poriadku, dovidenia,"
+            " môj, moja, moje, mi, ja, je, sú, som, bol, bola, bolo, nie je, ešte, už, stále, ale, alebo,"
+            " a, v, vo, s, so, z, na, do, od, po, za, o, kde, kedy, ako, prečo, čo, mám, má, máte, môžete,"
+            " môžem, chcem, potrebujem, objednávka, objednávku, objednávky, balík, balíček, zásielka,"
+            " zásielku, doručenie, vrátenie peňazí, faktúra, faktúru, platba, platbu, účet, heslo, pomoc,"
+            " pomôcť, peniaze, dnes, včera"
+        )
+    ),
+    # Croatian, Bosnian and Serbian share most chat words: each lists them, so that they count
+    # against other languages and cancel among the three (SIBLING_WORDS tells them apart).
+    "hr": _with_ascii(_words("hvala, hvala vam, hvala puno, molim, molim vas, dobar dan, pozdrav, da, ne, je, sam, si, nije, nisam, moj, moja, moje, paket, paketa, pošiljka, pošiljku, račun, lozinka, novac, kada, zašto, kako, koliko, još, već, dobio, dobila, stigao, stigla, stiglo, poslali, vratiti, povrat, pomoć, mogu, možete, s, sa" ", bok, bog")),
+    "bs": _with_ascii(_words("hvala, hvala vam, hvala puno, molim, molim vas, dobar dan, pozdrav, da, ne, je, sam, si, nije, nisam, moj, moja, moje, paket, paketa, pošiljka, pošiljku, račun, lozinka, novac, kada, zašto, kako, koliko, još, već, dobio, dobila, stigao, stigla, stiglo, poslali, vratiti, povrat, pomoć, mogu, možete, s, sa" ", zdravo, selam")),
+    "sr": _with_ascii(_words("hvala, hvala vam, hvala puno, molim, molim vas, dobar dan, pozdrav, da, ne, je, sam, si, nije, nisam, moj, moja, moje, paket, paketa, pošiljka, pošiljku, račun, lozinka, novac, kada, zašto, kako, koliko, još, već, dobio, dobila, stigao, stigla, stiglo, poslali, vratiti, povrat, pomoć, mogu, možete, s, sa" ", zdravo, ћао, хвала, молим, здраво, добар дан")),
+    "gl": _with_ascii(
+        _words(
+            "ola, grazas, moitas grazas, bo día, boa tarde, boas noites, si, non, por favor, onde, está,"
+            " a miña, o meu, encomenda, pedido, axuda, cartos, conta, semana, días, xa, aínda"
+        )
+    ),
+    "sl": _with_ascii(
+        _words(
+            "hvala, najlepša hvala, prosim, dober dan, živijo, kje, kdaj, zakaj, kako, koliko, moj, moja,"
+            " moje, paket, pošiljka, naročilo, naročila, še, že, ni, nisem, prejel, prejela, denar, vračilo, je"
+        )
+    ),
+    "lt": _with_ascii(
+        _words(
+            "ačiū, labai ačiū, prašau, laba diena, sveiki, kur, kada, kodėl, kaip, mano, siuntinys,"
+            " užsakymas, užsakymo, dar, jau, ne, negavau, pinigai, grąžinti"
+        )
+    ),
+    "lv": _with_ascii(
+        _words(
+            "paldies, liels paldies, lūdzu, labdien, sveiki, kur, kad, kāpēc, kā, mans, mana, paka, sūtījums,"
+            " pasūtījums, pasūtījumu, vēl, jau, nav, neesmu, saņēmu, nauda, atmaksa"
+        )
+    ),
+    "et": _with_ascii(
+        _words(
+            "aitäh, tänan, palun, tere, tere päevast, kus, millal, miks, kuidas, minu, mu, pakk, pakki,"
+            " tellimus, tellimust, veel, juba, ei, pole, saanud, raha, tagasi"
+        )
+    ),
+    "is": _words(
+        # Not a lone "takk": Norwegian's far more often, and Icelanders write "takk fyrir" too.
+        "takk fyrir, kærar þakkir, vinsamlegast, góðan dag, halló, hvar, hvenær, hvers vegna, af"
+        " hverju, hvernig, minn, mín, mitt, pakkinn, pöntun, pöntunin, er, ekki, enn, komin, kominn,"
+        " peningar, endurgreiðsla"
+    ),
+    "tl": _words(
+        "salamat, salamat po, maraming salamat, po, opo, kumusta, paano, bakit, saan, nasaan, kailan,"
+        " hindi, wala, pa, na po, ko, ang, ng, mga, ako, kayo, ninyo, sana, naman, lang, din, rin, ba,"
+        " magandang umaga, magandang hapon, pasensya, padala, bayad, pera"
+    ),
+    "sw": _words(
+        "asante, asante sana, habari, jambo, karibu, ndiyo, hapana, tafadhali, wapi, lini, kwa nini,"
+        " yangu, wangu, bado, pesa, msaada, naomba, nimelipa, mzigo, haijafika, sijapata"
+    ),
     "cs": _with_ascii(
         _words(
             "děkuji, děkuju, díky, moc děkuji, dobrý den, dobrý večer, ahoj, zdravím, prosím,"
@@ -408,14 +468,18 @@ SIBLING_WORDS: dict[str, frozenset[str]] = {
         " købte, ændre, ændret, penge, uge, uger, ugen, dage, måske, desværre, hjælp, hjælpen, tak, venlig,"
         " rigtig, rigtigt, forkert, fejl, fejlen, modtaget, modtage, modtog, leveret, sket, skete, spørge,"
         " spørger, bruge, siger, sige, hedder, endnu, tøj, tøjet, beskadiget, oplade, oplader, adgangskode,"
-        " jeres, sådan, stadigvæk, beløb, gerne, mig, dig, sig, igen, ændrer"
+        " jeres, sådan, stadigvæk, beløb, gerne, mig, dig, sig, igen, ændrer, fået, jer, købe, hjælpe"
     ),
     "no": _words(
         "inn, hva, kva, korleis, kvifor, kor, ikkje, eg, meg, deg, seg, mye, veldig, nå, etter, av,"
         " tilbake, opp, fikk, noe, noen, ble, blitt, kjøpt, kjøpe, kjøpte, endre, endret, penger, uke, uker,"
         " uka, dager, kanskje, dessverre, hjelp, hjelpe, hjelpen, takk, hei, nei, vennlig, feil, feilen,"
         " mottatt, mottok, motta, levert, skjedd, skjedde, igjen, spørre, bruke, sier, ennå, klær, klærne,"
-        " passord, dere, frå, sånn, gjerne, beløp, snarest, endrer"
+        " passord, dere, frå, sånn, gjerne, beløp, snarest, endrer, fått, pakka, mi,"
+        # A possessive after its noun is Norwegian; Danish puts it first ("min pakke", both).
+        " pakken min, pakka mi, bestillingen min, bestillinga mi, ordren min, ordren mi, kontoen min,"
+        " passordet mitt, pengene mine, varen min, varene mine, kortet mitt, adressen min,"
+        " fakturaen min, sendingen min, sendinga mi, kjolen min, skoene mine"
     ),
     "id": _words(
         "nggak, gak, enggak, ngga, udah, belom, bisa, mau, uang, kapan, gimana, karena, aja, kirim,"
@@ -499,6 +563,55 @@ SIBLING_WORDS: dict[str, frozenset[str]] = {
         " rechnung, erstattet, überwiesen, storniert, sendungsnummer, zugestellt, angekommen, leider, schon,"
         " nichts, auch, sehr, für, fuer, paket"
     ),
+    "sk": _with_ascii(
+        # Not "dobrý deň", "hneď", "prišla" or "vrátiť": typed without accents they are Czech words.
+        _words(
+            "som, si, sme, ste, nie je, nemôžem, môj, moja, kedy, prečo, koľko, ešte, tovar, veľkosť,"
+            " poškodený, poškodená, vrátenie, peniaze, odoslaná, kuriér, sledovanie, potrebujem,"
+            " chcel, chcela, by som, týždeň, týždne, týždňa, žiadny, žiadna, vôbec, bohužiaľ, naozaj,"
+            " ďakujem, alebo, tiež, prišiel, zásielka, zásielku, sa, reklamácia, objednal, objednala,"
+            " dostal som, dostala som"
+        )
+    ),
+    "gl": _with_ascii(
+        _words(
+            "non, miña, ata, aínda, cando, tamén, grazas, moitas grazas, xa, iso, unha, facer, podedes,"
+            " tedes, diñeiro, contrasinal, enderezo, mañá, onte, hoxe, vostede, moito, moita, graciñas,"
+            " bo día, boas tardes, encomenda miña, recibín, enviastes, quería, axuda, axudar, teño, ningunha"
+        )
+    ),
+    "be": _words(
+        "дзякуй, калі ласка, калі, чаму, што, ёсць, няма, грошы, атрымаў, атрымала, адправілі, вярнуць,"
+        " дапамажыце, прывітанне, сёння, учора, толькі, вельмі, яшчэ, чакаю, тыдзень, тыдні, дзе, мая,"
+        " маё, пасылка, пасылку, замова, замову, замовы, добры дзень, зрабіць, кошт, плацёж, мне трэба,"
+        " трэба, хачу, можна"
+    ),
+    # Croatian, Bosnian and Serbian: "što/tko" (hr) against "šta/ko" (bs, sr), and ijekavian
+    # "gdje, uvijek, mjesec" (hr, bs) against ekavian "gde, uvek, mesec" (sr): two words place a
+    # message among the three; a word the three share ("hvala", "paket") tells nothing.
+    "hr": _with_ascii(
+        _words(
+            "što, tko, tjedan, tjedna, tjedana, zaporka, jučer, tisuća, točno, novci, gdje, uvijek,"
+            " mjesec, mjeseca, lijepo, prije, poslije, vrijeme, sljedeći, htio, htjela, vidjeti, ovdje,"
+            " dio, narudžba, narudžbu, narudžbe, kuna, trebam, obavijest, bok"
+        )
+    ),
+    "bs": _with_ascii(
+        _words(
+            "šta, ko, sedmica, sedmice, sedmicu, juče, tačno, hiljada, gdje, uvijek, mjesec, mjeseca,"
+            " lijepo, prije, poslije, vrijeme, htio, htjela, vidjeti, ovdje, dio, narudžba, narudžbu,"
+            " narudžbe, hljeb, kahva, marka, maraka"
+        )
+    ),
+    "sr": _with_ascii(
+        _words(
+            "šta, ko, gde, uvek, mesec, meseca, lepo, pre, posle, vreme, sledeći, hteo, htela, videti,"
+            " ovde, deo, nedelja, nedelju, nedelje, juče, tačno, hiljada, porudžbina, porudžbinu,"
+            " porudžbine, dinara, dinar, шта, ко, где, увек, месец, лепо, пре, после, време,"
+            " хтео, видети, овде, недеља, недељу, недеље, јуче, тачно, хиљада, поруџбина, поруџбину,"
+            " поруџбине, динара, зашто, хвала, молим, пакет, пошиљка, пошиљку, добио, добила, где је"
+        )
+    ),
     # Polish has no sibling in CLOSE_LANGUAGES, but shares enough short words with Czech
     # (jak, ale, co, nic, to) that a few Czech sentences otherwise lean Polish.
     "pl": _with_ascii(
@@ -561,19 +674,39 @@ MARKER_CHARS: dict[str, frozenset[str]] = {
     "ur": frozenset("ٹڈڑںےھ"),
     "be": frozenset("ўі"),
     "bg": frozenset("ъщ"),
-    "sr": frozenset("ђћџљњ"),
+    "sr": frozenset("ђћџљњđčćšž"),
+    "as": frozenset("ৰৱ"),
+    "gl": frozenset("ñ"),  # Assamese ra and wa: Bengali script otherwise reads as Bengali
+    "sk": frozenset("ľĺŕôčšžťďňý"),  # the last seven Czech too: ě, ř, ů tell Czech
+    "hr": frozenset("čćšžđ"),  # Bosnian and Latin-script Serbian write them too: words decide
+    "bs": frozenset("čćšžđ"),
+    "sl": frozenset("čšž"),
+    "lt": frozenset("ąčęėįšųūž"),
+    "lv": frozenset("āčēģīķļņšūž"),
+    "et": frozenset("õäöüšž"),
+    "is": frozenset("ðþæöáéíóúý"),
+    "fo": frozenset("ðøæáíóúý"),
+    "kk": frozenset("әғқңөұүһі"),
+    "mk": frozenset("ѓќѕјљњ"),
+    "tt": frozenset("әөүҗңһ"),
+    "ba": frozenset("әөүғҡңҙҫһ"),
+    "ky": frozenset("ңөү"),
+    "mn": frozenset("өү"),
+    "tg": frozenset("ғӣқӯҳҷ"),
 }
 
 # Which languages a script can be. Keys are the first word of the Unicode character name
 # (LATIN, CYRILLIC, ...), except HAN and KANA which group the CJK ideographs and the two kana.
 # A supported language missing from every entry is assumed to be written in Latin script.
 SCRIPT_LANGUAGES: dict[str, frozenset[str]] = {
-    "CYRILLIC": frozenset({"ru", "uk", "bg", "sr", "be", "kk", "mk", "mn", "ky", "tg", "tt"}),
+    "CYRILLIC": frozenset({"ru", "uk", "bg", "sr", "be", "kk", "mk", "mn", "ky", "tg", "tt", "ba"}),
     "GREEK": frozenset({"el"}),
     "HEBREW": frozenset({"he", "yi"}),
     "ARABIC": frozenset({"ar", "fa", "ur", "ps", "ku", "ug", "sd"}),
     "DEVANAGARI": frozenset({"hi", "mr", "ne", "sa"}),
     "BENGALI": frozenset({"bn", "as"}),
+    "ORIYA": frozenset({"or"}),
+    "TIBETAN": frozenset({"bo"}),
     "THAI": frozenset({"th"}),
     "HANGUL": frozenset({"ko"}),
     "KANA": frozenset({"ja"}),
@@ -604,5 +737,17 @@ CLOSE_LANGUAGES: tuple[frozenset[str], ...] = (
     frozenset({"sr", "hr", "bs"}),
 )
 
-# Latin-script languages that also have a second script above (Serbian is written in both).
-ALSO_LATIN: frozenset[str] = frozenset({"sr"})
+# Latin-script languages that also have a second script above (Serbian is written in both;
+# py3langid's Kurdish is Kurmanji, in Latin script, while Sorani is written in Arabic script).
+ALSO_LATIN: frozenset[str] = frozenset({"sr", "ku"})
+
+# Scripts one language owns among the detectable ones: a single word in it decides, unless a
+# marker letter says it is the script's other language (Assamese ৰ, ৱ in Bengali script).
+# Tibetan script is Tibetan (bo), whose speakers far outnumber Dzongkha's; py3langid's only
+# model of the script is Dzongkha (dz), so it cannot tell them apart and is not asked.
+SCRIPT_OWNERS: dict[str, str] = {"BENGALI": "bn", "TIBETAN": "bo"}
+
+
+def lexicon_languages() -> frozenset[str]:
+    """The languages the lexicon has words for: only against these can its words decide."""
+    return frozenset(SHORT_WORDS) | frozenset(SIBLING_WORDS) | frozenset(ROMANIZED_WORDS)

@@ -6,7 +6,9 @@ import pytest
 
 from core.errors import InvalidLanguage
 from routing.language import (
-    DEFAULT_SUPPORTED_LANGUAGES,
+    DETECTABLE_LANGUAGES,
+    NOT_DETECTED,
+    SCRIPT_ONLY,
     LanguageDetector,
     build_lexicon,
     normalize_language_code,
@@ -57,10 +59,15 @@ def test_detector_refuses_a_malformed_supported_language():
         LanguageDetector(supported=["en", "english"])
 
 
-def test_default_supported_languages_are_the_thirty_we_route():
-    assert len(DEFAULT_SUPPORTED_LANGUAGES) == 30
-    assert len(set(DEFAULT_SUPPORTED_LANGUAGES)) == 30
-    assert all(normalize_language_code(c) == c for c in DEFAULT_SUPPORTED_LANGUAGES)
+def test_the_detector_knows_every_language_of_its_model_but_the_few_left_out_on_purpose():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    labels = LanguageIdentifier.from_model_file(MODEL_FILE).labels
+    folded = {normalize_language_code(label) for label in labels}
+    expected = {code for code in folded if len(code) == 2} - NOT_DETECTED | SCRIPT_ONLY
+    assert set(DETECTABLE_LANGUAGES) == expected
+    assert len(DETECTABLE_LANGUAGES) == len(set(DETECTABLE_LANGUAGES)) >= 97
+    assert all(normalize_language_code(c) == c for c in DETECTABLE_LANGUAGES)
 
 
 # -- noise ------------------------------------------------------------------------------------
@@ -236,10 +243,10 @@ def test_scandinavian_siblings_are_told_apart_by_their_own_words(detector, text,
 
 def test_sibling_words_tell_their_language_from_at_least_one_sibling():
     # a "distinguishing" word every sibling also has would cancel out and distinguish nothing
-    lexicon = build_lexicon(DEFAULT_SUPPORTED_LANGUAGES)
+    lexicon = build_lexicon(DETECTABLE_LANGUAGES)
     for language, words in SIBLING_WORDS.items():
         for group in (g for g in CLOSE_LANGUAGES if language in g):
-            siblings = group & set(DEFAULT_SUPPORTED_LANGUAGES) - {language}
+            siblings = group & set(DETECTABLE_LANGUAGES) - {language}
             shared = sorted(w for w in words if siblings and siblings <= lexicon.get(w, frozenset()))
             assert shared == [], (language, shared)
 
@@ -327,17 +334,15 @@ def test_a_hinglish_word_another_language_shares_does_not_make_a_message_hindi(d
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "language"),
     [
-        "Habari, oda yangu bado haijafika, naomba msaada",
-        "Kumusta, hindi pa dumarating ang order ko",
-        "Dobrý deň, moja objednávka ešte neprišla",
+        ("Habari, oda yangu bado haijafika, naomba msaada", "sw"),
+        ("Kumusta, hindi pa dumarating ang order ko", "tl"),
+        ("Dobrý deň, moja objednávka ešte neprišla", "sk"),
     ],
 )
-def test_text_in_an_unsupported_language_is_unreliable(detector, text):
-    detection = detector.detect(text)
-    assert detection.language in DEFAULT_SUPPORTED_LANGUAGES
-    assert not detection.reliable
+def test_text_in_a_language_no_queue_serves_is_detected_with_its_own_tag(detector, text, language):
+    assert detected(detector, text) == (language, True)
 
 
 # -- speed ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import InvalidInput
 from ops.bench.language_accuracy import KINDS, format_report, load_cases, measure
-from routing.language import DEFAULT_SUPPORTED_LANGUAGES
+from routing.language import DETECTABLE_LANGUAGES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CASES = DATA / "language_cases.jsonl"
@@ -45,7 +45,7 @@ def test_test_set_has_forty_follow_ups_each_with_its_conversation(cases):
 
 
 def test_every_case_names_supported_languages_and_a_known_kind(cases):
-    supported = set(DEFAULT_SUPPORTED_LANGUAGES)
+    supported = set(DETECTABLE_LANGUAGES)
     for case in cases:
         assert case.kind in KINDS
         assert case.expected in supported, case
