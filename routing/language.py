@@ -51,6 +51,7 @@ from routing.lexicon import (
     LOANWORDS,
     MARKER_CHARS,
     ROMANIZED_WORDS,
+    SCRIPT_DEFAULTS,
     SCRIPT_LANGUAGES,
     SCRIPT_OWNERS,
     SHORT_WORDS,
@@ -222,7 +223,7 @@ class LanguageDetector:
         evidence = self._evidence(own, candidates, lexicon_only)
         if not evidence.candidates:
             return Detection(None, 0.0, False, words)  # only a lexicon-only language could be it
-        return self._decide(evidence, words)
+        return self._decide(evidence, words, SCRIPT_DEFAULTS.get(script or ""))
 
     def _owner(self, script: str, candidates: tuple[str, ...], tokens: list[Token]) -> str | None:
         """The language a script belongs to alone: its only candidate, or its owner unless a
@@ -335,7 +336,7 @@ class LanguageDetector:
 
     # -- decision -----------------------------------------------------------------------------
 
-    def _decide(self, evidence: _Evidence, words: int) -> Detection:
+    def _decide(self, evidence: _Evidence, words: int, default: str | None = None) -> Detection:
         if not (evidence.lid_words or evidence.lexicon_hits or evidence.marker_hits):
             return Detection(None, 0.0, False, words)  # only universal words ("ok", "hello")
         scores = evidence.log_scores
@@ -349,6 +350,10 @@ class LanguageDetector:
             and not _foreign(evidence, best)
             and not _outvoted_unheard(evidence, best, self._worded)
         )
+        if not reliable and default is not None and _nothing_against(evidence, default):
+            return Detection(
+                default, round(_pairwise(scores, default, _strongest_other(scores, default)), 4), True, words
+            )
         return Detection(best, round(confidence, 4), reliable, words)
 
 
@@ -385,6 +390,24 @@ def _outvoted_unheard(evidence: _Evidence, best: str, worded: frozenset[str]) ->
         and favourite not in worded
         and probs[favourite] > UNHEARD_MARGIN * probs.get(best, 0.0)
     )
+
+
+def _nothing_against(evidence: _Evidence, default: str) -> bool:
+    """True when no lexicon or marker word leaves the script's default language out and the
+    model (if it read enough) does not clearly prefer another candidate."""
+    if default not in evidence.candidates:
+        return False
+    if any(default not in hit.languages for hit in evidence.lexicon_hits + evidence.marker_hits):
+        return False
+    probs = evidence.lid_probs
+    if evidence.lid_words < UNHEARD_MIN_WORDS or not probs:
+        return True
+    return max(probs.values()) <= UNHEARD_MARGIN * probs.get(default, 0.0)
+
+
+def _strongest_other(scores: dict[str, float], language: str) -> str | None:
+    others = [c for c in scores if c != language]
+    return max(others, key=scores.__getitem__) if others else None
 
 
 def _tempered(probs: dict[str, float], words: int) -> dict[str, float]:

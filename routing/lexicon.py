@@ -40,6 +40,14 @@ UNIVERSAL: frozenset[str] = _words(
     " wow, super, top, cool, nice, yo, yay, oh, ah, eh, uh, aha, oops"
 )
 
+# Chat words Croatian, Bosnian and Serbian share (see their SHORT_WORDS entries).
+_BCS_SHARED = (
+    "hvala, hvala vam, hvala puno, molim, molim vas, dobar dan, pozdrav, da, ne, je, sam, si, nije,"
+    " nisam, moj, moja, moje, paket, paketa, pošiljka, pošiljku, račun, lozinka, novac, kada, zašto,"
+    " kako, koliko, još, već, dobio, dobila, stigao, stigla, stiglo, poslali, vratiti, povrat, pomoć,"
+    " mogu, možete, s, sa"
+)
+
 SHORT_WORDS: dict[str, frozenset[str]] = {
     "en": _words(
         "thx, thanks, thank you, thank u, thanks a lot, many thanks, ty, tysm, tyvm, thnx, tks,"
@@ -198,9 +206,9 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
     ),
     # Croatian, Bosnian and Serbian share most chat words: each lists them, so that they count
     # against other languages and cancel among the three (SIBLING_WORDS tells them apart).
-    "hr": _with_ascii(_words("hvala, hvala vam, hvala puno, molim, molim vas, dobar dan, pozdrav, da, ne, je, sam, si, nije, nisam, moj, moja, moje, paket, paketa, pošiljka, pošiljku, račun, lozinka, novac, kada, zašto, kako, koliko, još, već, dobio, dobila, stigao, stigla, stiglo, poslali, vratiti, povrat, pomoć, mogu, možete, s, sa" ", bok, bog")),
-    "bs": _with_ascii(_words("hvala, hvala vam, hvala puno, molim, molim vas, dobar dan, pozdrav, da, ne, je, sam, si, nije, nisam, moj, moja, moje, paket, paketa, pošiljka, pošiljku, račun, lozinka, novac, kada, zašto, kako, koliko, još, već, dobio, dobila, stigao, stigla, stiglo, poslali, vratiti, povrat, pomoć, mogu, možete, s, sa" ", zdravo, selam")),
-    "sr": _with_ascii(_words("hvala, hvala vam, hvala puno, molim, molim vas, dobar dan, pozdrav, da, ne, je, sam, si, nije, nisam, moj, moja, moje, paket, paketa, pošiljka, pošiljku, račun, lozinka, novac, kada, zašto, kako, koliko, još, već, dobio, dobila, stigao, stigla, stiglo, poslali, vratiti, povrat, pomoć, mogu, možete, s, sa" ", zdravo, ћао, хвала, молим, здраво, добар дан")),
+    "hr": _with_ascii(_words(_BCS_SHARED + ", bok, bog")),
+    "bs": _with_ascii(_words(_BCS_SHARED + ", zdravo, selam")),
+    "sr": _with_ascii(_words(_BCS_SHARED + ", zdravo, ћао, хвала, молим, здраво, добар дан")),
     "gl": _with_ascii(
         _words(
             "ola, grazas, moitas grazas, bo día, boa tarde, boas noites, si, non, por favor, onde, está,"
@@ -210,7 +218,8 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
     "sl": _with_ascii(
         _words(
             "hvala, najlepša hvala, prosim, dober dan, živijo, kje, kdaj, zakaj, kako, koliko, moj, moja,"
-            " moje, paket, pošiljka, naročilo, naročila, še, že, ni, nisem, prejel, prejela, denar, vračilo, je"
+            " moje, paket, pošiljka, naročilo, naročila, še, že, ni, nisem, prejel, prejela, denar,"
+            " vračilo, je"
         )
     ),
     "lt": _with_ascii(
@@ -236,6 +245,77 @@ SHORT_WORDS: dict[str, frozenset[str]] = {
         "takk fyrir, kærar þakkir, vinsamlegast, góðan dag, halló, hvar, hvenær, hvers vegna, af"
         " hverju, hvernig, minn, mín, mitt, pakkinn, pöntun, pöntunin, er, ekki, enn, komin, kominn,"
         " peningar, endurgreiðsla"
+    ),
+    # Devanagari is Hindi, Marathi and Nepali: shared words ("धन्यवाद", "ऑर्डर") cancel out,
+    # these tell them apart.
+    "mr": _words(
+        "खूप, खूप धन्यवाद, माझी, माझा, माझे, कुठे, आहे, आहेत, नाही, मी, केले, केली, होते, होती, आणि,"
+        " पण, अजून, किती, वाजता, कधी, का, कसे, तुम्ही, ऑर्डर, परत, मदत, धन्यवाद, नमस्कार"
+    ),
+    "ne": _words(
+        "धेरै, धेरै धन्यवाद, मेरो, कहाँ, छ, छैन, छन्, गर्न, गरेको, सकिनँ, हुन्छ, थियो, थिएँ, तर, अझै,"
+        " कति, कहिले, किन, कसरी, तपाईं, अर्डर, पैसा, फिर्ता, मद्दत, धन्यवाद, नमस्ते"
+    ),
+    "bg": _words(
+        "здравейте, благодаря, благодаря много, мерси, моля, къде, кога, защо, какво, как, колко, моята,"
+        " моят, моя, поръчка, поръчката, поръчах, пратка, пратката, още, не са, не е, пристигнала,"
+        " пристигнали, забравих, паролата, не мога, магазинът, магазина, работи, върнете, парите, сметка"
+    ),
+    "mk": _words(
+        "благодарам, фала, здраво, ве молам, каде, кога, зошто, што, како, колку, мојата, мојот, нарачка,"
+        " нарачката, нарачав, пратка, уште, не е, стигна, пристигна, заборавив, лозинка, продавницата,"
+        " работи, парите, сметка"
+    ),
+    "kk": _words(
+        "рақмет, көп рақмет, сәлеметсіз бе, сәлем, тапсырыс, тапсырысым, қайда, қашан, неге, қалай, менің,"
+        " әлі, келмеді, ақша, қайтару, құпия сөз, өтінемін"
+    ),
+    "ky": _words(
+        "рахмат, чоң рахмат, саламатсызбы, салам, буйрутма, буйрутмам, кайда, качан, эмне үчүн, кантип,"
+        " менин, али, келген жок, акча, кайтаруу, сураныч"
+    ),
+    "mn": _words(
+        "баярлалаа, их баярлалаа, сайн байна уу, захиалга, захиалгаа, хаана, хэзээ, яагаад, яаж, миний,"
+        " одоо болтол, ирээгүй, мөнгө, буцаах, нууц үг"
+    ),
+    "az": _words(
+        "təşəkkür, təşəkkürlər, çox sağ olun, sağ olun, salam, zəhmət olmasa, xahiş edirəm, harada,"
+        " haradadır, sifariş, sifarişim, sifarişi, nə vaxt, niyə, necə, mənim, hələ, gəlməyib, pul,"
+        " qaytarmaq, şifrə, mağaza"
+    ),
+    "uz": _words(
+        "rahmat, katta rahmat, assalomu alaykum, salom, iltimos, buyurtma, buyurtmam, buyurtmani,"
+        " qayerda, qachon, nega, qanday, mening, hali, kelmadi, pul, qaytarish, parol, do'kon"
+    ),
+    "af": _words(
+        "dankie, baie dankie, asseblief, goeie môre, goeie middag, ek, het, nie, is, pakkie, wagwoord,"
+        " bestelling, wanneer, hoekom, hoe laat, waar, nog nie, aangekom, gelede, kan nie, geld,"
+        " terugbetaling"
+    ),
+    "ca": _words(
+        "gràcies, moltes gràcies, si us plau, bon dia, bona tarda, adéu, on és, on està, quan, per què,"
+        " com, encara, comanda, la comanda, contrasenya, he oblidat, no puc, compte, botiga, diners,"
+        " devolució, avui, ahir, setmana, també, però, amb, fins, quina, quin"
+    ),
+    "zu": _words(
+        "ngiyabonga, ngiyabonga kakhulu, sawubona, sanibonani, yami, wami, kodwa, angikwazi, iphi,"
+        " nini, kungani, kanjani, imali, ngicela, ngi"
+    ),
+    "xh": _words(
+        "enkosi, enkosi kakhulu, molo, molweni, yam, wam, kodwa, andikwazi, iphi, nini, kutheni,"
+        " njani, imali, ndicela, ndi, ivenkile"
+    ),
+    "so": _words(
+        "mahadsanid, mahadsanid aad, iska warran, salaan, fadlan, dalabka, dalabkayga, dalabkaygu, xaggee,"
+        " halkee, goorma, maxay, sidee, lacagta, lacag, weli, ma iman, ma helin"
+    ),
+    "ha": _words(
+        "na gode, nagode, sannu, don allah, ina, kayana, kayan, yaushe, me yasa, yaya, kuɗi, kudi, oda,"
+        " odar, har yanzu, ban samu ba, bai zo ba"
+    ),
+    "yo": _words(
+        "ẹ ṣé, e se, o ṣeun, o seun, ẹ ku aarọ, e ku aaro, ẹ kaasan, nibo, nigbawo, kilode, bawo, owo,"
+        " ọja, mi o, ko tii, jọwọ, jowo"
     ),
     "tl": _words(
         "salamat, salamat po, maraming salamat, po, opo, kumusta, paano, bakit, saan, nasaan, kailan,"
@@ -486,7 +566,7 @@ SIBLING_WORDS: dict[str, frozenset[str]] = {
         " dikirim, paket, pengiriman, banget, gratis, mobil, rusak, akun, kata sandi, tagihan, faktur,"
         " kemarin, toko, nomor, resi, ongkir, telepon, silakan, dong, sih, deh, nih, tuh, kok, bilang,"
         " pengen, nunggu, diskon, sepatu, celana, tas, besok, paham, kasih tahu, kasih tau, informasi, gue,"
-        " gw, emang, tdk, sdh, blm, sampe, dipake, konfirmasi"
+        " gw, emang, tdk, sdh, blm, sampe, dipake, konfirmasi, jam berapa, ongkirnya, tokonya"
     ),
     "ms": _words(
         "tak, nak, dah, je, kat, macam, macam mana, camne, apasal, sikit, sahaja, hantar, dihantar, wang,"
@@ -494,7 +574,7 @@ SIBLING_WORDS: dict[str, frozenset[str]] = {
         " beg, percuma, kereta, telefon, bil, akaun, kata laluan, nombor, sila, rosak, pulangkan,"
         " dipulangkan, bayaran balik, baki, selepas, sekejap, faham, cakap, beritahu, maklumat, kemaskini,"
         " tiada, perkhidmatan, khidmat, elok, bungkusan, penghantaran, invois, kerana, encik, puan,"
-        " pengesahan"
+        " pengesahan, pukul, pukul berapa"
     ),
     "es": _with_ascii(
         _words(
@@ -575,7 +655,8 @@ SIBLING_WORDS: dict[str, frozenset[str]] = {
     ),
     "gl": _with_ascii(
         _words(
-            "non, miña, ata, aínda, cando, tamén, grazas, moitas grazas, xa, iso, unha, facer, podedes,"
+            "cal, tenda, tendas, fago, canto custa, cantos, vos, nosa, noso, mércores, xoves, venres, sábado,"
+            " non, miña, ata, aínda, cando, tamén, grazas, moitas grazas, xa, iso, unha, facer, podedes,"
             " tedes, diñeiro, contrasinal, enderezo, mañá, onte, hoxe, vostede, moito, moita, graciñas,"
             " bo día, boas tardes, encomenda miña, recibín, enviastes, quería, axuda, axudar, teño, ningunha"
         )
@@ -584,6 +665,7 @@ SIBLING_WORDS: dict[str, frozenset[str]] = {
         "дзякуй, калі ласка, калі, чаму, што, ёсць, няма, грошы, атрымаў, атрымала, адправілі, вярнуць,"
         " дапамажыце, прывітанне, сёння, учора, толькі, вельмі, яшчэ, чакаю, тыдзень, тыдні, дзе, мая,"
         " маё, пасылка, пасылку, замова, замову, замовы, добры дзень, зрабіць, кошт, плацёж, мне трэба,"
+        " адмяніць, адмена, вярнуць грошы,"
         " трэба, хачу, можна"
     ),
     # Croatian, Bosnian and Serbian: "što/tko" (hr) against "šta/ko" (bs, sr), and ijekavian
@@ -593,21 +675,25 @@ SIBLING_WORDS: dict[str, frozenset[str]] = {
         _words(
             "što, tko, tjedan, tjedna, tjedana, zaporka, jučer, tisuća, točno, novci, gdje, uvijek,"
             " mjesec, mjeseca, lijepo, prije, poslije, vrijeme, sljedeći, htio, htjela, vidjeti, ovdje,"
-            " dio, narudžba, narudžbu, narudžbe, kuna, trebam, obavijest, bok"
+            " dio, narudžba, narudžbu, narudžbe, narudžbom, narudžbi, kuna, trebam, obavijest, bok, trgovina,"
+            " trgovini, je li, nedjelja, nedjelju, nedjelje, tjedno"
         )
     ),
     "bs": _with_ascii(
         _words(
             "šta, ko, sedmica, sedmice, sedmicu, juče, tačno, hiljada, gdje, uvijek, mjesec, mjeseca,"
             " lijepo, prije, poslije, vrijeme, htio, htjela, vidjeti, ovdje, dio, narudžba, narudžbu,"
-            " narudžbe, hljeb, kahva, marka, maraka"
+            " narudžbe, narudžbom, narudžbi, hljeb, kahva, marka, maraka, šifra, šifru, da li, radnja,"
+            " radnju, radnji, nedjelja, nedjelju, nedjelje"
         )
     ),
     "sr": _with_ascii(
         _words(
             "šta, ko, gde, uvek, mesec, meseca, lepo, pre, posle, vreme, sledeći, hteo, htela, videti,"
             " ovde, deo, nedelja, nedelju, nedelje, juče, tačno, hiljada, porudžbina, porudžbinu,"
-            " porudžbine, dinara, dinar, шта, ко, где, увек, месец, лепо, пре, после, време,"
+            " porudžbine, porudžbinom, porudžbini, dinara, dinar, šifra, šifru, da li, radnja, radnju,"
+            " radnji,"
+            " шифра, шифру, да ли, радња, радњу, шта, ко, где, увек, месец, лепо, пре, после, време,"
             " хтео, видети, овде, недеља, недељу, недеље, јуче, тачно, хиљада, поруџбина, поруџбину,"
             " поруџбине, динара, зашто, хвала, молим, пакет, пошиљка, пошиљку, добио, добила, где је"
         )
@@ -676,6 +762,11 @@ MARKER_CHARS: dict[str, frozenset[str]] = {
     "bg": frozenset("ъщ"),
     "sr": frozenset("ђћџљњđčćšž"),
     "as": frozenset("ৰৱ"),
+    "ps": frozenset("ټډړښږګېۍځڅڼ"),  # Pashto's own letters: Persian and Arabic have none of them
+    "az": frozenset("əğıöüşç"),  # ə is Azerbaijani alone
+    "yo": frozenset("ẹọṣ"),
+    "ha": frozenset("ɓɗƙ"),
+    "ca": frozenset("ŀ·çàèòéíóúïü"),
     "gl": frozenset("ñ"),  # Assamese ra and wa: Bengali script otherwise reads as Bengali
     "sk": frozenset("ľĺŕôčšžťďňý"),  # the last seven Czech too: ě, ř, ů tell Czech
     "hr": frozenset("čćšžđ"),  # Bosnian and Latin-script Serbian write them too: words decide
@@ -746,6 +837,11 @@ ALSO_LATIN: frozenset[str] = frozenset({"sr", "ku"})
 # Tibetan script is Tibetan (bo), whose speakers far outnumber Dzongkha's; py3langid's only
 # model of the script is Dzongkha (dz), so it cannot tell them apart and is not asked.
 SCRIPT_OWNERS: dict[str, str] = {"BENGALI": "bn", "TIBETAN": "bo"}
+
+# The language a script's text is taken for when the evidence is even: Devanagari "धन्यवाद"
+# is Hindi as much as Marathi or Nepali, and Hindi is by far the most written of them. Any word
+# or letter the default lacks, or the model clearly preferring another language, overrules it.
+SCRIPT_DEFAULTS: dict[str, str] = {"DEVANAGARI": "hi"}
 
 
 def lexicon_languages() -> frozenset[str]:

@@ -16,7 +16,9 @@ _TLDS = (
 )
 _URL = re.compile(rf"(?:https?://|www\.)\S+|\b(?:[\w-]+\.)+(?:{_TLDS})\b(?:/\S*)?", re.IGNORECASE)
 _EMAIL = re.compile(r"\S+@\S+\.\S+")
-_HANDLE = re.compile(r"[@#]\w+")
+# ASCII handles only: in "#J30214のtrackingが更新されません" the Japanese after the order
+# number is the customer's own text, which \w (it matches every script) would take along.
+_HANDLE = re.compile(r"[@#][A-Za-z0-9_.]+")
 # Scripts written without spaces: a digit next to them must not take their words with it.
 _UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _DIGIT_TOKEN = re.compile(rf"[^\s{_UNSPACED}]*\d[^\s{_UNSPACED}]*")
