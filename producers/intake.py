@@ -158,4 +158,5 @@ class Intake:
             explicit=message.language,
             conversation_language=previous,
             channel_default=self._table.channel_default(message.channel),
+            user_locale=message.locale,
         )

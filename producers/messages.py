@@ -25,6 +25,11 @@ class MessageIn(BaseModel):
     channel: str = Field(default="api", description="Where the message came from (web, api, cli, …).")
     user_ref: str | None = Field(default=None, max_length=255)
     language: str | None = Field(default=None, description="ISO 639-1 code; overrides detection.")
+    locale: str | None = Field(
+        default=None,
+        description="The user's own language setting, when the channel knows it (BCP 47, e.g. pt-BR): "
+        "used when the message itself does not say its language clearly.",
+    )
     deadline_s: float | None = Field(
         default=None, gt=0, le=MAX_DEADLINE_S,
         description="Seconds from now after which an answer is no use (the job ends `expired`); "
@@ -67,7 +72,7 @@ class MessageIn(BaseModel):
         except InvalidInput as exc:
             raise ValueError(str(exc)) from exc
 
-    @field_validator("language")
+    @field_validator("language", "locale")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
         if value is None or value == "":

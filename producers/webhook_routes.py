@@ -19,6 +19,7 @@ from producers.access import Access
 from producers.intake import Intake, Submitted
 from producers.messages import message_model
 from producers.webhooks import Incoming, Reply, read_webhook
+from routing.language_codes import normalize_language_code
 
 RunBlocking = Callable[..., Awaitable[Any]]
 
@@ -95,7 +96,7 @@ def _submit(intake: Intake, model: Any, name: str, incoming: Incoming) -> Submit
     try:
         message = model(
             text=incoming.text, conversation_id=incoming.conversation_id, channel=name,
-            user_ref=incoming.user_ref[:255], language=incoming.language,
+            user_ref=incoming.user_ref[:255], language=incoming.language, locale=_locale(incoming.locale),
         )  # fmt: skip
     except ValidationError as exc:
         raise HTTPException(status_code=422, detail=_first_error(exc)) from exc
@@ -107,6 +108,15 @@ def _submit(intake: Intake, model: Any, name: str, incoming: Incoming) -> Submit
         raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except IdempotencyConflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
+
+
+def _locale(value: str | None) -> str | None:
+    """A provider's locale if it is a language tag; else none (it is a hint, not the message's
+    own field: a provider's odd value must not refuse the customer's message)."""
+    try:
+        return normalize_language_code(value) if value else None
+    except InvalidInput:
+        return None
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -40,6 +40,7 @@ class Incoming:
     event_key: str | None  # the provider's event id: its retries are the same job
     language: str | None = None
     reply_to: str | None = None  # where the channel's answer goes (chat id / Slack channel)
+    locale: str | None = None  # the user's language setting, as the provider sent it
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,13 @@ def _generic(channel: str, data: dict[str, Any]) -> Incoming:
     user = _text_field(data, "user")
     chat = _text_field(data, "chat") if data.get("chat") is not None else user
     event = _text_field(data, "event_id") if data.get("event_id") is not None else None
-    language = data.get("language")
+    language, locale = data.get("language"), data.get("locale")
     if language is not None and not isinstance(language, str):
         raise InvalidInput("'language' must be a string")
-    return Incoming(_text_field(data, "text"), user, conversation_for(channel, chat), event, language, chat)
+    return Incoming(
+        _text_field(data, "text"), user, conversation_for(channel, chat), event, language, chat,
+        locale if isinstance(locale, str) else None,
+    )  # fmt: skip
 
 
 def _telegram(channel: str, update: dict[str, Any]) -> Incoming | Reply:
@@ -144,7 +148,11 @@ def _telegram(channel: str, update: dict[str, Any]) -> Incoming | Reply:
     chat_id = _text_field(chat, "id")
     update_id = _text_field(update, "update_id")
     user = _text_field(sender, "id") if sender.get("id") is not None else chat_id
-    return Incoming(message["text"], user, conversation_for(channel, chat_id), update_id, None, chat_id)
+    locale = sender.get("language_code")  # the language the user set in Telegram
+    return Incoming(
+        message["text"], user, conversation_for(channel, chat_id), update_id, None, chat_id,
+        locale if isinstance(locale, str) else None,
+    )  # fmt: skip
 
 
 SLACK_SKIPPED_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join"}

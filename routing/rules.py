@@ -2,7 +2,8 @@
 
 Order of precedence (see DESIGN.md): an explicit language always wins; a follow-up keeps its
 conversation's language unless the new message is long and clearly in another one; a first
-message uses a reliable detection, else the channel's default.
+message uses a reliable detection, else the user's locale when the channel knows it (a
+Telegram user's language setting, a profile's locale), else the channel's default.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 # this many words: customers answer "ok", "thx", "sí" in whatever language they started in.
 SWITCH_MIN_WORDS = 4
 
-LanguageSource = Literal["explicit", "detected", "conversation", "channel"]
+LanguageSource = Literal["explicit", "detected", "conversation", "locale", "channel"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def choose_language(
     explicit: str | None,
     conversation_language: str | None,
     channel_default: str,
+    user_locale: str | None = None,
 ) -> LanguageChoice:
     """Apply the precedence rules to one message."""
     if explicit:
@@ -52,6 +54,8 @@ def choose_language(
         return LanguageChoice(conversation_language, "conversation")
     if detection.reliable and detection.language:
         return LanguageChoice(detection.language, "detected")
+    if user_locale:  # what the customer set in their profile beats the channel's guess
+        return LanguageChoice(user_locale, "locale")
     return LanguageChoice(channel_default, "channel")
 
 

@@ -298,3 +298,21 @@ def _worker_steps(stack, job_id: str) -> Iterator[None]:
     job_lifecycle.store_answers(stack.factory, [answer])
     stack.notices.announce([job_id])
     yield
+
+
+def test_a_locale_answers_what_the_text_does_not_tell_and_a_bad_one_is_refused(client: TestClient):
+    short = client.post("/v1/messages", json={"text": "ok", "locale": "sv-SE"}).json()
+    assert (short["language"], short["language_source"]) == ("sv", "locale")
+    clear = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?", "locale": "sv"}).json()
+    assert (clear["language"], clear["language_source"]) == ("es", "detected")
+    refused = client.post("/v1/messages", json={"text": "ok", "locale": "not a tag"})
+    assert refused.status_code == 422 and "locale" in refused.text
+
+
+def test_a_language_no_queue_serves_goes_to_the_fallback_queue_with_its_own_tag(client: TestClient):
+    body = client.post(
+        "/v1/messages", json={"text": "Habari, oda yangu bado haijafika, naomba msaada"}
+    ).json()
+    assert (body["language"], body["queue"], body["language_source"]) == ("sw", "chat.default", "detected")
+    bengali = client.post("/v1/messages", json={"text": "ধন্যবাদ"}).json()  # one word: the script decides
+    assert (bengali["language"], bengali["language_source"]) == ("bn", "detected")

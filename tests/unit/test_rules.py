@@ -38,3 +38,16 @@ def test_short_follow_up_keeps_the_conversation_language_even_if_detected_elsewh
 def test_long_clear_follow_up_in_another_language_switches():
     choice = choose(SURE_ES, conversation="en")
     assert (choice.language, choice.source) == ("es", "detected")
+
+
+def test_a_users_locale_answers_a_first_message_that_does_not_say_its_language():
+    # given a Telegram user who set Portuguese, and a first message too short to tell
+    choice = choose_language(
+        UNSURE, explicit=None, conversation_language=None, channel_default="en", user_locale="pt"
+    )
+    assert (choice.language, choice.source) == ("pt", "locale")
+    # a clear message in another language still wins, and so does the conversation's language
+    assert choose_language(SURE_ES, explicit=None, conversation_language=None, channel_default="en",
+                           user_locale="pt").language == "es"  # fmt: skip
+    assert choose_language(UNSURE, explicit=None, conversation_language="de", channel_default="en",
+                           user_locale="pt").language == "de"  # fmt: skip

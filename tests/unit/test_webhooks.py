@@ -173,3 +173,20 @@ def test_slack_verification_through_the_route(hooks, tmp_path: Path):
     response = hooks.post("/v1/channels/sl/webhook", content=raw, headers=headers)
     assert response.status_code == 200 and response.json() == {"challenge": "ch-1"}
     assert _rows(tmp_path, "jobs") == 0
+
+
+def test_a_telegram_users_language_setting_is_kept_as_their_locale():
+    token = {"x-telegram-bot-api-secret-token": SECRET}
+    sender = {"id": 42, "is_bot": False, "language_code": "pt-br"}
+    incoming = read_webhook("tg", TELEGRAM, SECRET, _update("ok", **{"from": sender}), token, NOW)
+    assert isinstance(incoming, Incoming) and incoming.locale == "pt-br"
+
+
+def test_a_first_message_too_short_to_tell_is_answered_in_the_users_locale(hooks, tmp_path: Path):
+    raw, headers = _generic({"text": "ok", "user": "u-2", "locale": "pt-BR"}, at=time.time())
+    response = hooks.post("/v1/channels/shop/webhook", content=raw, headers=headers)
+    assert response.status_code == 202, response.text
+    assert (response.json()["language"], response.json()["queue"]) == ("pt", "chat.default")
+    odd, headers = _generic({"text": "ok", "user": "u-3", "locale": "???"}, at=time.time())
+    ignored = hooks.post("/v1/channels/shop/webhook", content=odd, headers=headers)
+    assert ignored.status_code == 202 and ignored.json()["language"] == "en"  # a provider's odd value
