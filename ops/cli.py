@@ -19,6 +19,7 @@ import typer
 from core.errors import BabelqError
 from core.settings import Settings, load_settings
 from ops.logs import configure_logging, uvicorn_log_config
+from ops.routes_command import routes_app
 
 if TYPE_CHECKING:
     from ops.stack import Stack
@@ -30,6 +31,7 @@ model_app = typer.Typer(help="The model workers run.", no_args_is_help=True)
 db_app = typer.Typer(help="The store (SQLite or PostgreSQL).", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
+app.add_typer(routes_app, name="routes")
 export_app = typer.Typer(help="Export stored data as JSON.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 queues_app = typer.Typer(help="The broker's queues.", no_args_is_help=True)
@@ -244,15 +246,6 @@ def publish(
     with publish_gateway(settings, api_url, api_key or None) as gateway:
         code = publish_file(gateway, lines, wait=wait, out=out, timeout_s=timeout, journal=journal)
     raise typer.Exit(code)
-
-
-@app.command()
-def routes() -> None:
-    """Print the effective routing table (languages → queues → profiles)."""
-    from routing.table import load_table
-
-    settings = load_settings()
-    typer.echo(json.dumps(load_table(settings.routes_file).describe(), indent=2, ensure_ascii=False))
 
 
 @app.command()

@@ -27,7 +27,7 @@ from producers.intake import Intake
 from producers.metrics import CacheCollector, ProducerMetrics
 from producers.publish import BrokerGateway, Gateway, HttpGateway
 from producers.readiness import Readiness, readiness
-from routing.language import DETECTABLE_LANGUAGES, LanguageDetector
+from routing.language import routing_detector
 from routing.table import RoutingTable, load_table
 from transport.celery_app import create_celery_app
 from transport.queue_depth import QueueDepthCollector, QueueDepths
@@ -70,7 +70,7 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     engine = make_engine(settings.store_url)
     factory = make_session_factory(engine)
     app = celery or create_celery_app(settings, table)
-    detector = LanguageDetector(sorted(set(DETECTABLE_LANGUAGES) | table.languages))
+    detector = routing_detector(table.languages)
     cache = open_answer_cache(settings)
     counters, registry = _registry(settings, table, app, cache)
     partials = open_partial_answers(settings)

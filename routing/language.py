@@ -493,3 +493,9 @@ def _candidates_by_script(supported: tuple[str, ...]) -> dict[str, tuple[str, ..
     if "zh" in by_script.get("HAN", []):
         by_script["HAN"] = ["zh"]
     return {script: tuple(langs) for script, langs in by_script.items()}
+
+
+def routing_detector(table_languages: Collection[str]) -> LanguageDetector:
+    """The detector the routing uses: every detectable language and the table's own (a table
+    may route a language by a code the model does not know; it is then told by words alone)."""
+    return LanguageDetector(sorted(set(DETECTABLE_LANGUAGES) | set(table_languages)))

@@ -5,14 +5,13 @@ A test set is JSONL, one case a line:
 "channel_default": "en"}``. `expected` is the language a careful human router would answer in,
 so a case checks `choose_language(detect(text), ...)`, not the detector alone.
 
-    python -m ops.bench.language_accuracy tests/data/language_cases.jsonl
+    babelq routes eval tests/data/language_cases.jsonl
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +62,14 @@ class AccuracyReport:
     followup_accuracy: float
     by_language: dict[str, float]
     misses: list[Miss] = field(default_factory=list)
+    answered: list[tuple[str, str]] = field(default_factory=list)  # (expected, got) of every case
+
+    def confusion(self) -> dict[tuple[str, str], int]:
+        """How many cases of each expected language were answered in each language."""
+        return dict(Counter(self.answered))
+
+    def cases_of(self, language: str) -> int:
+        return sum(expected == language for expected, _ in self.answered)
 
 
 def load_cases(path: str | Path) -> list[LanguageCase]:
@@ -103,10 +110,12 @@ def answer_language(detector: Detector, case: LanguageCase) -> tuple[str, Detect
 def measure(detector: Detector, cases: Sequence[LanguageCase]) -> AccuracyReport:
     """Run every case through detection and the rules and count the right answers."""
     results: list[tuple[LanguageCase, bool]] = []
+    answers: list[tuple[LanguageCase, str]] = []
     misses: list[Miss] = []
     for case in cases:
         got, detection = answer_language(detector, case)
         results.append((case, got == case.expected))
+        answers.append((case, got))
         if got != case.expected:
             misses.append(Miss(case.text, case.expected, got, case.kind, detection))
     correct = sum(ok for _, ok in results)
@@ -119,6 +128,7 @@ def measure(detector: Detector, cases: Sequence[LanguageCase]) -> AccuracyReport
         followup_accuracy=by_kind.get("followup", 1.0),
         by_language=_accuracy_by(results, lambda c: c.expected),
         misses=misses,
+        answered=[(case.expected, got) for case, got in answers],
     )
 
 
@@ -154,24 +164,3 @@ def format_report(report: AccuracyReport) -> str:
             f"words {d.words}): {miss.text}"
         )
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: print the report for each JSONL file given; exit 1 if any case missed."""
-    from routing.language import LanguageDetector
-
-    paths = list(sys.argv[1:] if argv is None else argv)
-    if not paths:
-        print("usage: python -m ops.bench.language_accuracy CASES.jsonl [...]", file=sys.stderr)
-        return 2
-    detector = LanguageDetector()
-    missed = False
-    for path in paths:
-        report = measure(detector, load_cases(path))
-        print(f"== {path}\n{format_report(report)}")
-        missed = missed or bool(report.misses)
-    return 1 if missed else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
