@@ -107,7 +107,8 @@ def _registry(
     else:
         ProcessCollector(registry=served)  # process_cpu_seconds_total, resident memory, …
         counters = served
-    queues = [*table.queue_names, table.dead_letter_queue, DELIVERY_QUEUE]
+    human = [table.unanswered.human_queue] if table.unanswered.action == "human" else []
+    queues = [*table.queue_names, table.dead_letter_queue, DELIVERY_QUEUE, *human]
     depths = QueueDepths(app, queues, settings.rabbitmq_management_url)
     served.register(QueueDepthCollector(depths, table.dead_letter_queue))
     served.register(CacheCollector(cache.stats))

@@ -41,6 +41,7 @@ from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
 from producers.web_page import add_web_page
 from producers.webhook_routes import AnswerPushes, add_webhook_routes
+from routing.table import RoutingTable
 
 log = logging.getLogger(__name__)
 MIN_BODY_BYTES = 64 * 1024
@@ -67,6 +68,8 @@ class ApiBackend(Protocol):
     def cache(self) -> AnswerCache: ...
     @property
     def notices(self) -> AnswerNotices: ...
+    @property
+    def table(self) -> RoutingTable: ...
     @property
     def partials(self) -> PartialAnswers: ...
     @property
@@ -95,8 +98,9 @@ def create_app(stack: ApiBackend) -> FastAPI:
     _add_message_routes(app, stack, threads, waiters, caller)
     _add_health_routes(app, stack, threads, caller)
     add_event_routes(
-        app, stack.factory, stack.access, threads.run, waiters, feed, caller, stack.settings.job_deadline_s
-    )
+        app, stack.factory, stack.access, threads.run, waiters, feed, caller, stack.settings.job_deadline_s,
+        stack.table,
+    )  # fmt: skip
     pushes = AnswerPushes(stack.factory, stack.request_delivery)
     add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes)
     add_web_page(app)
@@ -246,14 +250,15 @@ def _add_message_routes(
         if submitted.cached:  # answered at once from the cache: no queue, no worker
             view = await threads.run(views.get_job, stack.factory, job.job_id)
             assert view is not None  # stored in the same call that found the answer
-            return _final(view)
+            return _final(view, stack.table)
         if wait > 0:
             view = await _wait_for_final(stack, threads, waiters, job.job_id, wait)
             if view is not None and view.status.final:
-                return _final(view)
+                return _final(view, stack.table)
         return Accepted(
             job_id=job.job_id, conversation_id=job.conversation_id, language=job.language,
             language_source=submitted.language_source, queue=job.queue, status=JobStatus.QUEUED,
+            handling=submitted.handling,
         )  # fmt: skip
 
     route = _body_model(post_message, "message", message_model(settings.max_text_chars))
@@ -272,7 +277,7 @@ def _add_message_routes(
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         if wait > 0 and not view.status.final:
             view = await _wait_for_final(stack, threads, waiters, job_id, wait) or view
-        return JobOut.of(view)
+        return JobOut.of(view, stack.table)
 
     @app.get("/v1/conversations/{conversation_id}", response_model=ConversationOut)
     async def get_conversation(
@@ -317,16 +322,17 @@ async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, 
             status_code=409, detail="a request with this Idempotency-Key is in progress; retry"
         )
     if view.status.final:
-        return _final(view)
+        return _final(view, stack.table)
     return Accepted(
         job_id=view.job_id, conversation_id=view.conversation_id, language=view.language,
         language_source=view.language_source, queue=view.queue, status=view.status,
+        handling=stack.table.handling(view.language, view.channel).kind,
     )  # fmt: skip
 
 
-def _final(view: views.JobView) -> JSONResponse:
+def _final(view: views.JobView, table: RoutingTable) -> JSONResponse:
     """200: the job has ended; its answer (or why not) comes with it."""
-    return JSONResponse(JobOut.of(view).model_dump(mode="json"), status_code=200)
+    return JSONResponse(JobOut.of(view, table).model_dump(mode="json"), status_code=200)
 
 
 def _uuid_or_404(value: str, what: str) -> str:

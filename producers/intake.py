@@ -17,7 +17,7 @@ from producers.messages import MessageIn, request_hash
 from producers.metrics import ProducerMetrics
 from routing.language import LanguageDetector
 from routing.rules import Detection, LanguageChoice, choose_language
-from routing.table import RoutingTable
+from routing.table import HandlingKind, RoutingTable
 
 Publish = Callable[[ChatJob], None]
 MarkStreamed = Callable[[str, float], None]
@@ -33,6 +33,7 @@ class Submitted:
     job: ChatJob
     language_source: str
     cached: bool = False
+    handling: HandlingKind = "model"  # answered by the model, in the default language, or by people
 
 
 class Intake:
@@ -71,16 +72,18 @@ class Intake:
         # A conversation id made up just now has no language to carry over: no need to look.
         previous = None if new_conversation else self._previous_language(conversation_id)
         choice = self._choose(message, previous)
-        route = self._table.route(choice.language)
+        handling = self._table.handling(choice.language, message.channel)
         job = ChatJob(
             job_id=job_id or new_id(), conversation_id=conversation_id, channel=message.channel,
-            user_ref=message.user_ref, text=message.text, language=route.language,
-            queue=route.queue, profile=route.profile, deadline_at=self._deadline_at(message),
+            user_ref=message.user_ref, text=message.text, language=handling.language,
+            queue=handling.queue, profile=handling.profile, deadline_at=self._deadline_at(message),
         )  # fmt: skip
-        # Only a conversation's first question is answered from the cache: later ones depend on it.
-        if previous is None and self._answer_from_cache(job, choice.source, new_conversation):
+        # Only a conversation's first question is answered from the cache: later ones depend on
+        # it; and people answer what is handed to them.
+        cacheable = previous is None and handling.kind != "human"
+        if cacheable and self._answer_from_cache(job, choice.source, new_conversation):
             self._count(job, cached=True)
-            return Submitted(job, choice.source, cached=True)
+            return Submitted(job, choice.source, cached=True, handling=handling.kind)
         created = self._turns.submit((job, choice.source, new_conversation))
         if message.stream:  # before it is published: the worker looks when it begins the job
             self._stream(job)
@@ -90,7 +93,7 @@ class Intake:
             user_turns.discard_unpublished(self._factory, job, created)
             raise
         self._count(job, cached=False)
-        return Submitted(job, choice.source)
+        return Submitted(job, choice.source, handling=handling.kind)
 
     def _stream(self, job: ChatJob) -> None:
         if self._mark_streamed is not None:

@@ -33,6 +33,7 @@ from producers.access import Access
 from producers.partial_feed import Follower, PartialFeed
 from producers.schemas import JobOut
 from producers.waiters import AnswerWaiters
+from routing.table import RoutingTable
 
 RunBlocking = Callable[..., Awaitable[Any]]
 KEEPALIVE_S = 15  # a comment line this often keeps proxies from closing a quiet stream
@@ -40,7 +41,7 @@ KEEPALIVE_S = 15  # a comment line this often keeps proxies from closing a quiet
 
 def add_event_routes(
     app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, waiters: AnswerWaiters,
-    feed: PartialFeed, caller_of: Callable[..., Any], default_deadline_s: float,
+    feed: PartialFeed, caller_of: Callable[..., Any], default_deadline_s: float, table: RoutingTable,
 ) -> None:  # fmt: skip
     @app.get(
         "/v1/jobs/{job_id}/events",
@@ -59,7 +60,7 @@ def add_event_routes(
         until = _stream_end(view, default_deadline_s)
         if view.status == JobStatus.QUEUED and feed.live:  # not begun: its worker will stream it
             await run(feed.want, view.job_id, until - time.monotonic())
-        stream = _Stream(factory, run, waiters, feed, until)
+        stream = _Stream(factory, run, waiters, feed, until, table)
         return EventSourceResponse(stream.events(view), ping=KEEPALIVE_S)
 
 
@@ -89,12 +90,14 @@ class _Stream:
         waiters: AnswerWaiters,
         feed: PartialFeed,
         until: float,
+        table: RoutingTable,
     ) -> None:
         self._factory = factory
         self._run = run
         self._waiters = waiters
         self._feed = feed
         self._until = until
+        self._table = table  # tells how the job is handled, in the answer event
 
     async def events(self, first: views.JobView) -> AsyncIterator[dict[str, str]]:
         view, last = first, None
@@ -107,7 +110,7 @@ class _Stream:
                     last = view.status
                     yield {"event": "status", "data": _status(view)}
                 if view.status.final:
-                    yield {"event": "answer", "data": JobOut.of(view).model_dump_json()}
+                    yield {"event": "answer", "data": JobOut.of(view, self._table).model_dump_json()}
                     return
                 left = self._until - time.monotonic()
                 if left <= 0:

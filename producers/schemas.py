@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from core.jobs import JobStatus, Timings
 from persistence.views import JobView, Turn
+from routing.table import HandlingKind, RoutingTable
 
 
 class Accepted(BaseModel):
@@ -19,6 +20,10 @@ class Accepted(BaseModel):
     language_source: str
     queue: str
     status: JobStatus
+    handling: HandlingKind = "model"
+    """model: answered in its language; default_language: its profile's model does not answer
+    that language, so the answer is in the channel's default language after a line saying so;
+    human: handed to people on the routing table's human queue."""
 
 
 class JobOut(BaseModel):
@@ -39,10 +44,13 @@ class JobOut(BaseModel):
     created_at: datetime
     cached: bool = False
     deadline_at: datetime | None = None
+    handling: HandlingKind = "model"
 
     @classmethod
-    def of(cls, view: JobView) -> JobOut:
-        return cls(**view.__dict__)
+    def of(cls, view: JobView, table: RoutingTable | None = None) -> JobOut:
+        """The job as the API shows it; with the routing table, how it is handled (see Accepted)."""
+        handling = table.handling(view.language, view.channel).kind if table is not None else "model"
+        return cls(**view.__dict__, handling=handling)
 
 
 class TurnOut(BaseModel):

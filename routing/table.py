@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -36,6 +36,11 @@ class Profile:
     system_prompts: Mapping[str, str]
     repetition_penalty: float = 1.0
     engine: str = "auto"
+    answers_in: frozenset[str] = frozenset()
+    """The languages this profile's model answers well; empty: every language."""
+
+    def answers(self, language: str) -> bool:
+        return not self.answers_in or language in self.answers_in
 
     def answer_version(self, model_id: str, max_new_tokens_cap: int) -> str:
         """A short hash of what shapes this profile's answers (model, precision, prompts, answer
@@ -60,6 +65,32 @@ class Route:
     profile: str
 
 
+HandlingKind = Literal["model", "default_language", "human"]
+UNANSWERED_ACTIONS: tuple[HandlingKind, ...] = ("default_language", "human")
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """What happens to a job in a language its profile's model does not answer well: answered
+    in the channel's default language after a line in the customer's own, or handed to people
+    on `human_queue` (no worker consumes it)."""
+
+    action: HandlingKind = "default_language"
+    human_queue: str = "chat.human"
+
+
+@dataclass(frozen=True)
+class Handling:
+    """How one message is answered: by the model in its language, by the model in the channel's
+    default language (`answer_language`), or by people; and on which queue."""
+
+    kind: HandlingKind
+    language: str
+    answer_language: str
+    queue: str
+    profile: str
+
+
 @dataclass(frozen=True)
 class RoutingTable:
     """The effective routing table of a deployment."""
@@ -72,6 +103,7 @@ class RoutingTable:
     profiles: Mapping[str, Profile]
     channel_defaults: Mapping[str, str] = field(default_factory=dict)
     channel_deadlines: Mapping[str, float] = field(default_factory=dict)
+    unanswered: Unanswered = field(default_factory=Unanswered)
 
     def route(self, language: str) -> Route:
         """The queue for a language; unsupported or unmapped languages go to the fallback."""
@@ -79,6 +111,17 @@ class RoutingTable:
         if language not in self.languages:
             queue = self.fallback_queue
         return Route(language=language, queue=queue, profile=self.queue_profiles[queue])
+
+    def handling(self, language: str, channel: str) -> Handling:
+        """How a message in `language` on `channel` is answered (see Unanswered). A job answered
+        in the default language goes to that language's queue, whose model answers it."""
+        route = self.route(language)
+        if self.profiles[route.profile].answers(language):
+            return Handling("model", language, language, route.queue, route.profile)
+        if self.unanswered.action == "human":
+            return Handling("human", language, language, self.unanswered.human_queue, route.profile)
+        fallback = self.route(self.channel_default(channel))
+        return Handling("default_language", language, fallback.language, fallback.queue, fallback.profile)
 
     def channel_default(self, channel: str) -> str:
         return self.channel_defaults.get(channel) or self.channel_defaults[ANY]
@@ -119,6 +162,7 @@ class RoutingTable:
             "profiles": {name: _profile_view(p) for name, p in self.profiles.items()},
             "channels": dict(self.channel_defaults),
             "deadlines": dict(self.channel_deadlines),
+            "unanswered": {"action": self.unanswered.action, "human_queue": self.unanswered.human_queue},
         }
 
 
@@ -129,6 +173,7 @@ def _profile_view(profile: Profile) -> dict[str, Any]:
         "max_new_tokens": profile.max_new_tokens, "max_batch_tokens": profile.max_batch_tokens,
         "repetition_penalty": profile.repetition_penalty,
         "engine": profile.engine,
+        "answers_in": sorted(profile.answers_in) or "every language",
         "system_prompt_languages": sorted(profile.system_prompts),
     }  # fmt: skip
 
@@ -169,7 +214,9 @@ def table_from_dict(data: Any) -> RoutingTable:
     deadlines = {
         str(k): _deadline(v, f"deadlines.{k}") for k, v in _optional_mapping(data, "deadlines").items()
     }
+    unanswered = _unanswered(_optional_mapping(data, "unanswered"), queue_profiles)
     return RoutingTable(
+        unanswered=unanswered,
         languages=frozenset(_languages(data.get("languages") or [], "languages")),
         fallback_queue=fallback,
         dead_letter_queue=_queue_name(data.get("dead_letter_queue", "chat.dead"), "dead_letter_queue"),
@@ -179,6 +226,18 @@ def table_from_dict(data: Any) -> RoutingTable:
         channel_defaults=channels,
         channel_deadlines=deadlines,
     )
+
+
+def _unanswered(spec: dict[str, Any], queues: Mapping[str, str]) -> Unanswered:
+    action = spec.get("action", "default_language")
+    if action not in UNANSWERED_ACTIONS:
+        raise ConfigurationError(
+            f"routing table: unanswered.action must be one of {UNANSWERED_ACTIONS}, got {action!r}"
+        )
+    queue = _queue_name(spec.get("human_queue", "chat.human"), "unanswered.human_queue")
+    if queue in queues:  # workers consume every queue of `queues`: people would never see these jobs
+        raise ConfigurationError(f"routing table: unanswered.human_queue {queue!r} must not be one of queues")
+    return Unanswered(action, queue)
 
 
 def _optional_mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -262,6 +321,7 @@ def _profile(name: str, spec: Any) -> Profile:
         system_prompts={str(k): str(v) for k, v in prompts.items()},
         repetition_penalty=_penalty(spec.get("repetition_penalty", 1.0), name),
         engine=_engine(spec.get("engine", "auto"), name),
+        answers_in=frozenset(_languages(spec.get("answers_in") or [], f"profiles.{name}.answers_in")),
     )
 
 

@@ -42,7 +42,15 @@ def declared_queues(
     queues = [Queue(name, routing_key=name, durable=True, queue_arguments=chat) for name in table.queue_names]  # type: ignore[no-untyped-call]
     dead = Queue(table.dead_letter_queue, routing_key=table.dead_letter_queue, durable=True)  # type: ignore[no-untyped-call]
     deliveries = Queue(DELIVERY_QUEUE, routing_key=DELIVERY_QUEUE, durable=True)  # type: ignore[no-untyped-call]
-    return [*queues, dead, deliveries]
+    return [*queues, dead, deliveries, *_human(table)]
+
+
+def _human(table: RoutingTable) -> list[Queue]:
+    """The queue people take jobs from, when the table hands them any (no worker consumes it)."""
+    if table.unanswered.action != "human":
+        return []
+    name = table.unanswered.human_queue
+    return [Queue(name, routing_key=name, durable=True)]  # type: ignore[no-untyped-call]
 
 
 def declare_queues(app: Celery, recreate_empty: bool = False) -> list[str]:

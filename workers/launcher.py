@@ -75,7 +75,7 @@ def run_worker(
     own_notices = None if notices else open_answer_notices(settings)  # else the caller's to close
     own_partials = None if partials else open_partial_answers(settings)
     runtime = build_runtime(
-        settings, profile, factory, queues, answers, notices or own_notices, partials or own_partials
+        settings, profile, factory, queues, answers, notices or own_notices, partials or own_partials, table
     )
     republisher = Republisher(
         factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s,

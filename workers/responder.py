@@ -30,6 +30,7 @@ from persistence.db import SessionFactory
 from persistence.job_lifecycle import Begun
 from persistence.partial_answers import NoPartials, PartialAnswers
 from persistence.views import Turn
+from routing.replies import ReplyPlan
 from routing.table import Profile
 from workers.batcher import Batched
 from workers.feeders import Feeder, PromptRequest
@@ -38,6 +39,8 @@ from workers.runners.base import ChatMessage, Generation, TextListener
 
 log = logging.getLogger(__name__)
 Now = Callable[[], datetime]
+ReplyPlanner = Callable[[str, str], ReplyPlan]
+"""(job language, channel) → the language to answer in, and a line before the answer."""
 INPUT_FAULTS = (InvalidInput, ItemTooLarge)
 """Errors that are the job's own: it fails at once. Any other model error may be retried elsewhere."""
 
@@ -80,7 +83,9 @@ class Responder:
         answers: AnswerLookup | None = None,
         notices: AnswerNotices | None = None,
         partials: PartialAnswers | None = None,
+        replies: ReplyPlanner | None = None,
     ) -> None:
+        self._replies = replies or _in_own_language
         self._cache = answers
         self._notices = notices or NoNotices()
         self._partials = partials or NoPartials()
@@ -200,7 +205,7 @@ class Responder:
     def _submit(
         self, job: ChatJob, history: list[Turn], started: datetime, on_text: TextListener | None
     ) -> Future[Batched[Generation]]:
-        system = self._profile.system_prompt(job.language)
+        system = self._profile.system_prompt(self._replies(job.language, job.channel).language)
         messages = build_prompt_within(system, history, job.text, self._history_tokens, self._count_tokens)
         max_new = self._profile.max_new_tokens
         tokens = self._count_tokens(messages) + max_new
@@ -222,7 +227,8 @@ class Responder:
     def _done(self, job: ChatJob, worker: str, started: datetime, batched: Batched[Generation]) -> ChatAnswer:
         generation = batched.value
         return ChatAnswer(
-            job_id=job.job_id, text=keepable_text(generation.text), language=job.language,
+            job_id=job.job_id, language=job.language,
+            text=self._replies(job.language, job.channel).shown(keepable_text(generation.text)),
             model=self._model_name, status=JobStatus.DONE, prompt_tokens=generation.prompt_tokens,
             completion_tokens=generation.completion_tokens, batch_size=batched.batch_size, worker=worker,
             timings=Timings(
@@ -242,6 +248,10 @@ class Responder:
         if isinstance(stored, JobNotFound):
             raise stored
         return answer
+
+
+def _in_own_language(language: str, channel: str) -> ReplyPlan:
+    return ReplyPlan(language)
 
 
 class _StreamedJobs:

@@ -16,6 +16,7 @@ from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
 from persistence.db import SessionFactory
 from persistence.partial_answers import PartialAnswers
+from routing.replies import Replies, unanswered_notices
 from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
 from workers.breaker import ModelBreaker
@@ -189,6 +190,7 @@ def build_runtime(
     answers: AnswerLookup | None = None,
     notices: AnswerNotices | None = None,
     partials: PartialAnswers | None = None,
+    table: RoutingTable | None = None,
 ) -> WorkerRuntime:
     """Load the model, warm it up, start the batcher loop and the health monitor."""
     runner, facts = make_runner(settings, profile)
@@ -209,6 +211,7 @@ def build_runtime(
         history_turns=settings.history_turns, timeout_s=settings.job_timeout_s, admit=admission,
         history_tokens=settings.history_tokens,
         answers=answers, notices=notices or NoNotices(), partials=partials,
+        replies=Replies(table, unanswered_notices()).plan if table is not None else None,
     )  # fmt: skip
     monitor.start()
     return WorkerRuntime(effective, runner, feeder, responder, admission, switch, activity, monitor)

@@ -1,0 +1,132 @@
+"""Jobs in a language their profile's model does not answer well: answered in the channel's
+default language after a line in the customer's own, or handed to people on the human queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from core.errors import ConfigurationError
+from core.jobs import ChatJob, new_id
+from core.settings import load_settings
+from ops.stack import build_stack
+from persistence.db import SessionFactory
+from persistence.migrate import upgrade
+from producers.api import create_app
+from routing.replies import FALLBACK_NOTICE, Replies, ReplyPlan, unanswered_notices
+from routing.table import load_table, table_from_dict
+from tests.support import store
+from transport.queues import declared_queues
+from workers.batcher import Batcher, BatchPolicy
+from workers.feeders import PromptRequest
+from workers.responder import Responder
+from workers.runners.base import Generation
+from workers.runners.null import NULL_ANSWER, NullRunner
+from workers.runtime import run_requests
+
+TAGALOG = "Kumusta, hindi pa dumarating ang order ko, dalawang linggo na"
+
+
+def _table_data(action: str | None = None) -> dict:
+    data = yaml.safe_load(Path("routing/default_routes.yaml").read_text(encoding="utf-8"))
+    data["profiles"]["default"]["answers_in"] = ["en", "es", "zh"]
+    if action:
+        data["unanswered"] = {"action": action, "human_queue": "chat.human"}
+    return data
+
+
+def test_a_language_the_model_does_not_answer_is_answered_in_the_channels_default():
+    table = table_from_dict(_table_data())
+    handling = table.handling("tl", "web")
+    assert (handling.kind, handling.language, handling.answer_language) == ("default_language", "tl", "en")
+    assert handling.queue == "chat.en"  # the queue whose model answers the reply's language
+    assert table.handling("es", "web").kind == "model"
+    assert load_table().handling("tl", "web").kind == "model"  # the shipped table: every language
+
+
+def test_a_table_may_hand_such_jobs_to_people_on_a_queue_no_worker_reads():
+    table = table_from_dict(_table_data("human"))
+    handling = table.handling("tl", "web")
+    assert (handling.kind, handling.queue) == ("human", "chat.human")
+    assert "chat.human" not in table.queue_names  # workers consume every one of those
+    assert "chat.human" in [queue.name for queue in declared_queues(table)]  # but it is declared
+
+
+@pytest.mark.parametrize(
+    ("unanswered", "message"),
+    [
+        ({"action": "drop"}, "unanswered.action"),
+        ({"action": "human", "human_queue": "chat.en"}, "must not be one of queues"),
+        ({"action": "human", "human_queue": "Bad Name!"}, "bad queue name"),
+    ],
+)
+def test_a_wrong_unanswered_setting_is_refused_with_its_field(unanswered, message):
+    data = _table_data()
+    data["unanswered"] = unanswered
+    with pytest.raises(ConfigurationError, match=message):
+        table_from_dict(data)
+
+
+def test_the_line_before_such_an_answer_is_in_the_customers_language():
+    notices = unanswered_notices()
+    assert len(notices) >= 50 and all(line.strip() for line in notices.values())
+    plan = Replies(table_from_dict(_table_data()), notices).plan("tl", "web")
+    assert plan.language == "en" and plan.notice == notices["tl"]
+    assert plan.shown("Hello!") == f"{notices['tl']}\n\nHello!"
+    unknown = Replies(table_from_dict(_table_data()), {}).plan("tl", "web")
+    assert unknown.notice == FALLBACK_NOTICE
+    assert Replies(table_from_dict(_table_data()), notices).plan("es", "web") == ReplyPlan("es")
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_the_worker_prompts_in_the_reply_language_and_puts_the_line_first(factory: SessionFactory):
+    prompts: list[list[dict[str, str]]] = []
+
+    def run(requests: list[PromptRequest]) -> list[Generation]:
+        prompts.extend(request.messages for request in requests)
+        return run_requests(NullRunner(), requests)
+
+    batcher: Batcher[PromptRequest, Generation] = Batcher(BatchPolicy(4, 1, 10_000), run)
+    batcher.start()
+    table = table_from_dict(_table_data())
+    responder = Responder(
+        factory, batcher, table.profiles["default"], "null", NullRunner().count_tokens, history_turns=4,
+        timeout_s=5, replies=Replies(table, unanswered_notices()).plan,
+    )  # fmt: skip
+    job = ChatJob(job_id=new_id(), conversation_id=new_id(), text=TAGALOG, language="tl", queue="chat.en")
+    store.record_user_turn(factory, job, "detected")
+    answer = responder.answer(job, "w1")
+    batcher.close()
+    assert "Answer in English only" in prompts[0][0]["content"]
+    assert answer is not None and answer.language == "tl"  # the store keeps the customer's language
+    assert answer.text == f"{unanswered_notices()['tl']}\n\n{NULL_ANSWER}"
+
+
+@contextmanager
+def _api(tmp_path: Path, action: str | None) -> Iterator[TestClient]:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(yaml.safe_dump(_table_data(action), allow_unicode=True), encoding="utf-8")
+    values = load_settings(var_dir=str(tmp_path), routes_file=str(routes))
+    upgrade(values.store_url)
+    stack = build_stack(values)
+    with TestClient(create_app(stack)) as client:
+        yield client
+    stack.close()
+
+
+@pytest.mark.parametrize(
+    ("action", "handling", "queue"),
+    [(None, "default_language", "chat.en"), ("human", "human", "chat.human")],
+)
+def test_the_api_says_how_such_a_message_is_handled(tmp_path: Path, action, handling, queue):
+    with _api(tmp_path, action) as client:
+        body = client.post("/v1/messages", json={"text": TAGALOG}).json()
+        assert (body["language"], body["handling"], body["queue"]) == ("tl", handling, queue)
+        assert client.get(f"/v1/jobs/{body['job_id']}").json()["handling"] == handling
+        spanish = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?"}).json()
+        assert spanish["handling"] == "model"
