@@ -211,7 +211,9 @@ class LanguageDetector:
         """Detect the language of one message; see the module docstring for the steps."""
         tokens = tokenize(strip_noise(text))
         words = count_words(tokens)
-        script = dominant_script(tokens)
+        # English loanwords and universal words say nothing of the customer's script:
+        # "የ order #K5521 refund መቼ ይመለሳል?" is Amharic however many Latin letters "refund" has.
+        script = dominant_script([t for t in tokens if not _borrowed(t)] or tokens)
         candidates = self._by_script.get(script or "", ())
         if not candidates:
             return Detection(None, 0.0, False, words)
@@ -355,6 +357,10 @@ class LanguageDetector:
                 default, round(_pairwise(scores, default, _strongest_other(scores, default)), 4), True, words
             )
         return Detection(best, round(confidence, 4), reliable, words)
+
+
+def _borrowed(token: Token) -> bool:
+    return token.key in LOANWORDS or token.key in UNIVERSAL
 
 
 def _own_evidence(evidence: _Evidence, best: str, runner_up: str | None) -> float:

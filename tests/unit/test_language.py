@@ -355,3 +355,40 @@ def test_detection_is_fast_once_the_model_is_loaded(detector):
         detector.detect(message)
     per_message = (time.perf_counter() - start) / len(messages)
     assert per_message < 0.002  # typically ~0.05 ms; the bound only catches gross regressions
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ჩემი order სად არის? tracking", "ka"),  # Georgian around English commerce words
+        ("refund መቼ ነው?", "am"),
+        ("ধন্যবাদ", "bn"),  # one word: the script decides
+        ("ଧନ୍ୟବାଦ", "or"),
+        ("ཐུགས་རྗེ་ཆེ།", "bo"),
+        ("ধন্যবাদ, অৰ্ডাৰ", "as"),  # an Assamese ৰ makes Bengali script Assamese
+    ],
+)
+def test_a_script_one_language_owns_decides_and_loanwords_do_not_change_it(detector, text, language):
+    assert detected(detector, text) == (language, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "reliable"),
+    [
+        ("hvor er pakken min?", "no", True),  # a possessive after its noun is Norwegian
+        ("Kde je môj balík?", "sk", True),
+        ("Gde je moj paket?", "sr", True),  # ekavian
+        ("Šta je sa mojom narudžbom, gdje je?", "bs", True),  # šta: not Croatian; gdje: not Serbian
+        ("Дзе мая пасылка?", "be", True),
+        ("Onde está a miña encomenda?", "gl", True),
+        ("धन्यवाद", "hi", True),  # Devanagari with nothing that tells: Hindi
+        ("मेरो अर्डर कहिले आउँछ?", "ne", True),
+        ("Hvar er pakkinn minn?", "is", True),  # "er" is Icelandic too: the model decides
+    ],
+)
+def test_close_languages_are_told_apart_by_a_word_in_short_questions(detector, text, language, reliable):
+    assert detected(detector, text) == (language, reliable)
+
+
+def test_a_short_question_nothing_tells_apart_is_left_to_the_conversation(detector):
+    assert not detector.detect("hvor er min pakke?").reliable  # Danish and Norwegian alike
