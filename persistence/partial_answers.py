@@ -124,6 +124,7 @@ class RedisPartials:
         # Short timeouts and no retries: a mark or a text that cannot go now is dropped.
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=None)
         self._latest: dict[str, str] = {}
+        self._unreachable = False
         self._pending = threading.Condition()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -140,8 +141,12 @@ class RedisPartials:
         try:
             marks = self._redis.mget([MARK_PREFIX + job_id for job_id in job_ids])
         except redis.RedisError as exc:
-            log.warning("could not read which jobs are streamed: %s", exc)
+            # Asked once a batch: say so once, not for every batch while Redis is away.
+            level = logging.DEBUG if self._unreachable else logging.WARNING
+            log.log(level, "could not read which jobs are streamed (none is, meanwhile): %s", exc)
+            self._unreachable = True
             return set()
+        self._unreachable = False
         return {job_id for job_id, mark in zip(job_ids, marks, strict=True) if mark is not None}
 
     def report(self, job_id: str, text: str) -> None:
