@@ -56,9 +56,10 @@ def _checked(response: httpx.Response) -> Any:
     if response.is_success:
         return response.json()
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
     except ValueError:
-        detail = response.text
+        body = None  # a proxy's HTML error page, say
+    detail = body.get("detail", response.text) if isinstance(body, dict) else response.text
     retry = response.headers.get("Retry-After")
     raise ApiError(
         response.status_code,

@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 
 from persistence.answer_cache import KEY_PREFIX, RedisAnswerCache
 from producers.api import create_app
+from tests.support.api import TESTCLIENT_TIMEOUTS, answered, in_process, roles
 from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, TESTCLIENT_TIMEOUTS]
 
 
 @pytest.fixture
@@ -50,26 +51,27 @@ def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
         babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),
         TestClient(create_app(stack)) as client,
     ):
-        first = client.post("/v1/messages?wait=30", json={"text": "Where is my parcel?", "language": "en"})
-        assert first.status_code == 200 and first.json()["status"] == "done" and not first.json()["cached"]
+        api = in_process(client)
+        first = answered(api.send("Where is my parcel?", language="en", wait=30))
+        assert first.status == "done" and not first.cached
+        # (the cache's stats have no client method: read raw)
         wait_until(lambda: client.get("/v1/cache").json()["entries"] == 1, 10, "the answer cached", log)
         received = log.read_text().count("received")
         # The same question, written differently, opening another conversation
         started = time.perf_counter()
-        second = client.post("/v1/messages", json={"text": "  where is my PARCEL ", "language": "en"})
+        reply = api.send("  where is my PARCEL ", language="en")
         elapsed = time.perf_counter() - started
-        assert second.status_code == 200, second.text
-        body = second.json()
-        assert body["cached"] is True and body["status"] == "done"
-        assert body["answer"] == first.json()["answer"]
-        assert body["conversation_id"] != first.json()["conversation_id"]
+        second = answered(reply)  # a 200 at once: no wait asked, no worker involved
+        assert second.cached is True and second.status == "done"
+        assert second.answer == first.answer
+        assert second.conversation_id != first.conversation_id
         assert elapsed < 0.1
-        turns = client.get(f"/v1/conversations/{body['conversation_id']}").json()["turns"]
-        assert [t["role"] for t in turns] == ["user", "assistant"]
+        assert roles(api.conversation(second.conversation_id)) == ["user", "assistant"]
         # A follow-up in that conversation depends on its history: it goes to a worker
-        again = {"text": "Where is my parcel?", "language": "en", "conversation_id": body["conversation_id"]}
-        follow_up = client.post("/v1/messages?wait=30", json=again)
-        assert follow_up.status_code == 200 and follow_up.json()["cached"] is False
+        follow_up = answered(
+            api.send("Where is my parcel?", language="en", conversation_id=second.conversation_id, wait=30)
+        )
+        assert follow_up.cached is False
         time.sleep(0.5)
         assert log.read_text().count("received") == received + 1  # only the follow-up reached a worker
         assert client.get("/v1/cache").json() | {"entries": 1} == {"backend": "redis", "hits": 1, "misses": 1,

@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from producers.client import AsyncClient, Client
+from tests.support.api import answered, queued
 from tests.support.processes import BABELQ, babelq_env, babelq_process
 from tests.support.services import free_port
 
@@ -39,25 +39,22 @@ def embedded(
 
 def test_embedded_stack_answers_through_celery(embedded):
     url, _ = embedded
-    with httpx.Client(base_url=url, timeout=90) as client:
-        assert client.get("/readyz").json()["broker"] == "ok"
-        body = client.post(
-            "/v1/messages?wait=60", json={"text": "¿Dónde está mi pedido? Lo pedí hace una semana."}
-        ).json()
-        assert body["status"] == "done"
-        assert body["language"] == "es" and body["queue"] == "chat.es"
-        assert body["answer"]
-        assert body["worker"].startswith("embedded-")  # answered by the Celery worker node
-        assert body["batch_size"] >= 1
+    with httpx.Client(base_url=url, timeout=90) as http:
+        assert http.get("/readyz").json()["broker"] == "ok"  # (no client method: read raw)
+        job = answered(Client(http=http).send("¿Dónde está mi pedido? Lo pedí hace una semana.", wait=60))
+    assert job.status == "done"
+    assert job.language == "es" and job.queue == "chat.es"
+    assert job.answer
+    assert job.worker is not None and job.worker.startswith("embedded-")  # answered by the Celery worker node
+    assert job.batch_size is not None and job.batch_size >= 1
 
 
 def test_embedded_stack_reports_queued_jobs_and_unknown_ones(embedded):
     url, _ = embedded
     with httpx.Client(base_url=url, timeout=30) as client:
-        accepted = client.post("/v1/messages", json={"text": "Bonjour, ma commande n'est pas arrivée."})
-        assert accepted.status_code == 202
-        body = accepted.json()
-        assert (body["language"], body["queue"], body["status"]) == ("fr", "chat.default", "queued")
+        accepted = queued(Client(http=client).send("Bonjour, ma commande n'est pas arrivée."))
+        assert (accepted.language, accepted.queue, accepted.status) == ("fr", "chat.default", "queued")
+        # raw HTTP: an unknown id and a body that is no JSON are the HTTP contract itself
         assert client.get("/v1/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
         assert (
             client.post(
@@ -132,13 +129,9 @@ def test_restart_answers_jobs_the_in_memory_broker_lost(tiny_model_dir: Path, tm
     # Expect the job to be answered without anyone sending it again
     with (
         babelq_process(["run"], env, tmp_path / "run.log", ready_marker="ready.", timeout=120),
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+        Client(f"http://127.0.0.1:{port}") as client,
     ):
-        for _ in range(300):
-            if client.get(f"/v1/jobs/{job.job_id}").json()["status"] == "done":
-                break
-            time.sleep(0.1)
-        assert client.get(f"/v1/jobs/{job.job_id}").json()["status"] == "done"
+        assert client.wait(job.job_id, timeout=30).status == "done"
     assert "re-published 1 unfinished jobs" in (tmp_path / "run.log").read_text()
     engine.dispose()
 

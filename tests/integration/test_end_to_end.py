@@ -1,7 +1,8 @@
 """A zh, an en and an es message go API → real broker → `babelq worker` → store and come back.
 
 Runs on Redis and RabbitMQ, each with SQLite and PostgreSQL; the API runs in-process (TestClient)
-and the worker is a real separate process, so every job crosses the broker.
+and the worker is a real separate process, so every job crosses the broker. Messages are sent and
+read through the Python client, as a user would; the HTTP contract itself is read raw.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from ops.stack import Stack
 from persistence import views
 from persistence.partial_answers import PartialAnswers, open_partial_answers
 from producers.api import create_app
+from producers.client import Client
+from producers.schemas import JobOut
 from tests.support import store
+from tests.support.api import TESTCLIENT_TIMEOUTS, answered, in_process, roles
 from tests.support.jobs import fresh_stack
 from tests.support.processes import babelq_env, babelq_process, wait_until
 from transport.dead_letters import purge_dead_letters, walk_dead_letters
 from transport.queues import ANSWER_TASK, publish_job
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, TESTCLIENT_TIMEOUTS]
 
 MESSAGES = {
     "zh": "你好，我的订单还没有到，请问什么时候发货？",
@@ -39,8 +43,19 @@ MESSAGES = {
 @dataclass
 class Deployment:
     stack: Stack
-    client: TestClient
+    client: TestClient  # raw HTTP, for the tests of the HTTP contract itself
+    api: Client  # the same app through the Python client
     worker_log: Path
+
+    def done(self, job_id: str, timeout: float, what: str) -> JobOut:
+        """The job, done within `timeout` (long-polled through the client); if not, the worker's log."""
+        job = self.api.wait(job_id, timeout)
+        assert job.status == "done", f"{what}: {job.status} after {timeout}s\n{_tail(self.worker_log)}"
+        return job
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
 
 
 @pytest.fixture(
@@ -73,23 +88,21 @@ def deployment(
         babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),
         TestClient(create_app(stack)) as client,
     ):
-        yield Deployment(stack, client, log)
+        yield Deployment(stack, client, in_process(client), log)
     stack.close()
 
 
 def test_zh_en_es_messages_are_answered_through_the_broker(deployment: Deployment):
     for language, text in MESSAGES.items():
-        response = deployment.client.post("/v1/messages?wait=60", json={"text": text, "channel": "web"})
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["status"] == "done"
-        assert body["language"] == language
-        assert body["queue"] == f"chat.{language}"
-        assert body["answer"]
-        assert body["worker"].startswith("cpu-")
-        conversation = deployment.client.get(f"/v1/conversations/{body['conversation_id']}").json()
-        assert [t["role"] for t in conversation["turns"]] == ["user", "assistant"]
-        assert conversation["turns"][0]["text"] == text
+        job = answered(deployment.api.send(text, channel="web", wait=60))
+        assert job.status == "done"
+        assert job.language == language
+        assert job.queue == f"chat.{language}"
+        assert job.answer
+        assert job.worker is not None and job.worker.startswith("cpu-")
+        conversation = deployment.api.conversation(job.conversation_id)
+        assert roles(conversation) == ["user", "assistant"]
+        assert conversation.turns[0].text == text
 
 
 def test_a_streamed_job_reports_its_answer_as_it_is_generated(deployment: Deployment):
@@ -103,11 +116,10 @@ def test_a_streamed_job_reports_its_answer_as_it_is_generated(deployment: Deploy
         if listener.live:
             listener.listen(lambda job_id, text: heard.append(job_id))
             wait_until(lambda: _subscribed(listener, heard), 5, "the subscription")
-        body = {"text": MESSAGES["es"], "stream": True}
-        sent = deployment.client.post("/v1/messages?wait=60", json=body).json()
-        assert sent["status"] == "done" and sent["answer"]
+        sent = answered(deployment.api.send(MESSAGES["es"], stream=True, wait=60))
+        assert sent.status == "done" and sent.answer
         if listener.live:
-            wait_until(lambda: sent["job_id"] in heard, 5, "a partial answer of the job")
+            wait_until(lambda: sent.job_id in heard, 5, "a partial answer of the job")
     finally:
         listener.close()
     assert listener.live == settings.broker_url.startswith("redis")
@@ -120,23 +132,17 @@ def _subscribed(partials: PartialAnswers, heard: list[str]) -> bool:
 
 
 def test_one_word_follow_up_keeps_the_conversation_language(deployment: Deployment):
-    first = deployment.client.post("/v1/messages?wait=60", json={"text": MESSAGES["es"]}).json()
-    follow = deployment.client.post(
-        "/v1/messages?wait=60", json={"text": "ok", "conversation_id": first["conversation_id"]}
-    ).json()
-    assert follow["status"] == "done"
-    assert (follow["language"], follow["queue"], follow["language_source"]) == (
-        "es",
-        "chat.es",
-        "conversation",
-    )
-    turns = deployment.client.get(f"/v1/conversations/{first['conversation_id']}").json()["turns"]
-    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
+    first = deployment.api.send(MESSAGES["es"], wait=60)
+    follow = answered(deployment.api.send("ok", conversation_id=first.conversation_id, wait=60))
+    assert follow.status == "done"
+    assert (follow.language, follow.queue, follow.language_source) == ("es", "chat.es", "conversation")
+    conversation = deployment.api.conversation(first.conversation_id)
+    assert roles(conversation) == ["user", "assistant", "user", "assistant"]
 
 
 def test_the_same_job_delivered_twice_stores_one_answer(deployment: Deployment):
-    accepted = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()
-    view = views.get_job(deployment.stack.factory, accepted["job_id"])
+    accepted = deployment.api.send(MESSAGES["en"])
+    view = views.get_job(deployment.stack.factory, accepted.job_id)
     assert view is not None
     duplicate = ChatJob(
         job_id=view.job_id,
@@ -153,12 +159,12 @@ def test_the_same_job_delivered_twice_stores_one_answer(deployment: Deployment):
         "both deliveries handled",
         deployment.worker_log,
     )
-    turns = deployment.client.get(f"/v1/conversations/{view.conversation_id}").json()["turns"]
-    assert [t["role"] for t in turns] == ["user", "assistant"]
-    assert deployment.client.get(f"/v1/jobs/{view.job_id}").json()["status"] == "done"
+    assert roles(deployment.api.conversation(view.conversation_id)) == ["user", "assistant"]
+    assert deployment.api.job(view.job_id).status == "done"
 
 
 def test_unknown_job_is_404_and_bad_input_stores_nothing(deployment: Deployment):
+    # raw HTTP: the status codes and the error body are the contract under test
     assert deployment.client.get(f"/v1/jobs/{new_id()}").status_code == 404
     cid = new_id()
     response = deployment.client.post("/v1/messages", json={"text": "  ", "conversation_id": cid})
@@ -189,7 +195,7 @@ def test_a_jobs_life_shows_in_the_task_events_flower_reads(deployment: Deploymen
     app.control.enable_events()  # what Flower asks of every worker when it starts
     try:
         time.sleep(1)  # the worker has switched its events on
-        job_id = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()["job_id"]
+        job_id = deployment.api.send(MESSAGES["en"]).job_id
         lifecycle = ["task-received", "task-started", "task-succeeded"]
         wait_until(lambda: lifecycle == [t for t in seen.get(job_id, []) if t in lifecycle], 30,
                    "the job's task events", deployment.worker_log)  # fmt: skip
@@ -237,22 +243,17 @@ def test_an_unknown_task_and_an_undecodable_body_go_to_the_dead_letter_queue(dep
     reason, payload = letters()[garbled]
     assert reason == "undecodable" and payload["body"] == "{this is not json"  # type: ignore[index]
     # the worker goes on answering
-    job_id = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()["job_id"]
-    wait_until(lambda: deployment.client.get(f"/v1/jobs/{job_id}").json()["status"] == "done", 30,
-               "an answer after the dead letters", deployment.worker_log)  # fmt: skip
+    deployment.done(deployment.api.send(MESSAGES["en"]).job_id, 30, "an answer after the dead letters")
     purge_dead_letters(app, "chat.dead")
 
 
 def test_a_retry_held_back_by_its_countdown_starts_only_then(deployment: Deployment):
-    accepted = deployment.client.post("/v1/messages", json={"text": MESSAGES["en"]}).json()
-    wait_until(lambda: deployment.client.get(f"/v1/jobs/{accepted['job_id']}").json()["status"] == "done", 30,
-               "the first answer", deployment.worker_log)  # fmt: skip
+    accepted = deployment.api.send(MESSAGES["en"])
+    deployment.done(accepted.job_id, 30, "the first answer")
     # a follow-up published the way a worker publishes a retry: with a countdown (backoff)
-    follow_up = ChatJob(job_id=new_id(), conversation_id=accepted["conversation_id"], text="And when?",
-                        language="en", queue=accepted["queue"])  # fmt: skip
+    follow_up = ChatJob(job_id=new_id(), conversation_id=accepted.conversation_id, text="And when?",
+                        language="en", queue=accepted.queue)  # fmt: skip
     store.record_user_turn(deployment.stack.factory, follow_up, "explicit")
     publish_job(deployment.stack.celery, follow_up, retries=1, countdown=2.0)
-    wait_until(lambda: deployment.client.get(f"/v1/jobs/{follow_up.job_id}").json()["status"] == "done", 30,
-               "the held job's answer", deployment.worker_log)  # fmt: skip
-    timings = deployment.client.get(f"/v1/jobs/{follow_up.job_id}").json()["timings"]
-    assert timings["queued_ms"] >= 1800  # not started before its countdown was over
+    queued_ms = deployment.done(follow_up.job_id, 30, "the held job's answer").timings.queued_ms
+    assert queued_ms is not None and queued_ms >= 1800  # not started before its countdown was over

@@ -12,11 +12,13 @@ from core.settings import load_settings
 from ops.stack import build_stack
 from persistence.migrate import upgrade
 from producers.api import create_app
+from producers.schemas import Accepted, JobOut
 from routing.table import load_table
-from tests.support.processes import babelq_env, babelq_process, wait_until
+from tests.support.api import TESTCLIENT_TIMEOUTS, in_process
+from tests.support.processes import babelq_env, babelq_process
 from tests.support.routes import DEFAULT_ROUTES, routes_with
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, TESTCLIENT_TIMEOUTS]
 
 
 @pytest.mark.parametrize(("engine", "runs"), [(None, "static"), ("auto", "continuous")])
@@ -33,19 +35,12 @@ def test_the_profile_engine_answers_concurrent_jobs(
     log = tmp_path / "worker.log"
     with babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."), \
             TestClient(create_app(stack)) as client:  # fmt: skip
-        accepted = [client.post("/v1/messages", json={"text": f"Where is order {i}? It is late."}).json()
-                    for i in range(6)]  # fmt: skip
-        answers = [client.post("/v1/messages?wait=60", json={"text": "And my refund, please?"}).json()]
-        for a in accepted:
-            wait_until(
-                lambda a=a: (
-                    client.get(f"/v1/jobs/{a['job_id']}").json()["status"] != "queued"
-                    and client.get(f"/v1/jobs/{a['job_id']}").json()["status"] != "running"
-                ),
-                60,
-                "job final",
-            )
-            answers.append(client.get(f"/v1/jobs/{a['job_id']}").json())
-    assert all(a["status"] == "done" for a in answers), answers
+        api = in_process(client)
+        accepted = [api.send(f"Where is order {i}? It is late.") for i in range(6)]
+        # one more while those are in flight, waited for (a 202 if not answered in time: not done)
+        answers: list[Accepted | JobOut] = [api.send("And my refund, please?", wait=60)]
+        # each of the six as it ended (or as it was when its 60 s ran out: not done either)
+        answers += [api.wait(a.job_id, timeout=60) for a in accepted]
+    assert all(a.status == "done" for a in answers), answers
     assert f"engine {runs}" in log.read_text()
     stack.close()
