@@ -21,8 +21,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import IdempotencyConflict, InvalidInput, PublishError
-from core.jobs import JobStatus, canonical_uuid
+from core.errors import IdempotencyConflict, PublishError
+from core.jobs import JobStatus
 from core.settings import Settings
 from persistence import views
 from persistence.answer_cache import AnswerCache
@@ -32,11 +32,13 @@ from persistence.db import SessionFactory
 from persistence.partial_answers import PartialAnswers
 from producers.access import Access
 from producers.api_auth import add_access_errors, caller_dependency, scoped_idempotency_key
+from producers.human_answers import add_human_answer_route
 from producers.intake import Intake, Submitted
 from producers.job_events import add_event_routes
 from producers.messages import MessageIn, message_model
 from producers.partial_feed import PartialFeed
 from producers.readiness import Readiness
+from producers.route_ids import uuid_or_404
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
 from producers.web_page import add_web_page
@@ -101,6 +103,16 @@ def create_app(stack: ApiBackend) -> FastAPI:
         app, stack.factory, stack.access, threads.run, waiters, feed, caller, stack.settings.job_deadline_s,
         stack.table,
     )  # fmt: skip
+    add_human_answer_route(
+        app,
+        stack.factory,
+        stack.access,
+        threads.run,
+        stack.notices,
+        stack.table,
+        stack.request_delivery,
+        caller,
+    )
     pushes = AnswerPushes(stack.factory, stack.request_delivery)
     add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes)
     add_web_page(app)
@@ -270,7 +282,7 @@ def _add_message_routes(
         wait: float = Query(0, ge=0, le=settings.max_wait_s, description="Seconds to wait for it to end."),
         caller: Caller | None = Depends(caller_of),
     ) -> JobOut:
-        job_id = _uuid_or_404(job_id, "job")
+        job_id = uuid_or_404(job_id, "job")
         view = await threads.run(views.get_job, stack.factory, job_id)
         # Another channel's job is as unknown as a job that does not exist: its id tells nothing.
         if view is None or not access.may_read(caller, view.channel):
@@ -288,7 +300,7 @@ def _add_message_routes(
         ] = None,
         caller: Caller | None = Depends(caller_of),
     ) -> ConversationOut:
-        cid = _uuid_or_404(conversation_id, "conversation")
+        cid = uuid_or_404(conversation_id, "conversation")
         if caller is not None:
             owner = await threads.run(views.conversation_channel, stack.factory, cid)
             if not access.may_read(caller, owner):
@@ -333,13 +345,6 @@ async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, 
 def _final(view: views.JobView, table: RoutingTable) -> JSONResponse:
     """200: the job has ended; its answer (or why not) comes with it."""
     return JSONResponse(JobOut.of(view, table).model_dump(mode="json"), status_code=200)
-
-
-def _uuid_or_404(value: str, what: str) -> str:
-    try:
-        return canonical_uuid(value)
-    except InvalidInput as exc:
-        raise HTTPException(status_code=404, detail=f"no {what} {value!r} (not a UUID)") from exc
 
 
 async def _wait_for_final(

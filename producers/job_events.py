@@ -24,13 +24,13 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException
 from sse_starlette import EventSourceResponse
 
-from core.errors import InvalidInput
-from core.jobs import JobStatus, canonical_uuid
+from core.jobs import JobStatus
 from persistence import views
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
 from producers.access import Access
 from producers.partial_feed import Follower, PartialFeed
+from producers.route_ids import uuid_or_404
 from producers.schemas import JobOut
 from producers.waiters import AnswerWaiters
 from routing.table import RoutingTable
@@ -54,7 +54,7 @@ def add_event_routes(
     async def job_events(job_id: str, caller: Caller | None = Depends(caller_of)) -> EventSourceResponse:
         """The job's status changes, its answer so far while it is generated, and its answer, as
         server-sent events."""
-        view = await run(views.get_job, factory, _canonical(job_id))
+        view = await run(views.get_job, factory, uuid_or_404(job_id, "job"))
         if view is None or not access.may_read(caller, view.channel):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         until = _stream_end(view, default_deadline_s)
@@ -62,13 +62,6 @@ def add_event_routes(
             await run(feed.want, view.job_id, until - time.monotonic())
         stream = _Stream(factory, run, waiters, feed, until, table)
         return EventSourceResponse(stream.events(view), ping=KEEPALIVE_S)
-
-
-def _canonical(job_id: str) -> str:
-    try:
-        return canonical_uuid(job_id)
-    except InvalidInput as exc:
-        raise HTTPException(status_code=404, detail=f"no job {job_id!r} (not a UUID)") from exc
 
 
 def _stream_end(view: views.JobView, default_deadline_s: float) -> float:

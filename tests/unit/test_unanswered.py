@@ -130,3 +130,26 @@ def test_the_api_says_how_such_a_message_is_handled(tmp_path: Path, action, hand
         assert client.get(f"/v1/jobs/{body['job_id']}").json()["handling"] == handling
         spanish = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?"}).json()
         assert spanish["handling"] == "model"
+
+
+def test_people_answer_a_job_handed_to_them_and_it_ends_like_any_other(tmp_path: Path):
+    with _api(tmp_path, "human") as client:
+        handed = client.post("/v1/messages", json={"text": TAGALOG}).json()
+        job = f"/v1/jobs/{handed['job_id']}"
+        answered = client.post(
+            f"{job}/answer", json={"text": "Pasensya na po, titingnan namin.", "agent": "ana"}
+        )
+        assert answered.status_code == 200, answered.text
+        body = answered.json()
+        assert (body["status"], body["answer"], body["model"], body["handling"]) == (
+            "done", "Pasensya na po, titingnan namin.", "human:ana", "human",
+        )  # fmt: skip
+        turns = client.get(f"/v1/conversations/{handed['conversation_id']}").json()["turns"]
+        assert [turn["role"] for turn in turns] == ["user", "assistant"]
+        again = client.post(f"{job}/answer", json={"text": "Second answer"})
+        assert again.status_code == 409 and "ended" in again.text
+        spanish = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?"}).json()
+        by_model = client.post(f"/v1/jobs/{spanish['job_id']}/answer", json={"text": "Hola"})
+        assert by_model.status_code == 409 and "model" in by_model.text
+        assert client.post("/v1/jobs/not-a-job/answer", json={"text": "x"}).status_code == 404
+        assert client.post(f"{job}/answer", json={"text": ""}).status_code == 422

@@ -1,0 +1,80 @@
+"""`POST /v1/jobs/{id}/answer`: people answer a job the routing table handed to them
+(`unanswered: {action: human}`), and it ends like a worker's answer: stored once, the waiting
+callers and streams woken, the answer pushed to a delivering channel."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException
+from pydantic import BaseModel, Field, field_validator
+
+from core.jobs import ChatAnswer, JobStatus, keepable_text
+from persistence import deliveries, job_lifecycle, views
+from persistence.answer_notices import AnswerNotices
+from persistence.api_keys import Caller
+from persistence.db import SessionFactory
+from producers.access import Access
+from producers.messages import storable
+from producers.route_ids import uuid_or_404
+from producers.schemas import JobOut
+from routing.table import RoutingTable
+
+RunBlocking = Callable[..., Awaitable[Any]]
+HUMAN_WORKER = "human"
+
+
+class HumanAnswerIn(BaseModel):
+    """What a person answers."""
+
+    text: str = Field(min_length=1, max_length=16_000, description="The answer the customer gets.")
+    agent: str = Field(default="", max_length=64, description="Who answered (shown as the job's model).")
+
+    @field_validator("text", "agent")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return storable(value, "text")
+
+
+def add_human_answer_route(
+    app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, notices: AnswerNotices,
+    table: RoutingTable, request_delivery: Callable[[str], None], caller_of: Callable[..., Any],
+) -> None:  # fmt: skip
+    @app.post(
+        "/v1/jobs/{job_id}/answer",
+        response_model=JobOut,
+        responses={404: {"description": "Unknown job"}, 409: {"description": "Not for people, or ended"}},
+    )
+    async def answer_job(
+        job_id: str, answer: HumanAnswerIn, caller: Caller | None = Depends(caller_of)
+    ) -> JobOut:
+        """Answer a job handed to people; it ends `done` with this text."""
+        view = await run(views.get_job, factory, uuid_or_404(job_id, "job"))
+        if view is None or not access.may_read(caller, view.channel):
+            raise HTTPException(status_code=404, detail=f"no job {job_id}")
+        _check_answerable(view, table)
+        stored = await run(job_lifecycle.store_answers, factory, [_outcome(view, answer)])
+        if stored[0] is not True:  # another person (or a retry) answered first
+            raise HTTPException(status_code=409, detail=f"job {job_id} has ended already")
+        notices.announce([view.job_id])
+        if await run(deliveries.get, factory, view.job_id) is not None:
+            await run(request_delivery, view.job_id)
+        ended = await run(views.get_job, factory, view.job_id)
+        return JobOut.of(ended or view, table)
+
+
+def _check_answerable(view: views.JobView, table: RoutingTable) -> None:
+    if view.status.final:
+        raise HTTPException(status_code=409, detail=f"job {view.job_id} has ended already ({view.status})")
+    if table.handling(view.language, view.channel).kind != "human":
+        raise HTTPException(
+            status_code=409, detail=f"job {view.job_id} is answered by the model, not by people"
+        )
+
+
+def _outcome(view: views.JobView, answer: HumanAnswerIn) -> ChatAnswer:
+    return ChatAnswer(
+        job_id=view.job_id, text=keepable_text(answer.text), language=view.language, status=JobStatus.DONE,
+        model=f"{HUMAN_WORKER}:{answer.agent}" if answer.agent else HUMAN_WORKER, worker=HUMAN_WORKER,
+    )  # fmt: skip
