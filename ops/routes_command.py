@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -42,12 +42,21 @@ def evaluate(
         report = measure(
             routing_detector(load_table(load_settings().routes_file).languages), load_cases(cases)
         )
-    except (BabelqError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except (BabelqError, OSError, UnicodeDecodeError) as exc:
+        _fail(exc)
     typer.echo("\n".join(_summary(report, misses)))
     if out is not None:
-        out.write_text(json.dumps(report_data(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        try:
+            out.write_text(
+                json.dumps(report_data(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+        except OSError as exc:
+            _fail(exc)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2) from exc
 
 
 def _summary(report: AccuracyReport, with_misses: bool) -> list[str]:

@@ -4,7 +4,7 @@ transaction; an answer is idempotent by job_id."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, bindparam, exists, func, select, update
@@ -185,17 +185,21 @@ def unfinished_jobs(factory: SessionFactory) -> list[ChatJob]:
         return [_chat_job(job, text) for job, text in session.execute(query).all()]
 
 
-def claim_unstarted(factory: SessionFactory, older_than: timedelta, limit: int = 100) -> list[ChatJob]:
+def claim_unstarted(
+    factory: SessionFactory, older_than: timedelta, limit: int = 100, skip_queues: Collection[str] = ()
+) -> list[ChatJob]:
     """Jobs published longer than `older_than` ago and still not started — a broker may have
     lost them (Redis loses a message popped by a worker killed before it noted it as unacked) —
     claimed for re-publishing: their publish time moves to now in the same transaction, so one
     process re-publishes each (rows locked, others skipped, on PostgreSQL). A copy that arrives
-    twice is harmless: answers are stored once."""
+    twice is harmless: answers are stored once. Jobs on `skip_queues` (the queue people answer
+    from, where a job waits for hours by design) are left alone."""
     cutoff = utcnow() - older_than
     stalled = (
         select(Job, Message.text)
         .join(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
         .where(Job.status == JobStatus.QUEUED.value, func.coalesce(Job.published_at, Job.created_at) < cutoff)
+        .where(Job.queue.not_in(list(skip_queues)))
         .order_by(Job.created_at)
         .limit(limit)
         .with_for_update(of=Job, skip_locked=True)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "babelq:partial"
 MARK_PREFIX = "babelq:streamed:"
 SENDER = "babelq-partials-out"
+LISTENER = "babelq-partials-in"
 PartialListener = Callable[[str, str], None]
 """Called with (job_id, answer so far)."""
 
@@ -124,40 +125,46 @@ class RedisPartials:
         # Short timeouts and no retries: a mark or a text that cannot go now is dropped.
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=None)
         self._latest: dict[str, str] = {}
-        self._unreachable = False
+        self._outage = _Outage(self.RETRY_S)
         self._pending = threading.Condition()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def want(self, job_id: str, ttl_s: float) -> None:
+        if self._outage.ongoing():
+            return
         try:
             self._redis.set(MARK_PREFIX + job_id, 1, px=max(1, int(ttl_s * 1000)))
+            self._outage.over()
         except redis.RedisError as exc:
-            log.warning("could not mark job %s as streamed: %s", job_id, exc)
+            self._outage.began("could not mark a job as streamed", exc)
 
     def wanted(self, job_ids: Sequence[str]) -> set[str]:
-        if not job_ids:
+        """Asked at every batch: while Redis is away, not even asked (each try could wait out
+        the socket timeout) until RETRY_S after the last failure."""
+        if not job_ids or self._outage.ongoing():
             return set()
         try:
             marks = self._redis.mget([MARK_PREFIX + job_id for job_id in job_ids])
+            self._outage.over()
         except redis.RedisError as exc:
-            # Asked once a batch: say so once, not for every batch while Redis is away.
-            level = logging.DEBUG if self._unreachable else logging.WARNING
-            log.log(level, "could not read which jobs are streamed (none is, meanwhile): %s", exc)
-            self._unreachable = True
+            self._outage.began("could not read which jobs are streamed", exc)
             return set()
-        self._unreachable = False
         return {job_id for job_id, mark in zip(job_ids, marks, strict=True) if mark is not None}
 
     def report(self, job_id: str, text: str) -> None:
         with self._pending:
-            if not any(thread.name == SENDER for thread in self._threads):
+            if not self._running(SENDER):  # never started, or died: texts must not pile up
                 self._start(SENDER, self._send_loop)
             self._latest[job_id] = text
             self._pending.notify()
 
     def listen(self, listener: PartialListener) -> None:
-        self._start("babelq-partials-in", lambda: self._listen_loop(listener))
+        if not self._running(LISTENER):  # one subscription a process
+            self._start(LISTENER, lambda: self._listen_loop(listener))
+
+    def _running(self, name: str) -> bool:
+        return any(thread.name == name and thread.is_alive() for thread in self._threads)
 
     def close(self) -> None:
         self._stopped.set()
@@ -169,7 +176,7 @@ class RedisPartials:
 
     def _start(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
     def _send_loop(self) -> None:
@@ -182,16 +189,41 @@ class RedisPartials:
                 self._send(job_id, text)
 
     def _send(self, job_id: str, text: str) -> None:
+        if self._outage.ongoing():
+            return
         try:
             self._redis.publish(CHANNEL, json.dumps({"job_id": job_id, "text": text}))
-        except redis.RedisError as exc:
-            log.warning("could not send a partial answer: %s", exc)
+            self._outage.over()
+        except Exception as exc:  # whatever it is, the sender thread lives on
+            self._outage.began("could not send a partial answer", exc)
 
     def _listen_loop(self, listener: PartialListener) -> None:
         pubsub.keep_listening(lambda: self._hear(listener), self._stopped, self.RETRY_S, "partial answers")
 
     def _hear(self, listener: PartialListener) -> None:
         pubsub.hear_redis(self._url, CHANNEL, lambda payload: _tell(payload, listener), self._stopped)
+
+
+class _Outage:
+    """Redis being away, told once (then quietly) and not asked again for `retry_s`."""
+
+    def __init__(self, retry_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._retry_s = retry_s
+        self._clock = clock
+        self._until = 0.0
+        self._told = False
+
+    def ongoing(self) -> bool:
+        return self._clock() < self._until
+
+    def began(self, what: str, exc: Exception) -> None:
+        level = logging.DEBUG if self._told else logging.WARNING
+        log.log(level, "%s: %s (nothing is streamed meanwhile)", what, exc)
+        self._told = True
+        self._until = self._clock() + self._retry_s
+
+    def over(self) -> None:
+        self._told = False
 
 
 def _tell(payload: str | bytes, listener: PartialListener) -> None:

@@ -31,10 +31,17 @@ class HumanAnswerIn(BaseModel):
     text: str = Field(min_length=1, max_length=16_000, description="The answer the customer gets.")
     agent: str = Field(default="", max_length=64, description="Who answered (shown as the job's model).")
 
-    @field_validator("text", "agent")
+    @field_validator("text")
     @classmethod
-    def _storable(cls, value: str) -> str:
+    def _text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank: a customer would get an empty answer")
         return storable(value, "text")
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str) -> str:
+        return storable(value, "agent")
 
 
 def add_human_answer_route(
@@ -65,9 +72,11 @@ def add_human_answer_route(
 
 
 def _check_answerable(view: views.JobView, table: RoutingTable) -> None:
+    """Only a job on the people's queue: decided by where it was sent, so a table changed since
+    (a language added to answers_in) does not strand a job no worker will ever take."""
     if view.status.final:
         raise HTTPException(status_code=409, detail=f"job {view.job_id} has ended already ({view.status})")
-    if table.handling(view.language, view.channel).kind != "human":
+    if view.queue != table.unanswered.human_queue:
         raise HTTPException(
             status_code=409, detail=f"job {view.job_id} is answered by the model, not by people"
         )

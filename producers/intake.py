@@ -76,7 +76,8 @@ class Intake:
         job = ChatJob(
             job_id=job_id or new_id(), conversation_id=conversation_id, channel=message.channel,
             user_ref=message.user_ref, text=message.text, language=handling.language,
-            queue=handling.queue, profile=handling.profile, deadline_at=self._deadline_at(message),
+            queue=handling.queue, profile=handling.profile,
+            deadline_at=self._deadline_at(message, people=handling.kind == "human"),
         )  # fmt: skip
         # Only a conversation's first question is answered from the cache: later ones depend on
         # it; and people answer what is handed to them.
@@ -128,10 +129,12 @@ class Intake:
                 idempotency.release(self._factory, key)
             raise
 
-    def _deadline_at(self, message: MessageIn) -> datetime | None:
+    def _deadline_at(self, message: MessageIn, people: bool = False) -> datetime | None:
         """When an answer stops being of use: the request's deadline, else its channel's in the
-        routing table, else the default (BABELQ_JOB_DEADLINE_S)."""
-        seconds = message.deadline_s or self._table.deadline_s(message.channel) or self._default_deadline_s
+        routing table, else the default (BABELQ_JOB_DEADLINE_S) — a model's deadline, not one for
+        people, whose jobs have none unless the request or the channel sets one."""
+        default = None if people else self._default_deadline_s
+        seconds = message.deadline_s or self._table.deadline_s(message.channel) or default
         return None if seconds is None else utcnow() + timedelta(seconds=seconds)
 
     def _answer_from_cache(self, job: ChatJob, source: str, new_conversation: bool) -> bool:
@@ -161,5 +164,6 @@ class Intake:
             explicit=message.language,
             conversation_language=previous,
             channel_default=self._table.channel_default(message.channel),
-            user_locale=message.locale,
+            # A locale is only a hint: one naming no language we know ("und", "xx") is none.
+            user_locale=message.locale if message.locale in self._detector.supported else None,
         )

@@ -118,6 +118,7 @@ class _Stream:
         """A `token` event for each new text heard, until the job is announced as changed (or
         the wait ends): the store is read only then, not for every token."""
         noticed = asyncio.ensure_future(self._waiters.until_announced(announced, left))
+        heard: asyncio.Future[Any] | None = None
         try:
             while not noticed.done():
                 heard = asyncio.ensure_future(follower.changed.wait())
@@ -129,8 +130,10 @@ class _Stream:
                         "event": "token",
                         "data": json.dumps({"text": progress.text, "delta": progress.delta}),
                     }
-        finally:
+        finally:  # also when the client went away mid-wait: no task is left pending
             noticed.cancel()
+            if heard is not None:
+                heard.cancel()
 
 
 def _status(view: views.JobView) -> str:

@@ -49,7 +49,7 @@ class JobOut(BaseModel):
     @classmethod
     def of(cls, view: JobView, table: RoutingTable | None = None) -> JobOut:
         """The job as the API shows it; with the routing table, how it is handled (see Accepted)."""
-        handling = table.handling(view.language, view.channel).kind if table is not None else "model"
+        handling = _handling(view, table) if table is not None else "model"
         return cls(**view.__dict__, handling=handling)
 
 
@@ -72,3 +72,12 @@ class ConversationOut(BaseModel):
     turns: list[TurnOut]
     next_before: int | None = None
     """Pass as `before` to get the page of older turns; None on the oldest page."""
+
+
+def _handling(view: JobView, table: RoutingTable) -> HandlingKind:
+    """A job on the people's queue was handed to them, whatever the table says now."""
+    return (
+        "human"
+        if view.queue == table.unanswered.human_queue
+        else table.handling(view.language, view.channel).kind
+    )

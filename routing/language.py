@@ -6,9 +6,10 @@ detector works in steps, each removing a way to be wrong:
 
 1. Strip noise: URLs, e-mail addresses, @mentions, #tags, any token containing a digit
    (order and ticket numbers), then keep only letters (emoji and punctuation go).
-2. Script first: the dominant script narrows the candidates (Hangul is Korean, kana is
-   Japanese, Cyrillic is Russian or Ukrainian, ...). Only when a script has several supported
-   languages do the next steps run, restricted to those languages.
+2. Script first: the dominant script (English loanwords do not count) narrows the candidates.
+   A script one language owns decides on its own, even for one word (Hangul is Korean,
+   Bengali is Bengali unless an Assamese letter is in it, Tamil is Tamil, ...). Only when a
+   script has several candidate languages do the next steps run, restricted to them.
 3. Weigh the candidates with three kinds of evidence, combined like independent experts
    (naive Bayes in log space): py3langid's probability restricted to the candidates (trusted
    more the more words it read), every word of the chat lexicon (routing/lexicon.py), and
@@ -18,14 +19,17 @@ detector works in steps, each removing a way to be wrong:
 4. Code-mixed messages thus go to the language with the most word evidence: "hola, my order
    no llegó" is Spanish because hola/no/llegó outweigh my + half of order.
 
-`Detection.confidence` is the winner's probability against its strongest rival, and
-`reliable` (may the routing rules act on it?) needs 0.75 of it, 0.85 against a close language
-(da/no/sv, id/ms, es/pt, ru/uk), plus at least one word of evidence that tells the winner from
-that rival: a lexicon or marker word the rival lacks, or two words the model read that are not
-lexicon words of both. So "ok", "tak" (Polish yes, Danish thanks), "ja tak" (both words Danish
-and Polish), "terima kasih" (Indonesian and Malay) or a lone unknown word stay unreliable and
-the conversation's or the channel's language is used instead. Text the model is sure is an
-unsupported language (Swahili, Catalan) is unreliable too.
+`Detection.confidence` is the winner's probability against its strongest rival, and `reliable`
+(may the routing rules act on it?) needs 0.75 of it, 0.85 against a close language (da/no/sv,
+id/ms, es/pt/gl, ru/uk/be, hr/sr/bs, cs/sk), plus at least one word of evidence that tells the
+winner from that rival: a lexicon or marker word the rival lacks, or two words the model read
+that are not lexicon words of both. So "ok", "tak" (Polish yes, Danish thanks), "ja tak" (both
+words Danish and Polish), "terima kasih" (Indonesian and Malay) or a lone unknown word stay
+unreliable and the conversation's, the user's locale or the channel's language is used instead.
+Text the model is sure is none of the candidates is unreliable too, and so is a winner the
+lexicon chose against the model's clear favourite when the lexicon has no words for that
+favourite ("er" is Icelandic as much as Norwegian). Devanagari with nothing that tells Hindi,
+Marathi and Nepali apart is taken for Hindi (lexicon.SCRIPT_DEFAULTS).
 
 Romanized Hindi ("mera order kab aayega") is a Latin-script candidate only when Hinglish words
 of the lexicon are in the message: py3langid knows Hindi only in Devanagari, so for it the
@@ -388,8 +392,8 @@ def _outvoted_unheard(evidence: _Evidence, best: str, worded: frozenset[str]) ->
     winner's lexicon words may be that language's words too ("er" is Icelandic as much as
     Norwegian), so the lexicon cannot overrule the model there."""
     probs = evidence.lid_probs
-    if evidence.lid_words < UNHEARD_MIN_WORDS or not probs:
-        return False
+    if evidence.lid_words < UNHEARD_MIN_WORDS or not probs or best in evidence.lexicon_only:
+        return False  # (the model cannot read romanized Hindi: its handicap already says so)
     favourite = max(probs, key=probs.__getitem__)
     return (
         favourite != best

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -214,29 +214,46 @@ def table_from_dict(data: Any) -> RoutingTable:
     deadlines = {
         str(k): _deadline(v, f"deadlines.{k}") for k, v in _optional_mapping(data, "deadlines").items()
     }
-    unanswered = _unanswered(_optional_mapping(data, "unanswered"), queue_profiles)
-    return RoutingTable(
+    dead_letter = _queue_name(data.get("dead_letter_queue", "chat.dead"), "dead_letter_queue")
+    unanswered = _unanswered(_optional_mapping(data, "unanswered"), [*queue_profiles, dead_letter])
+    table = RoutingTable(
         unanswered=unanswered,
         languages=frozenset(_languages(data.get("languages") or [], "languages")),
         fallback_queue=fallback,
-        dead_letter_queue=_queue_name(data.get("dead_letter_queue", "chat.dead"), "dead_letter_queue"),
+        dead_letter_queue=dead_letter,
         queue_languages=queue_languages,
         queue_profiles=queue_profiles,
         profiles=profiles,
         channel_defaults=channels,
         channel_deadlines=deadlines,
     )
+    _check_defaults_answered(table)
+    return table
 
 
-def _unanswered(spec: dict[str, Any], queues: Mapping[str, str]) -> Unanswered:
+def _check_defaults_answered(table: RoutingTable) -> None:
+    """A channel's default language is what other languages fall back to: its model must answer it."""
+    for channel, language in table.channel_defaults.items():
+        profile = table.profiles[table.route(language).profile]
+        if not profile.answers(language):
+            raise ConfigurationError(
+                f"routing table: channels.{channel} is {language!r}, which profile {profile.name!r} "
+                f"does not answer (answers_in: {sorted(profile.answers_in)})"
+            )
+
+
+def _unanswered(spec: dict[str, Any], queues: Collection[str]) -> Unanswered:
     action = spec.get("action", "default_language")
     if action not in UNANSWERED_ACTIONS:
         raise ConfigurationError(
             f"routing table: unanswered.action must be one of {UNANSWERED_ACTIONS}, got {action!r}"
         )
     queue = _queue_name(spec.get("human_queue", "chat.human"), "unanswered.human_queue")
-    if queue in queues:  # workers consume every queue of `queues`: people would never see these jobs
-        raise ConfigurationError(f"routing table: unanswered.human_queue {queue!r} must not be one of queues")
+    if queue in queues:  # workers consume every chat queue, and dead letters are no one's to answer
+        raise ConfigurationError(
+            f"routing table: unanswered.human_queue {queue!r} must be neither a chat queue nor the "
+            "dead-letter queue"
+        )
     return Unanswered(action, queue)
 
 

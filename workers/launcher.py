@@ -79,7 +79,7 @@ def run_worker(
     )
     republisher = Republisher(
         factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s,
-        held=HeldMessages(app),
+        held=HeldMessages(app), people_queues=[table.unanswered.human_queue],
     )  # fmt: skip
     runtime.monitor.chores.extend([republisher.run_once, republisher.expire_overdue])
     hostname = node_name(name, exact_name)

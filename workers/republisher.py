@@ -54,7 +54,9 @@ class Republisher:
         dead_after_s: float = 30.0,
         grace: timedelta = timedelta(minutes=5),
         held: HeldSource | None = None,
+        people_queues: Sequence[str] = (),
     ) -> None:
+        self._people_queues = people_queues  # jobs there wait for a person, not for a lost message
         self._factory = factory
         self._publish = publish
         self._after = timedelta(seconds=after_s)
@@ -64,7 +66,7 @@ class Republisher:
 
     def run_once(self) -> int:
         """Re-publish the stalled jobs this process claimed; returns how many it published."""
-        jobs = job_lifecycle.claim_unstarted(self._factory, self._after)
+        jobs = job_lifecycle.claim_unstarted(self._factory, self._after, skip_queues=self._people_queues)
         return self._publish_all(jobs, f"still unstarted {self._after} after they were published")
 
     def run_orphans(self) -> int:

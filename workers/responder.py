@@ -205,11 +205,13 @@ class Responder:
     def _submit(
         self, job: ChatJob, history: list[Turn], started: datetime, on_text: TextListener | None
     ) -> Future[Batched[Generation]]:
-        system = self._profile.system_prompt(self._replies(job.language, job.channel).language)
+        plan = self._replies(job.language, job.channel)
+        system = self._profile.system_prompt(plan.language)
         messages = build_prompt_within(system, history, job.text, self._history_tokens, self._count_tokens)
         max_new = self._profile.max_new_tokens
         tokens = self._count_tokens(messages) + max_new
-        request = PromptRequest(messages, max_new, on_text)
+        shown = (lambda text: on_text(plan.shown(text))) if on_text and plan.notice else on_text
+        request = PromptRequest(messages, max_new, shown)  # a stream shows the notice line too
         return self._batcher.submit(request, tokens, self._deadline(job, started))
 
     def _text_listener(self, job_id: str) -> TextListener | None:
@@ -255,23 +257,26 @@ def _in_own_language(language: str, channel: str) -> ReplyPlan:
 
 
 class _StreamedJobs:
-    """Jobs begun as streamed and not launched yet (begin and launch run on different threads)."""
+    """Jobs begun as streamed and not launched yet (begin and launch run on different threads).
+    A job begun but never launched (its batch failed in between) is forgotten after KEEP_S."""
 
-    def __init__(self) -> None:
-        self._ids: set[str] = set()
+    KEEP_S = 600.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._since: dict[str, float] = {}
+        self._clock = clock
         self._lock = threading.Lock()
 
     def add(self, job_ids: set[str]) -> None:
         if job_ids:
+            now = self._clock()
             with self._lock:
-                self._ids |= job_ids
+                self._since = {job: at for job, at in self._since.items() if now - at < self.KEEP_S}
+                self._since.update(dict.fromkeys(job_ids, now))
 
     def take(self, job_id: str) -> bool:
         with self._lock:
-            if job_id not in self._ids:
-                return False
-            self._ids.discard(job_id)
-            return True
+            return self._since.pop(job_id, None) is not None
 
 
 def _ms(delta: timedelta) -> float:

@@ -316,3 +316,8 @@ def test_a_language_no_queue_serves_goes_to_the_fallback_queue_with_its_own_tag(
     assert (body["language"], body["queue"], body["language_source"]) == ("sw", "chat.default", "detected")
     bengali = client.post("/v1/messages", json={"text": "ধন্যবাদ"}).json()  # one word: the script decides
     assert (bengali["language"], bengali["language_source"]) == ("bn", "detected")
+
+
+def test_a_locale_that_names_no_language_we_know_is_no_locale(client: TestClient):
+    body = client.post("/v1/messages", json={"text": "ok", "locale": "xx"}).json()
+    assert (body["language"], body["language_source"]) == ("en", "channel")

@@ -392,3 +392,7 @@ def test_close_languages_are_told_apart_by_a_word_in_short_questions(detector, t
 
 def test_a_short_question_nothing_tells_apart_is_left_to_the_conversation(detector):
     assert not detector.detect("hvor er min pakke?").reliable  # Danish and Norwegian alike
+
+
+def test_romanized_hindi_is_not_outvoted_by_a_language_the_lexicon_does_not_know(detector):
+    assert detected(detector, "mujhe refund chahiye kab milega bhai") == ("hi", True)

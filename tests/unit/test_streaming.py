@@ -167,3 +167,16 @@ def _job(factory: SessionFactory) -> ChatJob:
     )
     store.record_user_turn(factory, job, "explicit")
     return job
+
+
+def test_a_text_that_cannot_be_decoded_costs_an_update_not_the_batch(caplog):
+    told: list[str] = []
+
+    def decode(tokens: list[int]) -> str:
+        if len(tokens) == 1:
+            raise ValueError("half a character")
+        return _words(tokens)
+
+    streamer = RowStreamer([told.append], decode, frozenset({EOS}), every=1)
+    _steps(streamer, [[1, 2, 3]])
+    assert told == ["w1 w2", "w1 w2 w3"] and "could not decode" in caplog.text

@@ -61,7 +61,7 @@ def test_a_table_may_hand_such_jobs_to_people_on_a_queue_no_worker_reads():
     ("unanswered", "message"),
     [
         ({"action": "drop"}, "unanswered.action"),
-        ({"action": "human", "human_queue": "chat.en"}, "must not be one of queues"),
+        ({"action": "human", "human_queue": "chat.en"}, "neither a chat queue"),
         ({"action": "human", "human_queue": "Bad Name!"}, "bad queue name"),
     ],
 )
@@ -153,3 +153,72 @@ def test_people_answer_a_job_handed_to_them_and_it_ends_like_any_other(tmp_path:
         assert by_model.status_code == 409 and "model" in by_model.text
         assert client.post("/v1/jobs/not-a-job/answer", json={"text": "x"}).status_code == 404
         assert client.post(f"{job}/answer", json={"text": ""}).status_code == 422
+
+
+def test_jobs_waiting_for_people_are_not_republished_nor_given_a_models_deadline(tmp_path: Path):
+    from datetime import timedelta
+
+    from persistence import job_lifecycle
+
+    with _api(tmp_path, "human") as client:
+        handed = client.post("/v1/messages", json={"text": TAGALOG}).json()
+        spanish = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?"}).json()
+        assert client.get(f"/v1/jobs/{handed['job_id']}").json()["deadline_at"] is None
+        assert client.get(f"/v1/jobs/{spanish['job_id']}").json()["deadline_at"] is not None
+    from persistence.db import make_engine, make_session_factory
+
+    engine = make_engine(load_settings(var_dir=str(tmp_path)).store_url)
+    claimed = job_lifecycle.claim_unstarted(
+        make_session_factory(engine), timedelta(0), skip_queues=["chat.human"]
+    )
+    engine.dispose()
+    assert [job.job_id for job in claimed] == [spanish["job_id"]]
+
+
+def test_a_blank_answer_from_a_person_is_refused(tmp_path: Path):
+    with _api(tmp_path, "human") as client:
+        handed = client.post("/v1/messages", json={"text": TAGALOG}).json()
+        blank = client.post(f"/v1/jobs/{handed['job_id']}/answer", json={"text": "   "})
+        assert blank.status_code == 422 and "blank" in blank.text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda data: data["channels"].update({"*": "tl"}), "does not answer"),
+        (
+            lambda data: data.update({"unanswered": {"action": "human", "human_queue": "chat.dead"}}),
+            "dead-letter",
+        ),
+    ],
+)
+def test_a_table_whose_fallbacks_cannot_work_is_refused(change, message):
+    data = _table_data()
+    change(data)
+    with pytest.raises(ConfigurationError, match=message):
+        table_from_dict(data)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_streamed_answer_in_the_default_language_shows_the_line_first(factory: SessionFactory):
+    from persistence.partial_answers import LocalPartials
+
+    partials = LocalPartials()
+    heard: list[str] = []
+    partials.listen(lambda job_id, text: heard.append(text))
+    batcher: Batcher[PromptRequest, Generation] = Batcher(
+        BatchPolicy(4, 1, 10_000), lambda requests: run_requests(NullRunner(), requests)
+    )
+    batcher.start()
+    table = table_from_dict(_table_data())
+    responder = Responder(
+        factory, batcher, table.profiles["default"], "null", NullRunner().count_tokens, history_turns=4,
+        timeout_s=5, replies=Replies(table, unanswered_notices()).plan, partials=partials,
+    )  # fmt: skip
+    job = ChatJob(job_id=new_id(), conversation_id=new_id(), text=TAGALOG, language="tl", queue="chat.en")
+    store.record_user_turn(factory, job, "detected")
+    partials.want(job.job_id, 60)
+    answer = responder.answer(job, "w1")
+    batcher.close()
+    assert heard and all(text.startswith(unanswered_notices()["tl"]) for text in heard)
+    assert answer is not None and heard[-1] == answer.text

@@ -56,7 +56,11 @@ class RowStreamer(BaseStreamer):
         for row, listener in enumerate(self._listeners):
             if listener is None or self._ended[row]:
                 continue
-            text, self._ended[row] = self._text(self._tokens[row])
+            try:
+                text, self._ended[row] = self._text(self._tokens[row])
+            except Exception as exc:  # a text that cannot be decoded yet costs an update, not the batch
+                log.warning("could not decode a streamed answer: %s", exc)
+                continue
             if text != self._told[row]:
                 self._told[row] = text
                 _call(listener, text)
