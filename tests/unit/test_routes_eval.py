@@ -38,6 +38,7 @@ def test_eval_reports_each_language_and_what_it_was_confused_with(tmp_path: Path
     written = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert {"expected": "pt", "answered": "es", "cases": 1} in written["confusion"]
     assert written["misses"][0]["answered"] == "es"
+    assert written["microseconds_per_case"] > 0 and "µs a case" in result.output
 
 
 def test_eval_refuses_a_malformed_file_with_its_line(tmp_path: Path):
