@@ -226,8 +226,15 @@ def _body_model(route: Route, name: str, model: type[BaseModel]) -> Route:
 def _add_message_routes(
     app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, caller_of: Route
 ) -> None:
+    _add_post_message(app, stack, threads, waiters, caller_of)
+    _add_job_route(app, stack, threads, waiters, caller_of)
+    _add_conversation_route(app, stack, threads, caller_of)
+
+
+def _add_post_message(
+    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, caller_of: Route
+) -> None:
     settings = stack.settings
-    access = stack.access
 
     async def post_message(
         message: MessageIn,  # validated as message_model(BABELQ_MAX_TEXT_CHARS), see _body_model
@@ -244,53 +251,83 @@ def _add_message_routes(
         caller: Caller | None = Depends(caller_of),
     ) -> Accepted | JSONResponse:
         if caller is not None:  # (no thread hop for an open request: it is not limited)
-            message = await threads.run(access.admit, caller, message)
-        if caller is not None and message.conversation_id is not None:
-            owner = await threads.run(views.conversation_channel, stack.factory, message.conversation_id)
-            if owner is not None and owner != caller.channel:
-                raise HTTPException(status_code=404, detail=f"no conversation {message.conversation_id}")
-        key = scoped_idempotency_key(caller, idempotency_key)
-        try:
-            submitted = await _submit(stack, threads, message, key)
-        except PublishError as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from exc
-        except IdempotencyConflict as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from exc
+            message = await threads.run(stack.access.admit, caller, message)
+            await _check_conversation_owner(stack, threads, caller, message.conversation_id)
+        submitted = await _submit_or_refuse(
+            stack, threads, message, scoped_idempotency_key(caller, idempotency_key)
+        )
         if isinstance(submitted, str):  # a retry: the job its key already names
             return await _replay(stack, threads, waiters, submitted, wait)
-        job = submitted.job
-        if submitted.cached:  # answered at once from the cache: no queue, no worker
-            view = await threads.run(views.get_job, stack.factory, job.job_id)
-            assert view is not None  # stored in the same call that found the answer
-            return _final(view, stack.table)
-        if wait > 0:
-            view = await _wait_for_final(stack, threads, waiters, job.job_id, wait)
-            if view is not None and view.status.final:
-                return _final(view, stack.table)
-        return Accepted(
-            job_id=job.job_id, conversation_id=job.conversation_id, language=job.language,
-            language_source=submitted.language_source, queue=job.queue, status=JobStatus.QUEUED,
-            handling=submitted.handling,
-        )  # fmt: skip
+        return await _reply(stack, threads, waiters, submitted, wait)
 
     route = _body_model(post_message, "message", message_model(settings.max_text_chars))
     app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)(route)
 
+
+async def _check_conversation_owner(
+    stack: ApiBackend, threads: _Threads, caller: Caller, conversation_id: str | None
+) -> None:
+    """Posting into another channel's conversation: as unknown as one that does not exist."""
+    if conversation_id is None:
+        return
+    owner = await threads.run(views.conversation_channel, stack.factory, conversation_id)
+    if owner is not None and owner != caller.channel:
+        raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
+
+
+async def _submit_or_refuse(
+    stack: ApiBackend, threads: _Threads, message: MessageIn, key: str | None
+) -> Submitted | str:
+    try:
+        return await _submit(stack, threads, message, key)
+    except PublishError as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    except IdempotencyConflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+
+
+async def _reply(
+    stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, submitted: Submitted, wait: float
+) -> Accepted | JSONResponse:
+    """The answer if the job has ended (from the cache, or within the wait), else the 202."""
+    job = submitted.job
+    if submitted.cached:  # answered at once from the cache: no queue, no worker
+        view = await threads.run(views.get_job, stack.factory, job.job_id)
+        assert view is not None  # stored in the same call that found the answer
+        return _final(view, stack.table)
+    if wait > 0:
+        ended = await _wait_for_final(stack, threads, waiters, job.job_id, wait)
+        if ended is not None and ended.status.final:
+            return _final(ended, stack.table)
+    return Accepted(
+        job_id=job.job_id, conversation_id=job.conversation_id, language=job.language,
+        language_source=submitted.language_source, queue=job.queue, status=JobStatus.QUEUED,
+        handling=submitted.handling,
+    )  # fmt: skip
+
+
+def _add_job_route(
+    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, caller_of: Route
+) -> None:
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
     async def get_job(
         job_id: str,
-        wait: float = Query(0, ge=0, le=settings.max_wait_s, description="Seconds to wait for it to end."),
+        wait: float = Query(
+            0, ge=0, le=stack.settings.max_wait_s, description="Seconds to wait for it to end."
+        ),
         caller: Caller | None = Depends(caller_of),
     ) -> JobOut:
         job_id = uuid_or_404(job_id, "job")
         view = await threads.run(views.get_job, stack.factory, job_id)
         # Another channel's job is as unknown as a job that does not exist: its id tells nothing.
-        if view is None or not access.may_read(caller, view.channel):
+        if view is None or not stack.access.may_read(caller, view.channel):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         if wait > 0 and not view.status.final:
             view = await _wait_for_final(stack, threads, waiters, job_id, wait) or view
         return JobOut.of(view, stack.table)
 
+
+def _add_conversation_route(app: FastAPI, stack: ApiBackend, threads: _Threads, caller_of: Route) -> None:
     @app.get("/v1/conversations/{conversation_id}", response_model=ConversationOut)
     async def get_conversation(
         conversation_id: str,
@@ -303,7 +340,7 @@ def _add_message_routes(
         cid = uuid_or_404(conversation_id, "conversation")
         if caller is not None:
             owner = await threads.run(views.conversation_channel, stack.factory, cid)
-            if not access.may_read(caller, owner):
+            if not stack.access.may_read(caller, owner):
                 raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
         page = await threads.run(views.get_turns_page, stack.factory, cid, limit, before)
         if page is None:
