@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from core.jobs import JobStatus, Timings
 from persistence.db import SessionFactory, connect
 from persistence.models import Conversation, Job, Message
-from persistence.tables import ASSISTANT, FINAL_STATUSES, jobs, messages
+from persistence.tables import ASSISTANT, FINAL_STATUSES, USER, jobs, messages
 
 
 @dataclass(frozen=True)
@@ -178,3 +178,37 @@ def finished_since(factory: SessionFactory, since: datetime, limit: int = 100_00
     with connect(factory) as connection:
         rows = connection.execute(query).all()
     return [Finished(r.queue, r.status, (r.finished_at - r.created_at).total_seconds()) for r in rows]
+
+
+@dataclass(frozen=True)
+class HandedJob:
+    """A job waiting for a person, with the customer's message."""
+
+    job_id: str
+    conversation_id: str
+    channel: str
+    user_ref: str | None
+    language: str
+    text: str
+    created_at: datetime
+
+
+def handed_jobs(factory: SessionFactory, queue: str, channel: str | None, limit: int) -> list[HandedJob]:
+    """The queued jobs of `queue` (the people's), oldest first; only `channel`'s when given."""
+    query = (
+        select(Job, Message.text)
+        .join(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
+        .where(Job.queue == queue, Job.status == JobStatus.QUEUED.value)
+        .order_by(Job.created_at)
+        .limit(limit)
+    )
+    if channel is not None:
+        query = query.where(Job.channel == channel)
+    with factory() as session:
+        rows = session.execute(query).all()
+    return [
+        HandedJob(
+            job.job_id, job.conversation_id, job.channel, job.user_ref, job.language, text, job.created_at
+        )
+        for job, text in rows
+    ]

@@ -32,7 +32,7 @@ from persistence.db import SessionFactory
 from persistence.partial_answers import PartialAnswers
 from producers.access import Access
 from producers.api_auth import add_access_errors, caller_dependency, scoped_idempotency_key
-from producers.human_answers import add_human_answer_route
+from producers.human_answers import add_human_routes
 from producers.intake import Intake, Submitted
 from producers.job_events import add_event_routes
 from producers.messages import MessageIn, message_model
@@ -103,7 +103,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
         app, stack.factory, stack.access, threads.run, waiters, feed, caller, stack.settings.job_deadline_s,
         stack.table,
     )  # fmt: skip
-    add_human_answer_route(
+    add_human_routes(
         app,
         stack.factory,
         stack.access,

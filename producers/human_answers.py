@@ -1,13 +1,15 @@
-"""`POST /v1/jobs/{id}/answer`: people answer a job the routing table handed to them
-(`unanswered: {action: human}`), and it ends like a worker's answer: stored once, the waiting
-callers and streams woken, the answer pushed to a delivering channel."""
+"""People answer the jobs the routing table hands them (`unanswered: {action: human}`):
+`GET /v1/human/jobs` lists those waiting, with the customer's message, and
+`POST /v1/jobs/{id}/answer` ends one like a worker's answer: stored once, the waiting callers and
+streams woken, the answer pushed to a delivering channel."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator
 
 from core.jobs import ChatAnswer, JobStatus, keepable_text
@@ -23,6 +25,18 @@ from routing.table import RoutingTable
 
 RunBlocking = Callable[..., Awaitable[Any]]
 HUMAN_WORKER = "human"
+
+
+class HandedJobOut(BaseModel):
+    """A job waiting for a person, with the customer's message."""
+
+    job_id: str
+    conversation_id: str
+    channel: str
+    user_ref: str | None
+    language: str
+    text: str
+    created_at: datetime
 
 
 class HumanAnswerIn(BaseModel):
@@ -44,7 +58,33 @@ class HumanAnswerIn(BaseModel):
         return storable(value, "agent")
 
 
-def add_human_answer_route(
+def add_human_routes(
+    app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, notices: AnswerNotices,
+    table: RoutingTable, request_delivery: Callable[[str], None], caller_of: Callable[..., Any],
+) -> None:  # fmt: skip
+    _add_listing(app, factory, run, table, caller_of)
+    _add_answer(app, factory, access, run, notices, table, request_delivery, caller_of)
+
+
+def _add_listing(
+    app: FastAPI,
+    factory: SessionFactory,
+    run: RunBlocking,
+    table: RoutingTable,
+    caller_of: Callable[..., Any],
+) -> None:
+    @app.get("/v1/human/jobs", response_model=list[HandedJobOut])
+    async def handed_jobs(
+        limit: Annotated[int, Query(ge=1, le=500, description="At most this many, the oldest first.")] = 50,
+        caller: Caller | None = Depends(caller_of),
+    ) -> list[HandedJobOut]:
+        """The jobs waiting for people, with the customer's message; a key sees its channel's."""
+        channel = caller.channel if caller is not None else None
+        rows = await run(views.handed_jobs, factory, table.unanswered.human_queue, channel, limit)
+        return [HandedJobOut(**row.__dict__) for row in rows]
+
+
+def _add_answer(
     app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, notices: AnswerNotices,
     table: RoutingTable, request_delivery: Callable[[str], None], caller_of: Callable[..., Any],
 ) -> None:  # fmt: skip

@@ -134,7 +134,12 @@ def test_the_api_says_how_such_a_message_is_handled(tmp_path: Path, action, hand
 
 def test_people_answer_a_job_handed_to_them_and_it_ends_like_any_other(tmp_path: Path):
     with _api(tmp_path, "human") as client:
-        handed = client.post("/v1/messages", json={"text": TAGALOG}).json()
+        handed = client.post("/v1/messages", json={"text": TAGALOG, "user_ref": "u-7"}).json()
+        client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?"})  # the model's
+        waiting = client.get("/v1/human/jobs").json()
+        assert [(j["job_id"], j["text"], j["user_ref"], j["language"]) for j in waiting] == [
+            (handed["job_id"], TAGALOG, "u-7", "tl")
+        ]
         job = f"/v1/jobs/{handed['job_id']}"
         answered = client.post(
             f"{job}/answer", json={"text": "Pasensya na po, titingnan namin.", "agent": "ana"}
@@ -144,6 +149,7 @@ def test_people_answer_a_job_handed_to_them_and_it_ends_like_any_other(tmp_path:
         assert (body["status"], body["answer"], body["model"], body["handling"]) == (
             "done", "Pasensya na po, titingnan namin.", "human:ana", "human",
         )  # fmt: skip
+        assert client.get("/v1/human/jobs").json() == []  # answered: no longer waiting
         turns = client.get(f"/v1/conversations/{handed['conversation_id']}").json()["turns"]
         assert [turn["role"] for turn in turns] == ["user", "assistant"]
         again = client.post(f"{job}/answer", json={"text": "Second answer"})
@@ -158,21 +164,22 @@ def test_people_answer_a_job_handed_to_them_and_it_ends_like_any_other(tmp_path:
 def test_jobs_waiting_for_people_are_not_republished_nor_given_a_models_deadline(tmp_path: Path):
     from datetime import timedelta
 
-    from persistence import job_lifecycle
+    from persistence import job_lifecycle, views
+    from persistence.db import make_engine, make_session_factory
 
     with _api(tmp_path, "human") as client:
         handed = client.post("/v1/messages", json={"text": TAGALOG}).json()
         spanish = client.post("/v1/messages", json={"text": "Hola, ¿dónde está mi pedido?"}).json()
         assert client.get(f"/v1/jobs/{handed['job_id']}").json()["deadline_at"] is None
         assert client.get(f"/v1/jobs/{spanish['job_id']}").json()["deadline_at"] is not None
-    from persistence.db import make_engine, make_session_factory
-
     engine = make_engine(load_settings(var_dir=str(tmp_path)).store_url)
-    claimed = job_lifecycle.claim_unstarted(
-        make_session_factory(engine), timedelta(0), skip_queues=["chat.human"]
-    )
+    factory = make_session_factory(engine)
+    claimed = job_lifecycle.claim_unstarted(factory, timedelta(0), skip_queues=["chat.human"])
+    mine = views.handed_jobs(factory, "chat.human", "api", 10)  # a key of channel "api" sees it
+    others = views.handed_jobs(factory, "chat.human", "shop", 10)  # one of another channel: not
     engine.dispose()
     assert [job.job_id for job in claimed] == [spanish["job_id"]]
+    assert [job.job_id for job in mine] == [handed["job_id"]] and others == []
 
 
 def test_a_blank_answer_from_a_person_is_refused(tmp_path: Path):
