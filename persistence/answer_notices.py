@@ -96,29 +96,20 @@ class _RemoteNotices:
     def __init__(self) -> None:
         self._outbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopped = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
+        self._threads = pubsub.NamedThreads()
 
     def announce(self, job_ids: Sequence[str]) -> None:
         if job_ids:
-            self._start_once("babelq-announcer", self._send_loop)
+            self._threads.ensure("babelq-announcer", self._send_loop)
             self._outbox.put(" ".join(job_ids))
 
     def listen(self, listener: Listener) -> None:
-        self._start_once("babelq-notices", lambda: self._listen_loop(listener))
+        self._threads.ensure("babelq-notices", lambda: self._listen_loop(listener))
 
     def close(self) -> None:
         self._stopped.set()
         self._outbox.put("")  # wakes the announcer
-        for thread in self._threads:
-            thread.join(timeout=3)
-
-    def _start_once(self, name: str, target: Callable[[], None]) -> None:
-        with self._lock:
-            if not any(t.name == name for t in self._threads):
-                thread = threading.Thread(target=target, name=name, daemon=True)
-                self._threads.append(thread)
-                thread.start()
+        self._threads.join(3)
 
     def _send_loop(self) -> None:
         while not self._stopped.is_set():

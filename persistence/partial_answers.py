@@ -128,7 +128,7 @@ class RedisPartials:
         self._outage = _Outage(self.RETRY_S)
         self._pending = threading.Condition()
         self._stopped = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads = pubsub.NamedThreads()
 
     def want(self, job_id: str, ttl_s: float) -> None:
         if self._outage.ongoing():
@@ -154,30 +154,19 @@ class RedisPartials:
 
     def report(self, job_id: str, text: str) -> None:
         with self._pending:
-            if not self._running(SENDER):  # never started, or died: texts must not pile up
-                self._start(SENDER, self._send_loop)
+            self._threads.ensure(SENDER, self._send_loop)  # (again, if it died: texts must not pile up)
             self._latest[job_id] = text
             self._pending.notify()
 
     def listen(self, listener: PartialListener) -> None:
-        if not self._running(LISTENER):  # one subscription a process
-            self._start(LISTENER, lambda: self._listen_loop(listener))
-
-    def _running(self, name: str) -> bool:
-        return any(thread.name == name and thread.is_alive() for thread in self._threads)
+        self._threads.ensure(LISTENER, lambda: self._listen_loop(listener))  # one subscription a process
 
     def close(self) -> None:
         self._stopped.set()
         with self._pending:
             self._pending.notify()
-        for thread in self._threads:
-            thread.join(timeout=3)
+        self._threads.join(3)
         self._redis.close()
-
-    def _start(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
 
     def _send_loop(self) -> None:
         while not self._stopped.is_set():

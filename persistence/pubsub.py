@@ -13,6 +13,27 @@ log = logging.getLogger(__name__)
 Payload = Callable[[str | bytes], None]
 
 
+class NamedThreads:
+    """Daemon threads one per name (a sender, a listener), started on first use and again if
+    one died, so that work handed to it never piles up behind a dead thread."""
+
+    def __init__(self) -> None:
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def ensure(self, name: str, target: Callable[[], None]) -> None:
+        with self._lock:
+            running = self._threads.get(name)
+            if running is None or not running.is_alive():
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                self._threads[name] = thread
+                thread.start()
+
+    def join(self, timeout_s: float) -> None:
+        for thread in list(self._threads.values()):
+            thread.join(timeout=timeout_s)
+
+
 def keep_listening(
     listen_once: Callable[[], None], stopped: threading.Event, retry_s: float, what: str
 ) -> None:

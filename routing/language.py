@@ -391,15 +391,10 @@ def _outvoted_unheard(evidence: _Evidence, best: str, worded: frozenset[str]) ->
     """True when the model clearly prefers a language the lexicon has no words for: the
     winner's lexicon words may be that language's words too ("er" is Icelandic as much as
     Norwegian), so the lexicon cannot overrule the model there."""
-    probs = evidence.lid_probs
-    if evidence.lid_words < UNHEARD_MIN_WORDS or not probs or best in evidence.lexicon_only:
+    if best in evidence.lexicon_only:
         return False  # (the model cannot read romanized Hindi: its handicap already says so)
-    favourite = max(probs, key=probs.__getitem__)
-    return (
-        favourite != best
-        and favourite not in worded
-        and probs[favourite] > UNHEARD_MARGIN * probs.get(best, 0.0)
-    )
+    favourite = _clear_favourite(evidence, best)
+    return favourite is not None and favourite not in worded
 
 
 def _nothing_against(evidence: _Evidence, default: str) -> bool:
@@ -409,10 +404,19 @@ def _nothing_against(evidence: _Evidence, default: str) -> bool:
         return False
     if any(default not in hit.languages for hit in evidence.lexicon_hits + evidence.marker_hits):
         return False
+    return _clear_favourite(evidence, default) is None
+
+
+def _clear_favourite(evidence: _Evidence, language: str) -> str | None:
+    """The candidate the model prefers to `language` by UNHEARD_MARGIN, when it read enough
+    words to say so; else None."""
     probs = evidence.lid_probs
     if evidence.lid_words < UNHEARD_MIN_WORDS or not probs:
-        return True
-    return max(probs.values()) <= UNHEARD_MARGIN * probs.get(default, 0.0)
+        return None
+    favourite = max(probs, key=probs.__getitem__)
+    if favourite != language and probs[favourite] > UNHEARD_MARGIN * probs.get(language, 0.0):
+        return favourite
+    return None
 
 
 def _strongest_other(scores: dict[str, float], language: str) -> str | None:
