@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, exists, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from core.errors import EarlierTurnPending, JobNotFound
@@ -194,18 +194,54 @@ def claim_unstarted(
     process re-publishes each (rows locked, others skipped, on PostgreSQL). A copy that arrives
     twice is harmless: answers are stored once. Jobs on `skip_queues` (the queue people answer
     from, where a job waits for hours by design) are left alone."""
-    cutoff = utcnow() - older_than
-    stalled = (
+    stalled = _queued_before(utcnow() - older_than).where(Job.queue.not_in(list(skip_queues)))
+    return _claim_for_publishing(factory, stalled.order_by(Job.created_at).limit(limit))
+
+
+def queued_before(
+    factory: SessionFactory, cutoff: datetime, skip_queues: Collection[str] = (), limit: int = 50_000
+) -> dict[str, str]:
+    """The jobs still `queued` that were last published before `cutoff` (oldest first, at most
+    `limit`), each with its queue: where a broker should hold their messages."""
+    query = (
+        select(jobs.c.job_id, jobs.c.queue)
+        .where(jobs.c.status == JobStatus.QUEUED.value, _last_published < cutoff)
+        .where(jobs.c.queue.not_in(list(skip_queues)))
+        .order_by(_last_published)
+        .limit(limit)
+    )
+    with connect(factory) as connection:
+        return dict(connection.execute(query).tuples().all())
+
+
+def claim_lost(factory: SessionFactory, job_ids: Collection[str], cutoff: datetime) -> list[ChatJob]:
+    """Of these jobs, whose messages the broker no longer has, those still `queued` and last
+    published before `cutoff`, claimed for re-publishing as claim_unstarted claims (a job that
+    started meanwhile, or that another process claimed, is not claimed again)."""
+    if not job_ids:
+        return []
+    lost = _queued_before(cutoff).where(Job.job_id.in_(list(job_ids))).order_by(Job.created_at)
+    return _claim_for_publishing(factory, lost)
+
+
+# When a job was last sent to its broker (its first publish, or the last re-publish).
+_last_published = func.coalesce(jobs.c.published_at, jobs.c.created_at)
+
+
+def _queued_before(cutoff: datetime) -> Select[Job, str]:
+    """Queued jobs last published before `cutoff`, each with its user turn's text."""
+    return (
         select(Job, Message.text)
         .join(Message, (Message.job_id == Job.job_id) & (Message.role == USER))
-        .where(Job.status == JobStatus.QUEUED.value, func.coalesce(Job.published_at, Job.created_at) < cutoff)
-        .where(Job.queue.not_in(list(skip_queues)))
-        .order_by(Job.created_at)
-        .limit(limit)
-        .with_for_update(of=Job, skip_locked=True)
+        .where(Job.status == JobStatus.QUEUED.value, _last_published < cutoff)
     )
+
+
+def _claim_for_publishing(factory: SessionFactory, query: Select[Job, str]) -> list[ChatJob]:
+    """The jobs of `query`, their publish time moved to now in the same transaction (rows locked,
+    others skipped, on PostgreSQL), so that one process re-publishes each."""
     with factory.begin() as session:
-        rows = session.execute(stalled).all()
+        rows = session.execute(query.with_for_update(of=Job, skip_locked=True)).all()
         for job, _text in rows:
             job.published_at = utcnow()
         return [_chat_job(job, text) for job, text in rows]

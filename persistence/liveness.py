@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.jobs import utcnow
@@ -34,6 +34,26 @@ def forget(factory: SessionFactory, worker: str) -> None:
     """A worker that stops cleanly is no longer alive (what it still holds is run elsewhere)."""
     with connect(factory, write=True) as connection:
         connection.execute(delete(_workers).where(_workers.c.name == worker))
+
+
+def claim_deaths(factory: SessionFactory, dead_after: timedelta) -> datetime | None:
+    """Claim, for this caller alone, the deaths nobody has swept yet: workers silent for over
+    `dead_after` whose last beat is newer than their last sweep are marked swept now, in one
+    guarded UPDATE (two callers cannot both claim a death). Returns when the latest of them was
+    found dead (its last beat + `dead_after`): it took no message after that. None: no new death."""
+    now = utcnow()
+    claim = (
+        update(_workers)
+        .where(
+            _workers.c.seen_at < now - dead_after,
+            or_(_workers.c.swept_at.is_(None), _workers.c.swept_at < _workers.c.seen_at),
+        )
+        .values(swept_at=now)
+        .returning(_workers.c.seen_at)
+    )
+    with connect(factory, write=True) as connection:
+        last_beats = list(connection.execute(claim).scalars())
+    return max(last_beats) + dead_after if last_beats else None
 
 
 def beating_on(factory: SessionFactory, host: str, within: timedelta) -> list[str]:

@@ -119,6 +119,8 @@ class WorkerBeat(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # when a living worker swept this one's death for lost messages (workers/lost_messages.py)
+    swept_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
 
 class IdempotencyKey(Base):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +27,7 @@ from celery import Celery
 from transport.queues import ANSWER_TASK
 
 log = logging.getLogger(__name__)
+_CHUNK = 1000  # messages read from Redis a call
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,20 @@ class HeldMessages:
         held = (_held(_text(tag), since, raw) for (tag, since), raw in zip(tags, raws, strict=True))
         return [message for message in held if message is not None]
 
+    def kept_job_ids(self, queues: Collection[str]) -> set[str] | None:
+        """The chat jobs whose messages Redis keeps anywhere for these queues: waiting on one of a
+        queue's priority lists, or delivered and held unacked (a retry held for its backoff too).
+        Read in chunks, so a deep queue costs this process time, not Redis's other clients.
+        None on other brokers: they do not lose a delivered message when its consumer dies."""
+        with self._redis_channel() as channel:
+            if channel is None:
+                return None
+            held = channel.client.hscan_iter(channel.unacked_key, count=_CHUNK)
+            kept = {job_id for _tag, raw in held if (job_id := _chat_job_id(_held_message(raw))) is not None}
+            for key in (channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps):
+                kept.update(_waiting_job_ids(channel.client, key))
+        return kept
+
     def give_back(self, tags: Sequence[str]) -> None:
         """Put each held copy back on its queue (kombu's restore, atomic: a copy that another
         process gave back or a consumer acked meanwhile is not given back twice)."""
@@ -78,18 +93,47 @@ class HeldMessages:
             yield connection.default_channel
 
 
-def _held(tag: str, since: float, raw: bytes | str | None) -> HeldMessage | None:
-    """The held copy as a HeldMessage; None for one acked meanwhile or not a chat job."""
-    if raw is None:
+def _waiting_job_ids(client: Any, key: str) -> Iterator[str]:
+    """The chat jobs of the messages on one Redis list, read from its newest end in chunks: a push
+    meanwhile shifts what is left to read towards the end (read twice at worst), and pops take
+    from the far end, so no message that stays on the list is skipped."""
+    start = 0
+    while chunk := client.lrange(key, start, start + _CHUNK - 1):
+        for raw in chunk:
+            if (job_id := _chat_job_id(_payload(raw))) is not None:
+                yield job_id
+        start += _CHUNK
+
+
+def _held_message(raw: bytes | str) -> Any:
+    """The message of a held copy ([message, exchange, routing key])."""
+    held = _payload(raw)
+    return held[0] if isinstance(held, list) and held else None
+
+
+def _chat_job_id(message: Any) -> str | None:
+    headers = message.get("headers") if isinstance(message, dict) else None
+    if not isinstance(headers, dict) or headers.get("task") != ANSWER_TASK:
         return None
+    job_id = headers.get("id")
+    return job_id if isinstance(job_id, str) else None
+
+
+def _payload(raw: bytes | str) -> Any:
     try:
-        message, _exchange, _routing_key = json.loads(raw)
-        headers = message["headers"]
-    except (ValueError, TypeError, KeyError):
-        return None  # not a message this process can read: kombu's visibility timeout keeps it
-    if headers.get("task") != ANSWER_TASK or not isinstance(headers.get("id"), str):
+        return json.loads(raw)
+    except ValueError:
         return None
-    return HeldMessage(tag=tag, job_id=headers["id"], held_since=since, eta=_epoch(headers.get("eta")))
+
+
+def _held(tag: str, since: float, raw: bytes | str | None) -> HeldMessage | None:
+    """The held copy as a HeldMessage; None for one acked meanwhile, or not a chat job this
+    process can read (kombu's visibility timeout keeps that one)."""
+    message = _held_message(raw) if raw is not None else None
+    job_id = _chat_job_id(message)
+    if message is None or job_id is None:
+        return None
+    return HeldMessage(tag=tag, job_id=job_id, held_since=since, eta=_epoch(message["headers"].get("eta")))
 
 
 def _epoch(eta: Any) -> float | None:

@@ -9,7 +9,9 @@
   living worker holds one (transport/held_messages.py) whose jobs no living worker runs: a dead
   worker's jobs it had received and not started yet (they are still `queued`), a retry it held
   for its backoff, and its running jobs. They go back to their queues as they are (kombu's
-  restore), within a minute of the death instead of the visibility timeout's hour.
+  restore), within a minute of the death instead of the visibility timeout's hour;
+- after those, the jobs whose messages Redis lost with the dead worker (popped, never noted as
+  held: workers/lost_messages.py), a beat later.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ from typing import Protocol
 from core.jobs import ChatJob
 from persistence import job_lifecycle
 from persistence.db import SessionFactory
+from workers.lost_messages import KeptSource, LostMessages
 
 log = logging.getLogger(__name__)
+# A lost message's suspects are read again at the first beat this long after they were found: a
+# message moving between two places in Redis at the first read is in one of them by then.
+CONFIRM_AFTER_S = 2.0
 
 
 class Held(Protocol):
@@ -38,8 +44,9 @@ class Held(Protocol):
     def eta(self) -> float | None: ...
 
 
-class HeldSource(Protocol):
-    """The broker's messages held unacked (transport/held_messages.HeldMessages)."""
+class HeldSource(KeptSource, Protocol):
+    """The broker's messages held unacked, and where it keeps the rest
+    (transport/held_messages.HeldMessages)."""
 
     def older_than(self, age_s: float, limit: int = 100) -> Sequence[Held]: ...
     def give_back(self, tags: Sequence[str]) -> None: ...
@@ -63,6 +70,9 @@ class Republisher:
         self._dead_after = timedelta(seconds=dead_after_s)
         self._grace = grace  # a job running when its deadline passes may still be answered
         self._held = held
+        self._lost = (
+            LostMessages(factory, held, dead_after_s, CONFIRM_AFTER_S, people_queues) if held else None
+        )
 
     def run_once(self) -> int:
         """Re-publish the stalled jobs this process claimed; returns how many it published."""
@@ -70,13 +80,14 @@ class Republisher:
         return self._publish_all(jobs, f"still unstarted {self._after} after they were published")
 
     def run_orphans(self) -> int:
-        """Give back the held messages no living worker needs, then re-publish the jobs of dead
-        workers this process claimed; returns how many jobs it sent back to their queues."""
+        """Give back the held messages no living worker needs, re-publish the jobs of dead workers
+        this process claimed, then those whose messages Redis lost with a dead worker; returns how
+        many jobs it sent back to their queues."""
         given_back = self.give_back_held()
         jobs = job_lifecycle.claim_orphans(self._factory, self._dead_after)
-        return given_back + self._publish_all(
-            jobs, f"left running by workers silent for over {self._dead_after}"
-        )
+        orphans = self._publish_all(jobs, f"left running by workers silent for over {self._dead_after}")
+        lost = self._lost.sweep() if self._lost is not None else []
+        return given_back + orphans + self._publish_all(lost, "whose messages Redis lost with a dead worker")
 
     def give_back_held(self) -> int:
         """Messages held unacked for over the dead-worker window (and past their ETA by as much)

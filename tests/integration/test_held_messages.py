@@ -3,6 +3,7 @@ not after the visibility timeout's hour, when no living worker runs their jobs; 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from tests.support import store
 from tests.support.jobs import fresh_stack, waiting_ids
 from transport.held_messages import HeldMessages
 from transport.queues import publish_job
-from workers.republisher import Republisher
+from workers.republisher import CONFIRM_AFTER_S, Republisher
 
 pytestmark = pytest.mark.integration
 DEAD_AFTER_S = 30.0  # the shipped BABELQ_WORKER_DEAD_AFTER_S
@@ -115,7 +116,103 @@ def test_other_brokers_hold_nothing_to_read(amqp_url: str, tmp_path: Path):
     stack = fresh_stack({"broker_url": amqp_url, "database_url": f"sqlite:///{tmp_path / 'b.db'}"})
     _published(stack)
     assert HeldMessages(stack.celery).older_than(0) == []
+    assert HeldMessages(stack.celery).kept_job_ids(["chat.en"]) is None  # none lost on a death
     assert _republisher(stack).give_back_held() == 0
+
+
+def test_a_message_popped_by_a_worker_killed_before_it_noted_it_is_published_again_once(stack: Stack):
+    # given a worker that died with one job's message popped off its queue and not yet noted as
+    # held (BRPOP answered, the answer never read): the job is queued, its message nowhere in
+    # Redis; beside it a job a living worker holds and one still waiting, all published before
+    lost = _published(stack)
+    assert _popped_and_lost(stack.celery) == lost.job_id
+    held = _published(stack)
+    _taken_by_a_consumer_that_dies(stack.celery, held_for_s=1)
+    waiting = _published(stack)
+    _published_ago(stack, [lost, held, waiting], timedelta(minutes=2))
+    _died(stack, "killed@host", timedelta(seconds=DEAD_AFTER_S + 10))
+    # when a living worker beats, and beats again once the suspects' time has come
+    published: list[str] = []
+    survivor = _republisher(stack, published)
+    assert survivor.run_orphans() == 0  # suspects only, for now
+    time.sleep(CONFIRM_AFTER_S)
+    assert survivor.run_orphans() == 1
+    # then the lost job alone is published again; the others' messages are where they were
+    assert published == [lost.job_id]
+    assert held.job_id in _held_ids(stack.celery)
+    assert waiting_ids(stack.celery, "chat.en") == [waiting.job_id]
+    _forget_held(stack.celery, [held])
+
+
+def test_the_republisher_that_claimed_a_death_publishes_its_lost_jobs_once_they_are_confirmed(
+    stack: Stack,
+):
+    # given the lost job of a dead worker, as above, and a living worker's republisher
+    lost = _published(stack)
+    _popped_and_lost(stack.celery)
+    _published_ago(stack, [lost], timedelta(minutes=2))
+    _died(stack, "killed@host", timedelta(seconds=DEAD_AFTER_S + 10))
+    published: list[str] = []
+    survivor, other = _republisher(stack, published), _republisher(stack, published)
+    # when both beat, then beat again after the confirmation delay
+    assert survivor.run_orphans() == other.run_orphans() == 0
+    time.sleep(CONFIRM_AFTER_S)
+    assert survivor.run_orphans() + other.run_orphans() == 1
+    # then the lost job was published again exactly once; later beats publish nothing more
+    assert published == [lost.job_id]
+    assert survivor.run_orphans() + other.run_orphans() == 0
+    assert published == [lost.job_id]
+
+
+def test_a_suspect_whose_message_turns_up_again_is_not_published(stack: Stack):
+    # given a dead worker and a job whose message was between two places at the first look
+    suspect = _published(stack)
+    raw = _pop_raw(stack.celery)
+    _published_ago(stack, [suspect], timedelta(minutes=2))
+    _died(stack, "killed@host", timedelta(seconds=DEAD_AFTER_S + 10))
+    published: list[str] = []
+    survivor = _republisher(stack, published)
+    assert survivor.run_orphans() == 0
+    # when its message is back on the queue before the second look
+    _push_raw(stack.celery, raw)
+    time.sleep(CONFIRM_AFTER_S)
+    # then it is not published a second time
+    assert survivor.run_orphans() == 0
+    assert published == []
+    assert waiting_ids(stack.celery, "chat.en") == [suspect.job_id]
+
+
+def _popped_and_lost(app: Celery) -> str:
+    """Pop the next chat.en message as kombu's BRPOP does, and lose it: the job id it carried."""
+    raw = _pop_raw(app)
+    return str(json.loads(raw)["headers"]["id"])
+
+
+def _pop_raw(app: Celery) -> bytes:
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        keys = [channel._q_for_pri("chat.en", pri) for pri in channel.priority_steps]
+        popped = channel.client.brpop(keys, timeout=1)
+    assert popped is not None
+    return bytes(popped[1])
+
+
+def _push_raw(app: Celery, raw: bytes) -> None:
+    with app.connection_for_write() as connection:
+        connection.default_channel.client.rpush("chat.en", raw)
+
+
+def _published_ago(stack: Stack, jobs: list[ChatJob], ago: timedelta) -> None:
+    with stack.factory.begin() as session:
+        ids = [job.job_id for job in jobs]
+        session.execute(update(Job).where(Job.job_id.in_(ids)).values(published_at=utcnow() - ago))
+
+
+def _died(stack: Stack, worker: str, ago: timedelta) -> None:
+    """`worker` beat last `ago` and beats no more."""
+    liveness.beat(stack.factory, worker, utcnow() - ago)
+    with stack.factory.begin() as session:
+        session.execute(update(WorkerBeat).where(WorkerBeat.name == worker).values(seen_at=utcnow() - ago))
 
 
 def _backdate(stack: Stack, job_id: str, worker: str, ago: timedelta) -> None:

@@ -144,6 +144,53 @@ def test_jobs_left_running_by_a_silent_worker_are_claimed_once_and_a_living_work
         assert store.start_job(factory, dead.job_id, "alive@h") == JobStatus.RUNNING  # runs again
 
 
+def test_a_workers_death_is_claimed_once_and_again_when_it_comes_back_and_dies(migrated_store_url: str):
+    with store.session_factory(migrated_store_url) as factory:
+        dead_after = timedelta(seconds=30)
+        # given a worker whose last beat was a minute ago
+        last_beat = utcnow() - timedelta(minutes=1)
+        liveness.beat(factory, "mortal@h", last_beat)
+        _set(factory, WorkerBeat.__table__, "name", "mortal@h", seen_at=last_beat)
+        # when two living workers look for deaths: the first claims it, with when it was found dead
+        death = liveness.claim_deaths(factory, dead_after)
+        assert death is not None and death >= last_beat + dead_after
+        assert liveness.claim_deaths(factory, dead_after) is None
+        # a worker that comes back under its name (its death swept two minutes ago) and beats
+        # is alive: no death to claim
+        _set(factory, WorkerBeat.__table__, "name", "mortal@h", swept_at=utcnow() - timedelta(minutes=2))
+        liveness.beat(factory, "mortal@h", utcnow())
+        assert liveness.claim_deaths(factory, dead_after) is None
+        # and when it dies again (its last beat 45 s ago), its new death is claimed once more
+        again = utcnow() - timedelta(seconds=45)
+        _set(factory, WorkerBeat.__table__, "name", "mortal@h", seen_at=again)
+        assert liveness.claim_deaths(factory, dead_after) == again + dead_after
+
+
+def test_lost_jobs_are_claimed_once_if_still_queued_and_published_before_the_death(
+    migrated_store_url: str,
+):
+    with store.session_factory(migrated_store_url) as factory:
+        # given three jobs published a minute ago, one of them started since, and one published now
+        lost, started, published_again = (_queued(factory, new_id(), text) for text in ("a", "b", "c"))
+        minute_ago = utcnow() - timedelta(minutes=1)
+        for job in (lost, started, published_again):
+            _set(factory, jobs_table, "job_id", job.job_id, published_at=minute_ago)
+        store.start_job(factory, started.job_id, "alive@h")
+        later = _queued(factory, new_id(), "d")
+        death = utcnow() - timedelta(seconds=1)
+        _set(factory, jobs_table, "job_id", published_again.job_id, published_at=utcnow())
+        # then the queued jobs published before the death are listed with their queues
+        queued = job_lifecycle.queued_before(factory, death)
+        assert queued.get(lost.job_id) == "chat.en"
+        assert not {started.job_id, published_again.job_id, later.job_id} & set(queued)
+        # and of the four, only the lost one is claimed, once, with its text
+        ids = [lost.job_id, started.job_id, published_again.job_id, later.job_id]
+        claimed = job_lifecycle.claim_lost(factory, ids, death)
+        assert [(job.job_id, job.text) for job in claimed] == [(lost.job_id, "a")]
+        assert job_lifecycle.claim_lost(factory, ids, death) == []
+        assert lost.job_id not in job_lifecycle.queued_before(factory, death)
+
+
 def test_a_started_job_handed_back_is_queued_again_and_a_clean_stop_forgets_the_worker(
     migrated_store_url: str,
 ):
