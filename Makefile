@@ -40,9 +40,12 @@ unit: install-dev
 integration: install-dev
 	$(BIN)/pytest -q tests/integration
 
-## The fault suite alone (part of `make test`): see README, "Fault suite".
+## The fault suite alone, its long scenarios too (the rest is part of `make test`): see README,
+## "Fault suite". `make faults ROUNDS=10` runs it ten times in a row and stops at the first failure.
+ROUNDS ?= 1
 faults: install-dev
-	$(BIN)/pytest -q tests/faults
+	for round in $$(seq $(ROUNDS)); do echo "fault suite, round $$round of $(ROUNDS)"; \
+	  $(BIN)/pytest -q -m "faults" tests/faults || exit 1; done
 
 ## Debian packages the tests drive: promtool (alert rules), nginx (the front tier) and chromium
 ## (the web page, through Playwright: its own browser download is not used). Only when missing.

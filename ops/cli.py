@@ -554,12 +554,21 @@ def faults(
         list[str] | None, typer.Option("--set", help="NAME=VALUE: a BABELQ_ setting for every process.")
     ] = None,
     out: Annotated[Path, typer.Option(help="Where the table goes as JSON.")] = Path("faults-out/faults.json"),
+    sweep_cost: Annotated[
+        int | None,
+        typer.Option(min=1, help="Instead: price the dead-worker sweep over this many waiting jobs (Redis)."),
+    ] = None,
 ) -> None:
     """Break things for real (workers, broker, store, messages) and count what became of the jobs."""
     from ops.faults_command import fault_setup, render, run_faults
     from ops.model_command import ensure_model
 
     settings = _settings()
+    if sweep_cost is not None:
+        from ops.faults.sweep_cost import measure_sweep_cost
+
+        typer.echo(json.dumps(measure_sweep_cost(settings, sweep_cost).as_dict(), indent=2))
+        return
     ensure_model(settings)
     setup = fault_setup(settings, broker or ["redis", "amqp"], out.parent / "work", worker_program, jobs,
                         set_ or [])  # fmt: skip

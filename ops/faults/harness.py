@@ -27,6 +27,7 @@ from persistence.migrate import upgrade
 from persistence.tables import ASSISTANT, jobs, messages
 from producers.messages import MessageIn
 from transport.dead_letters import purge_dead_letters, walk_dead_letters
+from transport.queue_depth import QueueDepths
 
 READY = "ready."
 
@@ -110,6 +111,11 @@ class FaultRun:
             with urllib.request.urlopen(request, timeout=30) as response:
                 ids.append(json.loads(response.read())["job_id"])
         return ids
+
+    def waiting(self, queue: str) -> int:
+        """How many messages wait on `queue` (delivered ones, held or on their way, not counted)."""
+        [depth] = QueueDepths(self.stack.celery, [queue]).read()
+        return depth.ready or 0
 
     def running_count(self, ids: Sequence[str]) -> int:
         return sum(1 for fate in self.fates(ids).values() if fate.status == "running")

@@ -44,6 +44,37 @@ def worker_kill_9(run: FaultRun) -> tuple[list[str], float, str]:
     return _two_workers_one_dies(run, signal.SIGKILL)
 
 
+def worker_frozen_then_killed(run: FaultRun) -> tuple[list[str], float, str]:
+    """A lone worker frozen (SIGSTOP) while it waits on its queues, so that the broker hands the
+    first message of the load to a socket nobody reads, then killed -9 (a node lost, an OOM kill
+    after a stall); a second worker starts after. On Redis that message is in no Redis structure
+    any more: only the store can bring it back."""
+    doomed = run.worker("doomed")
+    first, tries = _hand_one_to_the_frozen(run, doomed)
+    rest = [f"Question {i}: where is my parcel {new_id()[:8]}?" for i in range(1, run.setup.jobs)]
+    ids = [first, *run.publish_load(rest)]
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(60)
+    killed_at = time.time()
+    run.worker("survivor")
+    return ids, killed_at, f"1 message handed to the frozen worker (after {tries} freeze(s)), then kill -9"
+
+
+def _hand_one_to_the_frozen(run: FaultRun, doomed: subprocess.Popen[bytes]) -> tuple[str, int]:
+    """Freeze the worker and publish one job, until the broker hands that job to the frozen worker
+    (a worker frozen between two waits takes nothing: it runs the job, and is frozen again)."""
+    for tries in range(1, 21):
+        time.sleep(0.5)
+        doomed.send_signal(signal.SIGSTOP)
+        [job_id] = run.publish_load([f"Question 0.{tries}: where is my parcel?"])
+        if run.waiting("chat.en") == 0:
+            return job_id, tries
+        doomed.send_signal(signal.SIGCONT)
+        wait_for(lambda: run.waiting("chat.en") == 0, 30)
+        run.wait_final([job_id], 30)
+    raise RuntimeError("the frozen worker never had a message handed to it")
+
+
 def worker_sigterm(run: FaultRun) -> tuple[list[str], float, str]:
     return _two_workers_one_dies(run, signal.SIGTERM)
 
@@ -170,6 +201,12 @@ def _rabbitmqctl(command: str) -> None:
 
 SCENARIOS = [
     Scenario("worker-kill-9", ("redis", "amqp"), worker_kill_9, "a worker killed -9 mid-batch"),
+    Scenario(
+        "worker-frozen-kill-9",
+        ("redis", "amqp"),
+        worker_frozen_then_killed,
+        "a worker frozen with a message on its way to it, then killed -9",
+    ),
     Scenario("worker-sigterm", ("redis", "amqp"), worker_sigterm, "a worker stopped with SIGTERM mid-batch"),
     Scenario("broker-restart", ("redis", "amqp"), broker_restart, "the broker crashes and comes back"),
     Scenario("store-down-10s", ("redis",), store_down, "the store unreachable for 10 s during a batch"),
