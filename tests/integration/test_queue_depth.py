@@ -27,7 +27,8 @@ def test_a_worker_holding_unfinished_jobs_shows_them_as_unacked(
     }  # fmt: skip
     stack = fresh_stack(values)
     depths = QueueDepths(stack.celery, ["chat.en"])
-    env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "15"}  # its first batch outlasts the check
+    # its first batch outlasts the check (a read of the depth), and stopping it costs two batches
+    env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "5"}
     log = tmp_path / "worker.log"
     try:
         with babelq_process(["worker", "--queues", "chat.en"], env, log, "ready.", program=SCRIPTED_WORKER):
