@@ -34,18 +34,14 @@ def test_publisher_path_on_redis_reports_every_field(redis_url: str, tmp_path: P
     assert result["config"]["broker"] == "redis" and result["config"]["path"] == "publish"
 
 
-def test_http_path_on_the_embedded_stack(tmp_path: Path):
-    result = bench(tmp_path, "--path", "http", "--rate", "30")
+def test_http_path_on_the_embedded_stack_holds_waiting_callers_beside_the_load(tmp_path: Path):
+    # one embedded stack for both: the HTTP load, and 30 callers re-asking after each 2 s wait
+    result = bench(tmp_path, "--path", "http", "--rate", "30", "--waiters", "30", max_wait_s="2")
     assert result["completed"] == result["jobs"] > 30
     assert result["send_errors"] == 0
     assert result["config"]["broker"] == "memory"
     assert result["processes"]["run"]["cpu_cores"] > 0 and result["processes"]["run"]["rss_mib_end"] > 50
-
-
-def test_waiting_callers_are_held_beside_the_load_and_answers_are_heard(tmp_path: Path):
-    result = bench(tmp_path, "--path", "http", "--rate", "20", "--waiters", "30", max_wait_s="2")
-    assert result["completed"] == result["jobs"] > 20 and result["send_errors"] == 0
-    # 30 callers re-asking after each 2 s wait for the whole run (2 s and the drain)
+    # for the whole run (2 s and the drain)
     assert result["runs"][0]["waiters"]["requests"] >= 30 and result["runs"][0]["waiters"]["errors"] == 0
     heard = result["heard_after_stored_ms"]
     assert heard is not None and 0 <= heard["p50"] <= heard["max"] < 1000
