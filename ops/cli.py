@@ -394,7 +394,7 @@ def bench(
 @app.command()
 def tune(
     profile: Annotated[str, typer.Option(help="The routing-table profile to tune.")] = "default",
-    engines: Annotated[str, typer.Option(help="Engines to try: static, continuous.")] = "static,continuous",
+    engines: Annotated[str, typer.Option(help="Engines to try: static, vllm.")] = "static,vllm",
     batch_sizes: Annotated[str, typer.Option(help="Max batch sizes to climb (stops at OOM).")] = "8,16,32,64",
     max_waits_ms: Annotated[str, typer.Option(help="Max waits to try (static engine).")] = "20",
     dtypes: Annotated[str, typer.Option(help="Precisions: auto, float32, float16, bfloat16, int8.")] = "auto",

@@ -342,7 +342,7 @@ def _profile(name: str, spec: Any) -> Profile:
     )
 
 
-ENGINES = ("auto", "static", "continuous")
+ENGINES = ("auto", "static", "vllm")
 
 
 def _engine(value: Any, profile: str) -> str:

@@ -29,7 +29,7 @@ from tests.support.services import (
     redis_reachable,
 )
 from tests.support.store import session_factory
-from tests.support.tiny_model import build_tiny_model
+from tests.support.tiny_model import VLLM_HIDDEN_SIZE, build_tiny_model
 from transport.celery_app import create_celery_app
 from transport.queues import declare_queues
 from workers.model_loader import LoadedModel, load_model
@@ -49,6 +49,12 @@ def require(service: str, reachable: bool) -> None:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def vllm_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with attention heads vLLM's CPU kernels take (32; the other one's are 16)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-vllm-model"), VLLM_HIDDEN_SIZE)
 
 
 @pytest.fixture(scope="module")

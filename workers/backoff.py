@@ -12,8 +12,8 @@ following each other, so one poison prompt does not open the model breaker). Onl
 fail alone get the error, as FailedAlone when items of the batch succeeded (their own input is
 then the likely cause). When the worker refuses work (its breaker opened), nothing is split.
 
-The continuous engine has no batch to split: when its generation loop dies, `triage_dead_loop`
-decides which of its requests run again under the lowered cap.
+The vllm engine has no batch to split: vLLM preempts and reschedules requests itself when its KV
+cache runs short, and each request fails alone.
 """
 
 from __future__ import annotations
@@ -65,26 +65,6 @@ class SizeCap:
             backing_off = self._current < self.ceiling
             self.ceiling = ceiling
             self._current = min(self._current, ceiling) if backing_off else ceiling
-
-
-def triage_dead_loop(
-    ran: list[T], parked: list[T], error: BaseException, cap: SizeCap,
-    is_oom: Callable[[BaseException], bool] = is_out_of_memory,
-) -> tuple[list[T], list[T]]:  # fmt: skip
-    """(to run again, to fail) after a continuous-batching loop died of `error`.
-
-    `ran` were in the dead loop, oldest first; `parked` never reached it and always run again.
-    Any other error fails those that ran. After an OOM they all run again under a halved cap,
-    except the oldest when the cap was already 1: first come, first served, it ran alone.
-    """
-    if not is_oom(error):
-        return parked, ran
-    ran_alone = cap.current == 1
-    if ran:  # nothing ran (all parked or cancelled): the cap has no new evidence
-        cap.shrink(min(len(ran), cap.current))
-    if ran_alone and ran:
-        return ran[1:] + parked, ran[:1]
-    return ran + parked, []
 
 
 def run_splitting(

@@ -72,7 +72,7 @@ class ModelBreaker:
             raise BreakerOpen(f"the model breaker is open: {exc}") from exc
 
     def record(self, error: BaseException | None) -> None:
-        """Count an outcome that happened outside `call` (a continuous engine's request). Only
+        """Count an outcome that happened outside `call` (a vllm engine's request). Only
         while closed: an outcome that arrives while open is from before it opened, and must not
         stand in for the trial. Faults that are not the model's are not counted at all."""
         if error is not None and not_the_models_fault(error):

@@ -1,5 +1,6 @@
 """How a job's prompt reaches the model: through the micro-batcher (static engine) or straight
-into a continuous-batching runner, behind one `submit` so the Responder does not care which."""
+into an engine that schedules its own requests (vLLM), behind one `submit` so the Responder does
+not care which."""
 
 from __future__ import annotations
 
@@ -9,15 +10,12 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from core.errors import ConfigurationError, ItemExpired, ItemTooLarge, WorkerDraining
 from workers.batcher import Batched, BatchPolicy
 from workers.occupancy import Occupancy
-from workers.runners.base import ChatMessage, Generation, TextListener
-
-if TYPE_CHECKING:
-    from workers.runners.continuous import ContinuousBatchRunner
+from workers.runners.base import ChatMessage, Generation, StreamingRunner, TextListener
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class Feeder(Protocol):
     """Takes one prompt, returns a Future of its generation with the facts of its batch."""
 
     on_batch: Callable[[int, float, int], None] | None
-    """Told (size, seconds) of every batch run (continuous: every answer and its company)."""
+    """Told (size, seconds) of every batch run (vllm: every answer and its company)."""
 
     def submit(
         self, item: PromptRequest, tokens: int = 0, deadline: float | None = None
@@ -61,7 +59,7 @@ class Feeder(Protocol):
 
 @dataclass
 class _Waiting:
-    """A job in the continuous feeder's line, until a running sequence leaves."""
+    """A job in the streaming feeder's line, until a running sequence leaves."""
 
     item: PromptRequest
     input_ids: list[int]
@@ -77,7 +75,7 @@ class ContinuousFeeder:
 
     def __init__(
         self,
-        runner: ContinuousBatchRunner,
+        runner: StreamingRunner,
         clock: Callable[[], float] = time.monotonic,
         on_outcome: Callable[[BaseException | None], None] | None = None,
     ) -> None:
@@ -108,8 +106,8 @@ class ContinuousFeeder:
         fixed = sorted(set(changes) - {"max_batch_size"})
         if fixed:
             raise ConfigurationError(
-                f"the continuous engine cannot change {', '.join(fixed)} live: jobs join the running "
-                "batch at once (no max_wait_ms) and max_batch_tokens sized its KV cache at start"
+                f"the vllm engine cannot change {', '.join(fixed)} live: jobs join the running "
+                "batch at once (no max_wait_ms) and max_batch_tokens was set when it started"
             )
         if "max_batch_size" in changes:
             self._runner.set_max_batch_size(int(changes["max_batch_size"]))
@@ -164,7 +162,7 @@ class ContinuousFeeder:
         mark = self._occupancy.enter()
         try:
             inner = self._runner.submit_tokens(
-                waiting.input_ids, waiting.item.max_new_tokens, waiting.item.on_text
+                waiting.input_ids, waiting.item.max_new_tokens, waiting.item.on_text, waiting.deadline
             )
         except BaseException as exc:  # a closed runner refuses at once: the breaker must hear it
             self._occupancy.leave(mark)

@@ -93,7 +93,7 @@ class WorkerMetrics:
     def batch_done(self, size: int, seconds: float, tokens: int = 0) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
-        if tokens:  # 0: the continuous engine, which has no batch to count
+        if tokens:  # 0: the vllm engine, which has no batch to count
             self.batch_tokens.observe(tokens)
 
 

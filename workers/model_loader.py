@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -22,16 +23,12 @@ _DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """A model in eval mode on its device, with a left-padding tokenizer that has a pad token."""
+class ChatTemplate:
+    """A tokenizer's chat template, rendering prompts the way the model was trained to read them."""
 
-    model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
-    name: str
-    device: str
-    dtype: str
 
-    def render_chat(self, prompt: Sequence[dict[str, str]]) -> str:
+    def render(self, prompt: Sequence[dict[str, str]]) -> str:
         """The prompt as text, ending with the assistant header the model answers after. The
         rendered text is tokenised with its markers parsed, so what customers wrote (and what
         was answered them) is defused first: only the template writes control tokens."""
@@ -49,6 +46,25 @@ class LoadedModel:
         return ControlMarkers.of(self.tokenizer)
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model in eval mode on its device, with a left-padding tokenizer that has a pad token."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    device: str
+    dtype: str
+
+    def render_chat(self, prompt: Sequence[dict[str, str]]) -> str:
+        """See ChatTemplate.render."""
+        return self.chat_template.render(prompt)
+
+    @cached_property
+    def chat_template(self) -> ChatTemplate:
+        return ChatTemplate(self.tokenizer)
+
+
 def resolve_device(requested: str) -> str:
     """Pick the GPU for "auto" when there is one; "cpu", "cuda" and "cuda:N" pass through."""
     if requested == "auto":
@@ -61,12 +77,34 @@ def resolve_device(requested: str) -> str:
 
 
 def resolve_dtype(requested: str, device: str) -> str:
-    """Map "auto" to float32 on CPU (half precision is slow there) and float16 on CUDA."""
+    """Map "auto" to bfloat16 where the hardware computes in it, else float32 on a CPU (float16
+    is slow there) and float16 on a GPU without bfloat16."""
     if requested not in DTYPE_NAMES:
         raise ConfigurationError(f"dtype must be one of {DTYPE_NAMES}, got {requested!r}")
-    if requested == "auto":
-        return "float32" if device == "cpu" else "float16"
-    return requested
+    if requested != "auto":
+        return requested
+    if device == "cpu":
+        return "bfloat16" if cpu_has_bfloat16() else "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""CPU flags (Linux's names) of instructions that compute in bfloat16: without them torch emulates
+it, slower than float32."""
+
+
+def cpu_has_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has AVX-512 BF16 or AMX (read from /proc/cpuinfo; False where unreadable)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return bool(BF16_CPU_FLAGS & set(line.partition(":")[2].split()))
+    return False
 
 
 def load_model(name_or_path: str, device: str = "auto", dtype: str = "auto") -> LoadedModel:
@@ -167,6 +205,50 @@ def footprint_mib(model: PreTrainedModel) -> float:
             total += weight.numel() * weight.element_size()
             total += 0 if bias is None else bias.numel() * bias.element_size()
     return total / (1024 * 1024)
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """The tokenizer alone (an engine that loads the weights itself needs only this)."""
+    return _load_tokenizer(name_or_path, _local_only(name_or_path))
+
+
+def eos_ids_of(name_or_path: str, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    """Every id that ends an answer, read from the model's generation config and its tokenizer."""
+    from transformers import GenerationConfig
+
+    try:
+        configured = GenerationConfig.from_pretrained(name_or_path).eos_token_id
+    except OSError:  # no generation_config.json: the tokenizer's eos alone
+        configured = None
+    return eos_ids(configured, tokenizer, name_or_path)
+
+
+def eos_ids(
+    configured: int | list[int] | None, tokenizer: PreTrainedTokenizerBase, name: str
+) -> frozenset[int]:
+    """The generation config's eos ids (one or a list) and the tokenizer's."""
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    ids.discard(None)
+    if not ids:
+        raise ModelLoadError(f"{name} has no eos token, so answers could never stop")
+    return frozenset(i for i in ids if i is not None)
+
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+
+
+def checkpoint_mib(model_dir: str, dtype: str) -> float:
+    """What a checkpoint's weights take in `dtype`, in MiB, read from its safetensors headers
+    (for an engine that loads the weights in its own process); 0.0 where there are none."""
+    from safetensors import safe_open
+
+    parameters = 0
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(path), framework="numpy") as weights:
+            for name in weights.keys():  # noqa: SIM118 (safe_open is no mapping)
+                parameters += math.prod(weights.get_slice(name).get_shape())
+    return parameters * DTYPE_BYTES.get(dtype, 4) / (1024 * 1024)
 
 
 def _load_tokenizer(name_or_path: str, local: bool) -> PreTrainedTokenizerBase:

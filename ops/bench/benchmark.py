@@ -124,7 +124,8 @@ def _baselines(settings: Settings, options: BenchOptions, profile: Profile, text
     same_engine = direct_jobs_per_s(settings, profile, texts, options.direct_jobs)
     if options.runner == "null":
         return Baselines(same_engine, None)
-    return Baselines(same_engine, direct_best_for(settings, profile, texts, options.direct_batch_sizes))
+    best = direct_best_for(settings, profile, texts, options.direct_batch_sizes, options.direct_jobs)
+    return Baselines(same_engine, best)
 
 
 def _rates(options: BenchOptions, capacity: float) -> list[float]:

@@ -2,8 +2,9 @@
 
 - same engine: the profile's own runner and batch policy — how much of its engine the queue
   delivers;
-- direct_best: plain transformers `generate` at the best batch size of a sweep
-  (ops/bench/direct_best.py) — how much of the model the whole system delivers.
+- direct_best: the best of plain transformers `generate` at the best batch size of a sweep and
+  vLLM's offline `LLM.generate` (ops/bench/direct_best.py) — how much of the model the whole
+  system delivers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from core.errors import BabelqError
 from core.settings import Settings
 from ops.bench.direct_best import DirectBest, direct_best
 from routing.language import LanguageDetector
@@ -26,12 +28,14 @@ from workers.runtime import (
     make_feeder,
     make_runner,
     resolve_model,
+    vllm_options,
 )
+from workers.vllm_options import vllm_installed
 
 
 def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str], jobs: int) -> float:
     """Jobs per second of the profile's runner behind its feeder (the micro-batcher, or straight
-    into the continuous runner), saturated, on `jobs` messages."""
+    into vLLM's engine), saturated, on `jobs` messages."""
     profile = effective_profile(settings, profile)
     runner, _facts = make_runner(settings, profile)
     try:
@@ -58,7 +62,7 @@ def saturated_jobs_per_s(feeder: Feeder, requests: Sequence[tuple[PromptRequest,
 
 
 def direct_best_for(
-    settings: Settings, profile: Profile, texts: Sequence[str], batch_sizes: Sequence[int]
+    settings: Settings, profile: Profile, texts: Sequence[str], batch_sizes: Sequence[int], jobs: int = 128
 ) -> DirectBest:
     """direct_best on the profile's model, precision and device, with its prompts and answer cap."""
     from workers.model_loader import load_model
@@ -67,10 +71,27 @@ def direct_best_for(
     loaded = load_model(resolve_model(settings, profile), device=settings.device, dtype=profile.dtype)
     prompts = first_turn_prompts(profile, texts)
     try:
-        return direct_best(loaded, prompts, profile.max_new_tokens, profile.repetition_penalty, batch_sizes)
+        best = direct_best(loaded, prompts, profile.max_new_tokens, profile.repetition_penalty, batch_sizes)
     finally:
+        device, dtype = loaded.device, loaded.dtype
         del loaded
         release_memory()
+    return best.with_vllm(*_vllm_offline(settings, profile, prompts, device, dtype, jobs))
+
+
+def _vllm_offline(
+    settings: Settings, profile: Profile, prompts: list[list[ChatMessage]], device: str, dtype: str, jobs: int
+) -> tuple[float | None, str | None]:
+    """vLLM's offline jobs/s on the same prompts, or why it could not run (not installed, int8)."""
+    if not vllm_installed():
+        return None, "vLLM is not installed (make install-vllm)"
+    try:
+        options = vllm_options(settings, profile, resolve_model(settings, profile), device, dtype)
+        from ops.bench.vllm_offline import offline_jobs_per_s
+
+        return offline_jobs_per_s(options, prompts, jobs, profile.max_new_tokens), None
+    except BabelqError as exc:
+        return None, str(exc)
 
 
 def first_turn_prompts(profile: Profile, texts: Sequence[str]) -> list[list[ChatMessage]]:

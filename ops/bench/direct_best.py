@@ -1,16 +1,20 @@
 """`direct_best`: the model's own limit, the yardstick a queue is judged against.
 
-What a user would write first, done well: the model loaded in-process, the same prompts (system
-prompt + message through the chat template) and answer cap, left-padded static batches in
-arrival order through plain `model.generate`, greedy — and the best batch size of a sweep,
-stopping at the first size that runs out of memory. No queue, no store, no babelq runner.
+The best of what a user would write without babelq, on the same model, precision and machine,
+the same prompts (system prompt + message through the chat template), answer cap and greedy
+decoding, no queue, no store, no babelq runner:
+
+- plain transformers `generate` on left-padded static batches in arrival order, at the best
+  batch size of a sweep (stopping at the first size that runs out of memory);
+- vLLM's offline `LLM.generate` on every prompt at once (ops/bench/vllm_offline.py), where vLLM
+  is installed and runs the precision.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from core.errors import ConfigurationError
@@ -34,11 +38,30 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class DirectBest:
-    """The sweep and its best point."""
+    """The best of plain `generate`'s sweep and of vLLM's offline run."""
 
     batch_size: int
     jobs_s: float
     sweep: list[SweepPoint]
+    engine: str = "generate"
+    """Which won: "generate" (transformers, at `batch_size`) or "vllm" (offline, all at once)."""
+    generate_jobs_s: float | None = None
+    vllm_offline_jobs_s: float | None = None
+    vllm_error: str | None = None
+
+    def with_vllm(self, jobs_s: float | None, error: str | None = None) -> DirectBest:
+        """This result with vLLM's offline run added: the faster of the two is the best."""
+        generate = self.generate_jobs_s if self.generate_jobs_s is not None else self.jobs_s
+        wins = jobs_s is not None and jobs_s > generate
+        best = jobs_s if wins and jobs_s is not None else generate
+        return replace(
+            self,
+            jobs_s=best,
+            engine="vllm" if wins else "generate",
+            generate_jobs_s=generate,
+            vllm_offline_jobs_s=jobs_s,
+            vllm_error=error,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +83,7 @@ def direct_best(
     if not measured:
         raise ConfigurationError(f"direct_best: no batch size fits on {loaded.device}: {sweep[0].error}")
     best = max(measured, key=lambda p: p.jobs_s or 0.0)
-    return DirectBest(best.batch_size, best.jobs_s or 0.0, sweep)
+    return DirectBest(best.batch_size, best.jobs_s or 0.0, sweep, generate_jobs_s=best.jobs_s)
 
 
 def _sweep(plain: _PlainGenerate, prompts: Sequence[ChatPrompt], sizes: list[int]) -> list[SweepPoint]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,18 @@ from ops.bench.tuning import ENGINES, Candidate, Choice, Trial, choose, keeps_gr
 from routing.table import Profile, load_table, read_table_data, table_from_dict
 from workers.backoff import is_out_of_memory
 from workers.feeders import Feeder, PromptRequest
-from workers.model_loader import LoadedModel, load_model, release_memory, resolve_device
+from workers.model_loader import load_model, release_memory, resolve_device, resolve_dtype
+from workers.runners.base import Runner, StreamingRunner
+from workers.runners.static import StaticBatchRunner
 from workers.runtime import (
     WARM_UP_PROMPT,
     close_runner,
     effective_profile,
     make_feeder,
     resolve_model,
-    runner_for,
+    vllm_runner,
 )
+from workers.vllm_options import vllm_installed
 
 Progress = Callable[[str], None]
 
@@ -93,23 +97,63 @@ def run_tune(settings: Settings, options: TuneOptions, progress: Progress) -> di
 
 def _sweep_dtype(settings: Settings, base: Profile, dtype: str, texts: list[str], options: TuneOptions,
                  progress: Progress) -> list[Trial]:  # fmt: skip
-    """Every ladder on the model loaded in one precision (loaded once: loading is not measured)."""
-    loaded = load_model(resolve_model(settings, base), device=settings.device, dtype=dtype)
+    """Every ladder of every engine in one precision; each engine's model is loaded (or its vLLM
+    engine started) once for all its ladders: loading is not measured."""
+    trials: list[Trial] = []
+    for engine in options.engines:
+        if engine == "vllm" and not vllm_installed():
+            progress("vllm: not installed here (make install-vllm), skipped")
+            continue
+        with engine_runners(settings, base, engine, dtype, max(options.batch_sizes)) as (resolved, make):
+            for ladder in ladders([engine], options.batch_sizes, options.waits_ms, resolved):
+                trials.extend(_climb(make, base, ladder, texts, options, progress))
+    return trials
+
+
+MakeRunner = Callable[[Profile], Runner]
+
+
+@contextmanager
+def engine_runners(
+    settings: Settings, base: Profile, engine: str, dtype: str, largest_batch: int
+) -> Iterator[tuple[str, MakeRunner]]:
+    """(the resolved dtype, a runner for a candidate's profile) on one loaded model or engine.
+
+    The static engine's runners share one loaded model. vLLM's engine is started once, at the
+    largest batch size of the sweep (its max_num_seqs), and each candidate caps it live."""
+    model = resolve_model(settings, base)
+    device = resolve_device(settings.device)
+    resolved = resolve_dtype(dtype, device)
+    if engine == "static":
+        loaded = load_model(model, device=device, dtype=resolved)
+        try:
+            yield resolved, lambda profile: StaticBatchRunner(loaded, profile.repetition_penalty)
+        finally:
+            del loaded
+            release_memory()  # before the next precision loads
+        return
+    widest = replace(base, max_batch_size=largest_batch)
+    runner, _facts = vllm_runner(settings, widest, model, device, resolved)
+    assert isinstance(runner, StreamingRunner)
+    streaming = runner
+
+    def capped(profile: Profile) -> Runner:
+        streaming.set_max_batch_size(profile.max_batch_size)
+        return streaming
+
     try:
-        ladders_ = ladders(options.engines, options.batch_sizes, options.waits_ms, loaded.dtype)
-        return [t for ladder in ladders_ for t in _climb(loaded, base, ladder, texts, options, progress)]
+        yield resolved, capped
     finally:
-        del loaded
-        release_memory()  # before the next precision loads
+        close_runner(runner)
 
 
-def _climb(loaded: LoadedModel, base: Profile, ladder: list[Candidate], texts: list[str],
+def _climb(make: MakeRunner, base: Profile, ladder: list[Candidate], texts: list[str],
            options: TuneOptions, progress: Progress) -> list[Trial]:  # fmt: skip
     climbed: list[Trial] = []
     for candidate in ladder:
         progress(f"{candidate.engine} batch {candidate.max_batch_size} wait {candidate.max_wait_ms:g} ms "
                  f"{candidate.dtype}")  # fmt: skip
-        climbed.append(measure(loaded, _profile(base, candidate), texts, options.jobs, options.seed))
+        climbed.append(measure(make, _profile(base, candidate), texts, options.jobs, options.seed))
         if not keeps_growing(climbed):
             break
     return climbed
@@ -120,14 +164,11 @@ def _profile(base: Profile, candidate: Candidate) -> Profile:
                    max_wait_ms=candidate.max_wait_ms, dtype=candidate.dtype)  # fmt: skip
 
 
-def measure(loaded: LoadedModel, profile: Profile, texts: Sequence[str], jobs: int, seed: int = 0) -> Trial:
+def measure(make: MakeRunner, profile: Profile, texts: Sequence[str], jobs: int, seed: int = 0) -> Trial:
     """Jobs/s with every job submitted at once, then P99 latency of Poisson arrivals at half that."""
     candidate = Candidate(profile.engine, profile.max_batch_size, profile.max_wait_ms, profile.dtype)
     try:
-        runner, _engine = runner_for(loaded, profile)
-    except Exception as exc:
-        return _failed(candidate, exc)
-    try:
+        runner = make(profile)
         runner.generate([WARM_UP_PROMPT], max_new_tokens=1)
         requests = prompt_requests(runner, profile, [texts[i % len(texts)] for i in range(jobs)])
         feeder = make_feeder(runner, profile)
@@ -137,12 +178,10 @@ def measure(loaded: LoadedModel, profile: Profile, texts: Sequence[str], jobs: i
                 return Trial(candidate, None, None, f"out of memory: batches shrank to {feeder.size_cap}")
             return Trial(candidate, jobs_s, half_load_p99_ms(feeder, requests, jobs_s / 2, seed))
         finally:
-            feeder.close()
+            if not isinstance(runner, StreamingRunner):  # vLLM's engine serves the next candidate
+                feeder.close()
     except Exception as exc:
         return _failed(candidate, exc)
-    finally:
-        close_runner(runner)
-        release_memory()
 
 
 def _failed(candidate: Candidate, exc: Exception) -> Trial:
@@ -228,7 +267,7 @@ def _plot(trials: list[Trial], choice: Choice, path: Path) -> None:
     for _trial, (p99, jobs_s) in _points([choice.trial]):
         axes.scatter(p99, jobs_s, s=300, facecolors="none", edgecolors="red")
     axes.set(xlabel="P99 at half load (ms, in-process)", ylabel="jobs/s at saturation",
-             title="babelq tune (blue: static, orange: continuous; circled: chosen)")  # fmt: skip
+             title="babelq tune (blue: static, orange: vllm; circled: chosen)")  # fmt: skip
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-ENGINES = ("static", "continuous")
+ENGINES = ("static", "vllm")
 # Growing the batch further stops paying once throughput falls this far below the best so far.
 PLATEAU_TOLERANCE = 0.05
 
@@ -56,8 +56,8 @@ class Choice:
 def ladders(
     engines: Sequence[str], batch_sizes: Sequence[int], waits_ms: Sequence[float], dtype: str
 ) -> list[list[Candidate]]:
-    """One ladder per (engine, wait): batch sizes in increasing order. The continuous engine takes
-    no max wait (requests join the running batch), so it gets one ladder at the first wait."""
+    """One ladder per (engine, wait): batch sizes in increasing order. The vllm engine takes no
+    max wait (requests join the running batch), so it gets one ladder at the first wait."""
     unknown = sorted(set(engines) - set(ENGINES))
     if unknown or not engines or not batch_sizes or not waits_ms or min(batch_sizes) < 1:
         raise ValueError(f"engines must be among {ENGINES} and batch sizes >= 1 (unknown: {unknown})")

@@ -46,22 +46,6 @@ def test_static_policy_is_read_and_changed_live(redis_url: str, tiny_model_dir: 
         assert policy()[1]["ok"]["max_batch_size"] == 3
 
 
-def test_continuous_engine_changes_its_size_live_and_refuses_the_rest(
-    redis_url: str, tiny_model_dir: Path, tmp_path: Path
-):
-    env = _worker_env(redis_url, tiny_model_dir, tmp_path, "continuous")
-    with babelq_process(["worker"], env, tmp_path / "worker.log", ready_marker="ready."):
-        policy = _policy_command(env)
-        assert policy()[1]["ok"] == {"max_batch_size": 8, "max_wait_ms": 0.0, "max_batch_tokens": 8192}
-        code, changed = policy("--max-batch-size", "3")
-        assert code == 0 and changed["ok"]["max_batch_size"] == 3 and changed["size_cap"] == 3
-        code, refused = policy("--max-wait-ms", "5")
-        assert code == 1 and "max_wait_ms" in refused["error"]
-        code, refused = policy("--max-batch-size", "9")
-        assert code == 1 and "from 1 to 8" in refused["error"]
-        assert policy()[1]["ok"]["max_batch_size"] == 3
-
-
 def test_invalid_policy_values_are_refused_before_sending(redis_url: str):
     done = subprocess.run(
         [BABELQ, "batch-policy", "--max-batch-size", "0"],

@@ -4,6 +4,7 @@ what the store says about them afterwards."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from celery import Celery
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from core.settings import load_settings
 from ops.stack import Stack, build_stack
 from persistence import views
 from persistence.migrate import upgrade
-from persistence.models import Message
+from persistence.models import Job, Message
 from tests.support import store
 from transport.queues import publish_job
 
@@ -76,3 +77,17 @@ def answered_by(stack: Stack, jobs: list[ChatJob] | list[str]) -> Counter[str]:
     ids = [job if isinstance(job, str) else job.job_id for job in jobs]
     found = [views.get_job(stack.factory, job_id) for job_id in ids]
     return Counter(view.worker or "" for view in found if view and view.status is JobStatus.DONE)
+
+
+def node_of(log: Path) -> str:
+    """The worker's Celery node name, from its start-up line."""
+    for line in log.read_text(errors="replace").splitlines():
+        if "worker cpu-" in line and " consumes " in line:
+            return line.split("worker ", 1)[1].split(" consumes", 1)[0]
+    raise AssertionError(f"no node name in {log}")
+
+
+def running_on(stack: Stack, node: str) -> list[str]:
+    with stack.factory() as session:
+        query = select(Job.job_id).where(Job.worker == node, Job.status == JobStatus.RUNNING.value)
+        return list(session.execute(query).scalars())

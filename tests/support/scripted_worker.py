@@ -6,12 +6,10 @@ Run as `python -m tests.support.scripted_worker worker …` with:
 - SCRIPTED_BATCH_DELAY_S=S: every batch sleeps S seconds before it runs, so that a test can
   act while a batch is in flight.
 Each batch prints `batch-start N` and `batch-end N` (N prompts) on stdout.
-- SCRIPTED_STEP_DELAY_S=S (continuous engine): every forward step sleeps S seconds first.
 - SCRIPTED_POISON_TEXT=T: a batch with a prompt containing T raises RuntimeError (a poison input).
 
-The continuous engine has no batches: there the model's forward step itself raises while the flag
-exists (so its generation loop really dies and restarts), and the runner is left unwrapped so that
-the worker feeds it as in production.
+The vllm engine has no batches and runs its model in processes of its own: it is left unwrapped
+(its faults are real ones: tests kill its engine process).
 """
 
 from __future__ import annotations
@@ -20,14 +18,12 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from core.settings import Settings
 from routing.table import Profile
 from workers import runtime
 from workers.health import ModelFacts
-from workers.runners.base import ChatPrompt, Generation, Runner, TextListener
-from workers.runners.continuous import ContinuousBatchRunner
+from workers.runners.base import ChatPrompt, Generation, Runner, StreamingRunner, TextListener
 
 _real_make_runner = runtime.make_runner
 
@@ -65,28 +61,12 @@ class ScriptedRunner:
             print(f"batch-end {len(prompts)}", flush=True)
 
 
-def script_forward(runner: ContinuousBatchRunner, fail_flag: Path | None, step_delay_s: float) -> None:
-    """Slow down every forward step, and make it raise while `fail_flag` exists."""
-    model = runner.loaded.model
-    real_forward = model.forward
-
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(step_delay_s)
-        if fail_flag is not None and fail_flag.exists():
-            raise RuntimeError("scripted fault: the device is broken")
-        return real_forward(*args, **kwargs)
-
-    model.forward = forward
-
-
 def scripted_make_runner(settings: Settings, profile: Profile) -> tuple[Runner, ModelFacts]:
     runner, facts = _real_make_runner(settings, profile)
     flag = os.environ.get("SCRIPTED_FAIL_FLAG")
     delay = float(os.environ.get("SCRIPTED_BATCH_DELAY_S", "0"))
-    if isinstance(runner, ContinuousBatchRunner):
-        assert delay == 0, "SCRIPTED_BATCH_DELAY_S needs the static engine"
-        step_delay = float(os.environ.get("SCRIPTED_STEP_DELAY_S", "0"))
-        script_forward(runner, Path(flag) if flag else None, step_delay)
+    if isinstance(runner, StreamingRunner):
+        assert not (flag or delay), "SCRIPTED_FAIL_FLAG and SCRIPTED_BATCH_DELAY_S need the static engine"
         return runner, facts
     poison = os.environ.get("SCRIPTED_POISON_TEXT", "")
     return ScriptedRunner(runner, Path(flag) if flag else None, delay, poison), facts

@@ -27,11 +27,15 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(path: Path) -> Path:
+VLLM_HIDDEN_SIZE = 64
+"""Two heads of 32: vLLM's CPU attention takes head sizes from 32 up (16 kills its engine)."""
+
+
+def build_tiny_model(path: Path, hidden_size: int = 32) -> Path:
     """Build the tiny model and its tokenizer into `path` (created) and return `path`."""
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer()
-    model = _build_model(tokenizer)
+    model = _build_model(tokenizer, hidden_size)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -57,13 +61,13 @@ def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def _build_model(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+def _build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int) -> LlamaForCausalLM:
     """Seeded random weights, with a wide initialiser so that greedy choices are clear-cut."""
     torch.manual_seed(SEED)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,

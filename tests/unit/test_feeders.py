@@ -1,6 +1,7 @@
-"""The continuous feeder: jobs join the runner while sequence slots are free, wait in line
-otherwise (handed back on drain), expired ones never reach it; and the occupancy meter that
-reports how many sequences ran alongside each job."""
+"""The streaming feeder (vLLM's engine behind it): jobs join the runner while sequence slots are
+free, wait in line otherwise (handed back on drain), expired ones never reach it, and a running one
+takes its deadline into the engine; and the occupancy meter that reports how many sequences ran
+alongside each job."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from workers.runners.base import Generation
 ANSWER = Generation("ok", 3, 2, "stop")
 
 
-class FakeContinuousRunner:
+class FakeStreamingRunner:
     def __init__(self, size_cap: int = 8, cache_tokens: int | None = 1000) -> None:
         self.submitted: list[tuple[list, int]] = []
+        self.deadlines: list[float | None] = []
         self.futures: list[Future[Generation]] = []
         self.closed = False
         self.size_cap = self.max_batch_size = size_cap
@@ -27,7 +29,8 @@ class FakeContinuousRunner:
     def encode(self, messages):
         return messages
 
-    def submit_tokens(self, messages, max_new_tokens, on_text=None):
+    def submit_tokens(self, messages, max_new_tokens, on_text=None, deadline=None):
+        self.deadlines.append(deadline)
         return self.submit(messages, max_new_tokens)
 
     def set_max_batch_size(self, size: int) -> None:
@@ -45,7 +48,7 @@ class FakeContinuousRunner:
 
 def test_each_job_joins_at_once_and_gets_its_own_outcome():
     now = [10.0]
-    runner = FakeContinuousRunner()
+    runner = FakeStreamingRunner()
     feeder = ContinuousFeeder(runner, clock=lambda: now[0])  # type: ignore[arg-type]
     first = feeder.submit(PromptRequest([{"role": "user", "content": "a"}], 8))
     second = feeder.submit(PromptRequest([{"role": "user", "content": "b"}], 32))
@@ -59,7 +62,7 @@ def test_each_job_joins_at_once_and_gets_its_own_outcome():
 
 
 def test_a_job_past_its_deadline_never_reaches_the_model():
-    runner = FakeContinuousRunner()
+    runner = FakeStreamingRunner()
     feeder = ContinuousFeeder(runner, clock=lambda: 100.0)  # type: ignore[arg-type]
     late = feeder.submit(PromptRequest([], 8), deadline=99.0)
     with pytest.raises(ItemExpired):
@@ -75,7 +78,7 @@ def _ask(text: str, max_new: int = 8) -> PromptRequest:
 
 def test_jobs_above_the_cap_wait_and_join_as_sequences_leave():
     now = [0.0]
-    runner = FakeContinuousRunner(size_cap=2)
+    runner = FakeStreamingRunner(size_cap=2)
     feeder = ContinuousFeeder(runner, clock=lambda: now[0])  # type: ignore[arg-type]
     batches: list[tuple[int, float]] = []
     feeder.on_batch = lambda size, seconds, _tokens: batches.append((size, seconds))
@@ -94,7 +97,7 @@ def test_jobs_above_the_cap_wait_and_join_as_sequences_leave():
 
 
 def test_drain_hands_back_the_waiting_jobs_and_lets_running_ones_finish():
-    runner = FakeContinuousRunner(size_cap=1)
+    runner = FakeStreamingRunner(size_cap=1)
     feeder = ContinuousFeeder(runner, clock=lambda: 0.0)  # type: ignore[arg-type]
     running, waiting = feeder.submit(_ask("a")), feeder.submit(_ask("b"))
     assert feeder.drain() == 1
@@ -107,13 +110,13 @@ def test_drain_hands_back_the_waiting_jobs_and_lets_running_ones_finish():
 
 
 def test_an_item_over_the_token_budget_is_refused_at_once():
-    feeder = ContinuousFeeder(FakeContinuousRunner(cache_tokens=100))  # type: ignore[arg-type]
+    feeder = ContinuousFeeder(FakeStreamingRunner(cache_tokens=100))  # type: ignore[arg-type]
     with pytest.raises(ItemTooLarge, match="100"):
         feeder.submit(_ask("long"), tokens=101)
 
 
 def test_only_the_size_changes_live_and_a_raised_cap_lets_waiting_jobs_in():
-    runner = FakeContinuousRunner(size_cap=1)
+    runner = FakeStreamingRunner(size_cap=1)
     feeder = ContinuousFeeder(runner, clock=lambda: 0.0)  # type: ignore[arg-type]
     feeder.submit(_ask("a"))
     feeder.submit(_ask("b"))
@@ -124,7 +127,7 @@ def test_only_the_size_changes_live_and_a_raised_cap_lets_waiting_jobs_in():
 
 
 def test_a_refusing_runner_fails_the_job_and_frees_its_slot():
-    runner = FakeContinuousRunner(size_cap=1)
+    runner = FakeStreamingRunner(size_cap=1)
     outcomes: list[BaseException | None] = []
     feeder = ContinuousFeeder(runner, clock=lambda: 0.0, on_outcome=outcomes.append)  # type: ignore[arg-type]
     runner.submit = lambda *_: (_ for _ in ()).throw(RuntimeError("closed"))  # type: ignore[method-assign]
@@ -151,7 +154,7 @@ def test_occupancy_is_the_time_weighted_number_in_flight():
 
 
 def test_the_requests_of_one_dead_loop_count_once_to_the_breaker():
-    runner = FakeContinuousRunner()
+    runner = FakeStreamingRunner()
     outcomes: list[BaseException | None] = []
     feeder = ContinuousFeeder(runner, clock=lambda: 0.0, on_outcome=outcomes.append)  # type: ignore[arg-type]
     futures = [feeder.submit(_ask(str(i))) for i in range(3)]
@@ -160,3 +163,12 @@ def test_the_requests_of_one_dead_loop_count_once_to_the_breaker():
         inner.set_exception(death)
     assert outcomes == [death]
     assert all(future.exception(0) is death for future in futures)
+
+
+def test_a_running_job_takes_its_deadline_into_the_engine():
+    """The engine aborts a job whose deadline passes while it runs (vLLM: inside the engine)."""
+    runner = FakeStreamingRunner()
+    feeder = ContinuousFeeder(runner, clock=lambda: 5.0)  # type: ignore[arg-type]
+    feeder.submit(PromptRequest([{"role": "user", "content": "a"}], 8), deadline=65.0)
+    feeder.submit(PromptRequest([{"role": "user", "content": "b"}], 8))
+    assert runner.deadlines == [65.0, None]

@@ -6,7 +6,14 @@ import pytest
 
 from core.errors import ConfigurationError, ModelLoadError
 from tests.support.prompts import PROMPTS
-from workers.model_loader import LoadedModel, footprint_mib, load_model, resolve_device, resolve_dtype
+from workers.model_loader import (
+    LoadedModel,
+    cpu_has_bfloat16,
+    footprint_mib,
+    load_model,
+    resolve_device,
+    resolve_dtype,
+)
 from workers.runners.base import completion
 from workers.runners.null import NULL_ANSWER, NullRunner
 from workers.runners.static import StaticBatchRunner, answer_text
@@ -21,7 +28,7 @@ def test_loader_prepares_the_tokenizer_for_batches(loaded: LoadedModel) -> None:
     # given a tokenizer saved without a pad token / expect left padding and eos as pad
     assert loaded.tokenizer.padding_side == "left"
     assert loaded.tokenizer.pad_token == loaded.tokenizer.eos_token
-    assert (loaded.device, loaded.dtype) == ("cpu", "float32")
+    assert (loaded.device, loaded.dtype) == ("cpu", "bfloat16" if cpu_has_bfloat16() else "float32")
     assert not loaded.model.training
 
 
@@ -91,8 +98,7 @@ def test_null_runner_respects_max_new_tokens() -> None:
 def test_device_and_dtype_resolution() -> None:
     assert resolve_device("cuda:1") == "cuda:1"
     assert resolve_device("auto") in {"cpu", "cuda"}
-    assert resolve_dtype("auto", "cpu") == "float32"
-    assert resolve_dtype("auto", "cuda:0") == "float16"
+    assert resolve_dtype("auto", "cpu") == ("bfloat16" if cpu_has_bfloat16() else "float32")
     with pytest.raises(ConfigurationError):
         resolve_device("tpu")
     assert resolve_dtype("int8", "cpu") == "int8"

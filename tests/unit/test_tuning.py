@@ -12,12 +12,12 @@ def trial(engine: str, size: int, jobs_s: float | None, p99_ms: float | None, wa
     return Trial(Candidate(engine, size, wait, "float32"), jobs_s, p99_ms, error)
 
 
-def test_static_gets_a_ladder_per_wait_and_continuous_one_ladder():
-    found = ladders(["static", "continuous"], [32, 8, 16], [20, 50], "float32")
+def test_static_gets_a_ladder_per_wait_and_vllm_one_ladder():
+    found = ladders(["static", "vllm"], [32, 8, 16], [20, 50], "float32")
     assert [(ladder[0].engine, ladder[0].max_wait_ms) for ladder in found] == [
         ("static", 20),
         ("static", 50),
-        ("continuous", 20),
+        ("vllm", 20),
     ]
     assert all([c.max_batch_size for c in ladder] == [8, 16, 32] for ladder in found)
 
@@ -37,8 +37,8 @@ def test_a_batch_grows_while_it_pays_and_stops_at_oom_or_a_drop():
 
 def test_the_fastest_configuration_that_meets_the_target_wins():
     trials = [trial("static", 8, 2.0, 3000), trial("static", 32, 3.5, 9000),
-              trial("continuous", 16, 3.0, 4000)]  # fmt: skip
-    assert choose(trials, p99_target_ms=5000).trial.candidate == Candidate("continuous", 16, 20, "float32")
+              trial("vllm", 16, 3.0, 4000)]  # fmt: skip
+    assert choose(trials, p99_target_ms=5000).trial.candidate == Candidate("vllm", 16, 20, "float32")
     assert choose(trials, p99_target_ms=10_000).trial.candidate.max_batch_size == 32
 
 

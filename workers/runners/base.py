@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 ChatMessage = dict[str, str]
 """One turn: {"role": "system" | "user" | "assistant", "content": "..."}."""
@@ -49,6 +50,45 @@ class Runner(Protocol):
         """One Generation per prompt, in the order given; [] for no prompts. `listeners`, one per
         prompt (None for a prompt nobody streams), are told each answer so far as it grows."""
         ...
+
+
+@runtime_checkable
+class StreamingRunner(Runner, Protocol):
+    """A runner that takes prompts one by one and schedules them itself (continuous batching):
+    each request joins the running batch at once and leaves it when its own answer ends."""
+
+    @property
+    def size_cap(self) -> int:
+        """How many requests may run together now."""
+        ...
+
+    @property
+    def max_batch_size(self) -> int: ...
+
+    @property
+    def cache_tokens(self) -> int | None:
+        """The most tokens (prompt and answer) one request may take."""
+        ...
+
+    def set_max_batch_size(self, size: int) -> None: ...
+
+    def encode(self, prompt: ChatPrompt) -> list[int]:
+        """The prompt's token ids, rendered with the chat template."""
+        ...
+
+    def submit_tokens(
+        self,
+        input_ids: list[int],
+        max_new_tokens: int,
+        on_text: TextListener | None = None,
+        deadline: float | None = None,
+    ) -> Future[Generation]:
+        """Start one request; its Future resolves when its own answer ends. Past `deadline` (on
+        time.monotonic) the request is aborted and the Future fails with ItemExpired;
+        cancelling the Future aborts it too."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None: ...
 
 
 def partial_text(decoded: str) -> str:

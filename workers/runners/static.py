@@ -14,7 +14,7 @@ import torch
 from transformers import GenerationMixin
 
 from core.errors import ModelLoadError
-from workers.model_loader import LoadedModel
+from workers.model_loader import LoadedModel, eos_ids
 from workers.runners.base import ChatPrompt, FinishReason, Generation, TextListener, completion
 from workers.runners.row_streamer import RowStreamer
 
@@ -110,13 +110,7 @@ def _generate_method(loaded: LoadedModel) -> Callable[..., torch.Tensor]:
 
 def eos_token_ids(loaded: LoadedModel) -> frozenset[int]:
     """Every id that ends an answer: the generation config's (one or a list) and the tokenizer's."""
-    configured = loaded.model.generation_config.eos_token_id
-    ids = set(configured if isinstance(configured, list) else [configured])
-    ids.add(loaded.tokenizer.eos_token_id)
-    ids.discard(None)
-    if not ids:
-        raise ModelLoadError(f"{loaded.name} has no eos token, so answers could never stop")
-    return frozenset(ids)
+    return eos_ids(loaded.model.generation_config.eos_token_id, loaded.tokenizer, loaded.name)
 
 
 @contextmanager
