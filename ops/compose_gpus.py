@@ -23,10 +23,13 @@ def compose_gpus(count: int, queues: str = QUEUES) -> str:
 
 
 def _service(index: int, queues: str) -> str:
-    # `extends` the CPU worker (image, environment, volumes, healthcheck) and `!reset` the base
-    # file's profile of worker-gpu0/1, so that every generated worker starts without a profile.
+    # `extends` the CPU worker (environment, volumes, healthcheck), takes the GPU image (vLLM's
+    # CUDA build) and `!reset`s the base file's profile of worker-gpu0/1, so that every generated
+    # worker starts without a profile.
     return f"""  worker-gpu{index}:
     extends: {{file: docker-compose.yml, service: worker-cpu}}
+    image: ${{BABELQ_GPU_IMAGE:-babelq:latest-cuda}}
+    build: {{context: .., dockerfile: Dockerfile, target: worker-gpu}}
     profiles: !reset []
     command: ["worker", "--queues", "{queues}", "--gpus", "0"]
     depends_on:

