@@ -56,8 +56,10 @@ class HealthMonitor:
 
     def __init__(self, facts: ModelFacts, breaker: ModelBreaker, switch: ConsumptionSwitch,
                  activity: Activity, probe: Callable[[], object], interval_s: float,
-                 gpu: GpuReader | None = None, tick_s: float = 1.0) -> None:  # fmt: skip
+                 gpu: GpuReader | None = None, tick_s: float = 1.0,
+                 model_alive: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
         self.facts, self.breaker, self.switch, self.activity = facts, breaker, switch, activity
+        self._model_alive = model_alive  # False: vLLM's engine process died, which never heals
         self._probe = probe
         self._interval_s = interval_s
         self._gpu = gpu
@@ -94,7 +96,7 @@ class HealthMonitor:
         """The latest health facts, as plain JSON-able values."""
         last = self.activity.last_batch_at
         return {
-            **asdict(self.facts), "model_loaded": True, "queues": self.switch.queues,
+            **asdict(self.facts), "model_loaded": self._model_alive(), "queues": self.switch.queues,
             "consuming": self.switch.consuming, "breaker": self.breaker.state,
             "consecutive_failures": self.breaker.consecutive_failures, "in_flight": self.activity.in_flight,
             "batches": self.activity.batches, "last_batch_size": self.activity.last_batch_size,
@@ -105,6 +107,10 @@ class HealthMonitor:
     def _loop(self) -> None:
         next_check = time.monotonic()
         while not self._stop.wait(self._tick_s):
+            if self.breaker.is_open and not self._model_alive():
+                # vLLM's engine process died: no trial can revive it, so do not wait for one
+                self._give_up("the model's engine is dead")
+                return
             if self.breaker.trial_due() and not self._run_trial():
                 return
             if time.monotonic() >= next_check:
@@ -116,11 +122,14 @@ class HealthMonitor:
         so that a supervisor starts it afresh: a broken CUDA context does not heal in-process)."""
         self.failed_trials = 0 if self.breaker.trial(self._probe) else self.failed_trials + 1
         if self.max_failed_trials and self.failed_trials >= self.max_failed_trials:
-            log.error("model breaker: %d trials failed in a row; the worker gives up", self.failed_trials)
-            if self.on_give_up is not None:
-                self.on_give_up()
+            self._give_up(f"{self.failed_trials} trials failed in a row")
             return False
         return True
+
+    def _give_up(self, why: str) -> None:
+        log.error("model breaker: %s; the worker gives up", why)
+        if self.on_give_up is not None:
+            self.on_give_up()
 
 
 def _iso(stamp: float | None) -> str | None:

@@ -262,6 +262,7 @@ def build_runtime(
     monitor = HealthMonitor(
         facts, breaker, switch, activity, probe=lambda: runner.generate([WARM_UP_PROMPT], max_new_tokens=1),
         interval_s=settings.health_interval_s, gpu=gpu_readings if facts.device.startswith("cuda") else None,
+        model_alive=lambda: not getattr(runner, "engine_dead", False),
     )  # fmt: skip
     admission = Admission(breaker)
     responder = Responder(

@@ -59,6 +59,26 @@ def test_the_monitor_trials_an_open_breaker_and_consumption_resumes_when_it_clos
     assert breaker.state == "closed" and switch.consuming
 
 
+def test_a_dead_engine_shows_as_no_model_and_an_open_breaker_gives_up_at_once():
+    """vLLM's engine process died: no trial can revive it, so once the breaker opened the worker
+    exits to be restarted, without waiting BABELQ_BREAKER_RESET_S for a trial."""
+    switch = ConsumptionSwitch(["chat.en"])
+    breaker = ModelBreaker(1, 3600, on_change=lambda s: switch.pause() if s == "open" else None)
+    gave_up: list[bool] = []
+    monitor = HealthMonitor(FACTS, breaker, switch, Activity(), _fail, interval_s=30, tick_s=0.02,
+                            model_alive=lambda: False)  # fmt: skip
+    monitor.max_failed_trials = 0  # 0: never give up on a live engine
+    monitor.on_give_up = lambda: gave_up.append(True)
+    assert monitor.snapshot()["model_loaded"] is False
+    breaker.record(RuntimeError("the vLLM engine died"))
+    monitor.start()
+    deadline = time.monotonic() + 5
+    while not gave_up and time.monotonic() < deadline:
+        time.sleep(0.02)
+    monitor.stop()
+    assert gave_up == [True] and monitor.failed_trials == 0  # no trial was waited for
+
+
 def test_status_rows_show_each_worker_sorted_with_paused_queues_and_errors():
     switch = ConsumptionSwitch(["chat.en"])
     switch.pause()

@@ -1,0 +1,243 @@
+"""babelq against the strongest honest baselines, one after the other on the same machine, the
+same model, the same prompts (the shipped dataset through the default profile's system prompts
+and the chat template) and the same answer cap:
+
+- vLLM's offline `LLM.generate` on every prompt at once (the engine's own limit);
+- a Celery + celery-batches worker calling `LLM.generate` per flushed batch (ops/bench/
+  celery_batches_vllm.py): what a user who knows the field writes first;
+- `babelq run` with its shipped defaults, answers read back from its store through the API.
+
+Each system answers `--jobs` chats sent at once (jobs/s from the first send to the last answer),
+then, with `--rate`, Poisson arrivals for `--duration` seconds (P50/P99 from send to answer).
+Every text is made unique (a numbered suffix) so that babelq's answer cache cannot answer a
+repeated question: the model path is what is measured. vLLM's prefix caching is on in all three
+(its default), so the shared system prompt is computed once in each.
+
+    python -m ops.bench.versus [--jobs 128] [--max-new-tokens 32] [--rate 7 --duration 120] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.settings import load_settings
+from ops.bench.arrivals import poisson_schedule
+from ops.bench.dataset import load_texts
+from ops.bench.direct import first_turn_prompts
+from ops.bench.stats import percentile
+from ops.faults.services import free_port
+from routing.table import load_table
+from workers.model_loader import ChatTemplate, load_tokenizer, resolve_dtype
+from workers.runtime import resolve_model, vllm_options
+
+Send = Callable[[str], float]
+"""Send one text, return when its answer is there; the seconds it took."""
+REPO = Path(__file__).resolve().parents[2]
+CELERY_BATCHES_DIR = REPO / "var" / "celery-batches"
+
+
+def unique_texts(count: int) -> list[str]:
+    texts = load_texts(None)
+    return [f"{texts[i % len(texts)]} (#{i + 1})" for i in range(count)]
+
+
+def burst(send: Send, texts: Sequence[str]) -> dict[str, float]:
+    """Every text sent at once; jobs/s from the first send to the last answer."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(texts)) as pool:
+        list(pool.map(send, texts))
+    seconds = time.perf_counter() - started
+    return {"jobs": len(texts), "seconds": round(seconds, 2), "jobs_s": round(len(texts) / seconds, 2)}
+
+
+def poisson(send: Send, rate: float, duration_s: float, offset: int) -> dict[str, Any]:
+    """Open-loop Poisson arrivals; P50/P99 of send-to-answer."""
+    schedule = poisson_schedule(rate, duration_s, seed=1)
+    texts = unique_texts(offset + len(schedule))[offset:]
+    latencies: list[float] = []
+    with ThreadPoolExecutor(256) as pool:
+        start = time.monotonic()
+        futures = []
+        for at, text in zip(schedule, texts, strict=True):
+            time.sleep(max(0.0, start + at - time.monotonic()))
+            futures.append(pool.submit(send, text))
+        latencies = [future.result() for future in futures]
+    return {
+        "rate": rate, "jobs": len(latencies),
+        "p50_s": round(percentile(latencies, 50) or 0, 3), "p99_s": round(percentile(latencies, 99) or 0, 3),
+    }  # fmt: skip
+
+
+def measure(name: str, send: Send, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"{name}: {args.jobs} chats at once", flush=True)
+    result: dict[str, Any] = {"burst": burst(send, unique_texts(args.jobs))}
+    if args.rate:
+        print(f"{name}: Poisson {args.rate}/s for {args.duration} s", flush=True)
+        result["poisson"] = poisson(send, args.rate, args.duration, offset=args.jobs)
+    print(f"{name}: {result}", flush=True)
+    return result
+
+
+@contextmanager
+def babelq_run(env: dict[str, str], port: int) -> Iterator[Send]:
+    """`babelq run` (the embedded stack, shipped defaults) and a sender through its API."""
+    process = _start([str(Path(sys.executable).with_name("babelq")), "run"], env)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600)
+
+    def send(text: str) -> float:
+        sent = time.perf_counter()
+        reply = client.post("/v1/messages", params={"wait": 300}, json={"text": text}).json()
+        if reply.get("status") != "done":
+            raise RuntimeError(f"babelq did not answer within 300 s: {reply}")
+        return time.perf_counter() - sent
+
+    try:
+        _wait_for(lambda: _answers(send), 600, "babelq run to answer")
+        yield send
+    finally:
+        client.close()
+        _stop(process)
+
+
+@contextmanager
+def celery_batches_worker(
+    env: dict[str, str], broker: str, tokenize: Callable[[str], list[int]]
+) -> Iterator[Send]:
+    """The celery-batches + vLLM worker, and a sender that waits for each result in Redis."""
+    from celery import Celery
+
+    app = Celery("baseline", broker=broker, backend=broker)
+    command = [sys.executable, "-m", "celery", "-A", "ops.bench.celery_batches_vllm", "worker",
+               "--pool", "solo", "-Q", "baseline", "--loglevel", "WARNING"]  # fmt: skip
+    path = os.pathsep.join([str(CELERY_BATCHES_DIR), str(REPO)])
+    log = Path(tempfile.mkstemp(prefix="celery-batches-", suffix=".log")[1])
+    process = _start(command, {**env, "PYTHONPATH": path, "BASELINE_BROKER": broker}, log)
+
+    def send(text: str) -> float:
+        sent = time.perf_counter()
+        app.send_task("ops.bench.celery_batches_vllm.chat", args=[tokenize(text)], queue="baseline").get(600)
+        return time.perf_counter() - sent
+
+    try:
+        _wait_for(lambda: "engine ready" in log.read_text(errors="replace"), 600, "the baseline worker")
+        send("warm-up")
+        yield send
+    finally:
+        _stop(process)
+
+
+def _answers(send: Send) -> bool:
+    try:
+        send("warm-up")
+        return True
+    except (httpx.HTTPError, RuntimeError, ValueError):
+        return False
+
+
+def _start(command: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
+    sink = log.open("wb") if log else subprocess.DEVNULL
+    return subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the whole process group (vLLM's engine processes too), SIGKILL after 60 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(60)
+    time.sleep(2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything of the group still there
+
+
+def _wait_for(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {timeout_s} s")
+        time.sleep(1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.bench.versus")
+    parser.add_argument("--jobs", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--duration", type=float, default=120.0)
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--systems", default="offline,celery-batches,babelq")
+    parser.add_argument("--out", type=Path, default=Path("var/versus.json"))
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    profile = load_table().profiles["default"]
+    model = resolve_model(settings, profile)
+    dtype = resolve_dtype(profile.dtype, "cpu")
+    tokenizer = load_tokenizer(model)
+    template = ChatTemplate(tokenizer)
+    system_prompt = {p[1]["content"]: p for p in first_turn_prompts(profile, unique_texts(args.jobs))}
+
+    def tokenize(text: str) -> list[int]:
+        prompt = system_prompt.get(text) or first_turn_prompts(profile, [text])[0]
+        ids: list[int] = tokenizer(template.render(prompt), add_special_tokens=False).input_ids
+        return ids
+
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "dtype": dtype}, "jobs": args.jobs,
+                               "max_new_tokens": args.max_new_tokens}  # fmt: skip
+    systems = args.systems.split(",")
+    env = {**os.environ, "BABELQ_MAX_NEW_TOKENS": str(args.max_new_tokens)}
+    if "offline" in systems:
+        from ops.bench.vllm_offline import offline_jobs_per_s
+
+        options = vllm_options(settings, profile, model, "cpu", dtype)
+        prompts = first_turn_prompts(profile, unique_texts(args.jobs))
+        results["vllm_offline_jobs_s"] = round(
+            offline_jobs_per_s(options, prompts, args.jobs, args.max_new_tokens), 2
+        )
+        print(f"vLLM offline: {results['vllm_offline_jobs_s']} jobs/s", flush=True)
+    if "celery-batches" in systems:
+        _install_celery_batches()
+        baseline_env = {**env, "BASELINE_MODEL": model, "BASELINE_DTYPE": dtype,
+                        "BASELINE_MAX_NEW_TOKENS": str(args.max_new_tokens),
+                        "BASELINE_REPETITION_PENALTY": str(profile.repetition_penalty)}  # fmt: skip
+        with celery_batches_worker(baseline_env, args.broker, tokenize) as send:
+            results["celery_batches_vllm"] = measure("celery-batches + vLLM", send, args)
+    if "babelq" in systems:
+        port = free_port()
+        var = tempfile.mkdtemp(prefix="versus-babelq-")
+        babelq_env = {**env, "BABELQ_API_PORT": str(port), "BABELQ_VAR_DIR": var,
+                      "BABELQ_MODEL_CACHE_DIR": str(settings.models_dir.resolve())}  # fmt: skip
+        with babelq_run(babelq_env, port) as send:
+            results["babelq_run"] = measure("babelq run", send, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def _install_celery_batches() -> None:
+    """celery-batches beside babelq's packages, not among them (it declares celery<5.7)."""
+    if (CELERY_BATCHES_DIR / "celery_batches").is_dir():
+        return
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                    str(CELERY_BATCHES_DIR), "celery-batches==0.11"], check=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
