@@ -81,7 +81,7 @@ class EngineStatsCollector(Collector):
         counters = (
             (
                 "babelq_engine_prompt_tokens",
-                "Prompt tokens computed (prefix-cache hits not).",
+                "Prompt tokens of the requests (prefix-cache hits included).",
                 now.prompt_tokens,
             ),
             ("babelq_engine_generation_tokens", "Tokens generated.", now.generation_tokens),

@@ -30,7 +30,7 @@ from workers.runtime import (
     resolve_model,
     vllm_options,
 )
-from workers.vllm_options import vllm_installed
+from workers.vllm_options import unsupported_on, vllm_installed
 
 
 def direct_jobs_per_s(settings: Settings, profile: Profile, texts: Sequence[str], jobs: int) -> float:
@@ -83,15 +83,20 @@ def _vllm_offline(
     settings: Settings, profile: Profile, prompts: list[list[ChatMessage]], device: str, dtype: str, jobs: int
 ) -> tuple[float | None, str | None]:
     """vLLM's offline jobs/s on the same prompts, or why it could not run (not installed, int8)."""
+    model = resolve_model(settings, profile)
     if not vllm_installed():
         return None, "vLLM is not installed (make install-vllm)"
+    if (why := unsupported_on(device, model)) is not None:
+        return None, why
     try:
-        options = vllm_options(settings, profile, resolve_model(settings, profile), device, dtype)
+        options = vllm_options(settings, profile, model, device, dtype)
         from ops.bench.vllm_offline import offline_jobs_per_s
 
         return offline_jobs_per_s(options, prompts, jobs, profile.max_new_tokens), None
     except BabelqError as exc:
         return None, str(exc)
+    except Exception as exc:  # vLLM's own failure to start: the baseline says why, the bench goes on
+        return None, f"vLLM offline failed: {type(exc).__name__}: {exc}"[:300]
 
 
 def first_turn_prompts(profile: Profile, texts: Sequence[str]) -> list[list[ChatMessage]]:

@@ -96,18 +96,23 @@ def measure(name: str, send: Send, args: argparse.Namespace) -> dict[str, Any]:
 @contextmanager
 def babelq_run(env: dict[str, str], port: int) -> Iterator[Send]:
     """`babelq run` (the embedded stack, shipped defaults) and a sender through its API."""
-    process = _start([str(Path(sys.executable).with_name("babelq")), "run"], env)
+    log = Path(env["BABELQ_VAR_DIR"]) / "babelq-run.log"
+    process = _start([str(Path(sys.executable).with_name("babelq")), "run"], env, log)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600)
 
     def send(text: str) -> float:
         sent = time.perf_counter()
-        reply = client.post("/v1/messages", params={"wait": 300}, json={"text": text}).json()
-        if reply.get("status") != "done":
-            raise RuntimeError(f"babelq did not answer within 300 s: {reply}")
+        reply = client.post("/v1/messages", params={"wait": 60}, json={"text": text}).json()
+        while reply.get("status") not in ("done", "failed", "expired"):  # 60 s: the API's longest wait
+            if "job_id" not in reply:
+                raise RuntimeError(f"babelq refused the message: {reply}")
+            reply = client.get(f"/v1/jobs/{reply['job_id']}", params={"wait": 60}).json()
+        if reply["status"] != "done":
+            raise RuntimeError(f"babelq did not answer: {reply}")
         return time.perf_counter() - sent
 
     try:
-        _wait_for(lambda: _answers(send), 600, "babelq run to answer")
+        _wait_for(lambda: _answers(send), 600, f"babelq run to answer (its log: {log})")
         yield send
     finally:
         client.close()

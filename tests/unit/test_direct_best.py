@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigurationError
-from ops.bench.direct_best import MIN_JOBS_PER_SIZE, direct_best
+from ops.bench.direct_best import MIN_JOBS_PER_SIZE, DirectBest, SweepPoint, direct_best
 from tests.support.prompts import PROMPTS
 from workers.model_loader import LoadedModel
 
@@ -52,3 +52,23 @@ def test_no_size_that_fits_is_a_clear_error(loaded: LoadedModel):
     model = _OutOfMemoryAbove(loaded.model, limit=0)
     with pytest.raises(ConfigurationError, match="no batch size fits"):
         direct_best(replace(loaded, model=model), PROMPTS, 2, 1.0, batch_sizes=[1])
+
+
+def test_direct_best_is_the_faster_of_generate_and_vllm_offline() -> None:
+    plain = DirectBest(32, 4.0, [SweepPoint(32, 4.0)], generate_jobs_s=4.0)
+    faster = plain.with_vllm(9.0)
+    assert (faster.engine, faster.jobs_s, faster.generate_jobs_s, faster.vllm_offline_jobs_s) == (
+        "vllm",
+        9.0,
+        4.0,
+        9.0,
+    )
+    slower = plain.with_vllm(3.0)
+    assert (slower.engine, slower.jobs_s) == ("generate", 4.0)
+    missing = plain.with_vllm(None, "vLLM is not installed (make install-vllm)")
+    assert (missing.engine, missing.jobs_s, missing.vllm_error) == (
+        "generate",
+        4.0,
+        "vLLM is not installed (make install-vllm)",
+    )
+    assert missing.to_json()["vllm_error"].startswith("vLLM is not installed")

@@ -275,7 +275,7 @@ def engine_args(options: VllmOptions) -> AsyncEngineArgs:
         max_model_len=options.max_model_len,
         max_num_seqs=options.max_num_seqs,
         max_num_batched_tokens=options.max_num_batched_tokens,
-        enable_prefix_caching=True,
+        enable_prefix_caching=options.prefix_caching,
         enable_chunked_prefill=True,
         enforce_eager=options.enforce_eager,
         seed=0,
