@@ -22,7 +22,7 @@ from tests.support.routes import DEFAULT_ROUTES, routes_with
 pytestmark = [pytest.mark.integration, TESTCLIENT_TIMEOUTS]
 
 
-@pytest.mark.parametrize(("engine", "runs"), [(None, "static"), ("static", "static")])
+@pytest.mark.parametrize(("engine", "runs"), [(None, "static")])
 def test_the_profile_engine_answers_concurrent_jobs(
     engine: str | None, runs: str, redis_url: str, tiny_model_dir: Path, tmp_path: Path
 ):
