@@ -99,9 +99,11 @@ def _vllm_offline(
         return None, f"vLLM offline failed: {type(exc).__name__}: {exc}"[:300]
 
 
-def first_turn_prompts(profile: Profile, texts: Sequence[str]) -> list[list[ChatMessage]]:
+def first_turn_prompts(
+    profile: Profile, texts: Sequence[str], detector: LanguageDetector | None = None
+) -> list[list[ChatMessage]]:
     """Each text as the first message of a conversation: the system prompt of its language + it."""
-    detector = LanguageDetector()
+    detector = detector or LanguageDetector()
     return [build_prompt(profile.system_prompt(detector.detect(t).language or "en"), [], t) for t in texts]
 
 

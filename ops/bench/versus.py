@@ -41,6 +41,7 @@ from ops.bench.dataset import load_texts
 from ops.bench.direct import first_turn_prompts
 from ops.bench.stats import percentile
 from ops.faults.services import free_port
+from routing.language import LanguageDetector
 from routing.table import load_table
 from workers.model_loader import ChatTemplate, load_tokenizer, resolve_dtype
 from workers.runtime import resolve_model, vllm_options
@@ -196,10 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     dtype = resolve_dtype(profile.dtype, "cpu")
     tokenizer = load_tokenizer(model)
     template = ChatTemplate(tokenizer)
-    system_prompt = {p[1]["content"]: p for p in first_turn_prompts(profile, unique_texts(args.jobs))}
+    detector = LanguageDetector()  # loaded once: not per job, in the baseline's send path
 
     def tokenize(text: str) -> list[int]:
-        prompt = system_prompt.get(text) or first_turn_prompts(profile, [text])[0]
+        (prompt,) = first_turn_prompts(profile, [text], detector)
         ids: list[int] = tokenizer(template.render(prompt), add_special_tokens=False).input_ids
         return ids
 

@@ -4,8 +4,6 @@ a circuit breaker that stops consumption, kill -9 mid-batch, SIGTERM during load
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +24,13 @@ from tests.support.jobs import (
     publish_english_jobs,
     statuses,
 )
-from tests.support.processes import BABELQ, SCRIPTED_WORKER, babelq_env, babelq_process, wait_until
+from tests.support.processes import (
+    SCRIPTED_WORKER,
+    babelq_env,
+    babelq_process,
+    fleet_status,
+    wait_until,
+)
 from tests.support.routes import routes_with
 from transport.queues import publish_job
 
@@ -86,7 +90,7 @@ def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
         assert statuses(stack, jobs)[JobStatus.FAILED] == 0  # nothing failed for the worker's fault
         with babelq_process(WORKER, babelq_env(**values), healthy_log, "ready.") as healthy:
             wait_until(lambda: all_done(stack, jobs), 60, "every job answered", healthy_log)
-            status = _status(values)
+            status = fleet_status(values)
         assert answered_by(stack, jobs) == {node_of(healthy_log): 12}
         assert set(assistant_turns(stack, jobs).values()) == {1}
         # open, or half-open while a trial batch fails again (one comes every breaker_reset_s)
@@ -102,12 +106,6 @@ def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
         wait_until(lambda: all_done(stack, later), 60, "answered by the recovered worker", sick_log)
         assert answered_by(stack, later) == {node_of(sick_log): 4}
         assert sick.poll() is None
-
-
-def _status(values: dict[str, str]) -> dict[str, dict[str, object]]:
-    done = subprocess.run([BABELQ, "status", "--json"], env=babelq_env(**values), capture_output=True,
-                          text=True, timeout=60, check=True)  # fmt: skip
-    return {node: snapshot for reply in json.loads(done.stdout) for node, snapshot in reply.items()}
 
 
 def test_a_conversations_turns_are_answered_in_order_by_several_busy_workers(

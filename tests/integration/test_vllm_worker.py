@@ -11,7 +11,6 @@ on Redis, with a tiny model vLLM's CPU kernels run:
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -36,7 +35,7 @@ from tests.support.jobs import (
     running_on,
     statuses,
 )
-from tests.support.processes import BABELQ, babelq_env, babelq_process, wait_until
+from tests.support.processes import babelq_env, babelq_process, fleet_status, wait_until
 from tests.support.routes import routes_with
 from workers.launcher import GAVE_UP_EXIT_CODE
 
@@ -128,8 +127,8 @@ def test_a_dead_engine_opens_the_breaker_and_another_worker_answers(
         for process in _engine_processes(sick):
             process.kill()  # the engine dies as it would of a crash or the OOM killer
         node = node_of(sick_log)
-        wait_until(lambda: _status(values)[node]["model_loaded"] is False, 30, "a dead engine in status")
-        assert _status(values)[node]["engine"] == "vllm"
+        wait_until(lambda: fleet_status(values)[node]["model_loaded"] is False, 30, "a dead engine in status")
+        assert fleet_status(values)[node]["engine"] == "vllm"
         jobs = publish_english_jobs(stack, 8)
         wait_until(lambda: "stopped consuming chat.en" in sick_log.read_text(), 60, "breaker open", sick_log)
         # the breaker opened: a dead engine never heals, so the worker exits for its supervisor
@@ -142,9 +141,3 @@ def test_a_dead_engine_opens_the_breaker_and_another_worker_answers(
         with babelq_process(WORKER, babelq_env(**healthy), healthy_log, "ready."):
             wait_until(lambda: all_done(stack, jobs), 120, "every job answered", healthy_log)
         assert answered_by(stack, jobs) == {node_of(healthy_log): 8}
-
-
-def _status(values: dict[str, str]) -> dict[str, dict[str, object]]:
-    done = subprocess.run([BABELQ, "status", "--json"], env=babelq_env(**values), capture_output=True,
-                          text=True, timeout=60, check=True)  # fmt: skip
-    return {node: snapshot for reply in json.loads(done.stdout) for node, snapshot in reply.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -67,3 +68,10 @@ def babelq_process(
         yield process
     finally:
         stop(process)
+
+
+def fleet_status(values: dict[str, str]) -> dict[str, dict[str, object]]:
+    """`babelq status --json` for the fleet on these settings: each worker's snapshot by node."""
+    done = subprocess.run([BABELQ, "status", "--json"], env=babelq_env(**values), capture_output=True,
+                          text=True, timeout=60, check=True)  # fmt: skip
+    return {node: snapshot for reply in json.loads(done.stdout) for node, snapshot in reply.items()}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
 
 ChatMessage = dict[str, str]
 """One turn: {"role": "system" | "user" | "assistant", "content": "..."}."""
@@ -89,6 +92,14 @@ class StreamingRunner(Runner, Protocol):
         ...
 
     def close(self, timeout: float | None = None) -> None: ...
+
+
+def tell(listener: TextListener, text: str) -> None:
+    """A listener's failure is a lost stream update, never a failed batch or request."""
+    try:
+        listener(text)
+    except Exception as exc:
+        log.warning("a stream listener failed: %s", exc)
 
 
 def partial_text(decoded: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers.generation.streamers import BaseStreamer
 
-from workers.runners.base import STREAM_EVERY_TOKENS, TextListener, completion, partial_text
+from workers.runners.base import STREAM_EVERY_TOKENS, TextListener, completion, partial_text, tell
 
 log = logging.getLogger(__name__)
 Decode = Callable[[list[int]], str]
@@ -63,17 +63,9 @@ class RowStreamer(BaseStreamer):
                 continue
             if text != self._told[row]:
                 self._told[row] = text
-                _call(listener, text)
+                tell(listener, text)
 
     def _text(self, tokens: list[int]) -> tuple[str, bool]:
         """The row's text up to its eos (the pad after it is not text), and whether it ended."""
         kept, reason = completion(tokens, self._eos_ids)
         return partial_text(self._decode(kept)), reason == "stop"
-
-
-def _call(listener: TextListener, text: str) -> None:
-    """A listener's failure is a lost stream update, never a failed batch."""
-    try:
-        listener(text)
-    except Exception as exc:
-        log.warning("a stream listener failed: %s", exc)

@@ -55,6 +55,7 @@ from workers.runners.base import (
     Generation,
     TextListener,
     partial_text,
+    tell,
 )
 from workers.runners.static import answer_text
 from workers.vllm_options import VllmOptions, engine_memory
@@ -237,7 +238,7 @@ class VllmRunner:
                 and len(final.token_ids) >= told + STREAM_EVERY_TOKENS
             ):
                 told = len(final.token_ids)
-                _tell(on_text, partial_text(final.text))
+                tell(on_text, partial_text(final.text))
         if final is None or final.finish_reason not in ("stop", "length"):
             reason = None if final is None else final.finish_reason
             raise BatchError(f"vLLM ended the request without an answer (finish reason {reason})")
@@ -320,11 +321,3 @@ class _StatsLogger(StatLoggerBase):
 
     def log_engine_initialized(self) -> None:
         """Nothing to say: the worker logs its own start-up line."""
-
-
-def _tell(listener: TextListener, text: str) -> None:
-    """A listener's failure is a lost stream update, never a failed request."""
-    try:
-        listener(text)
-    except Exception as exc:
-        log.warning("a stream listener failed: %s", exc)
