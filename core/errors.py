@@ -40,6 +40,11 @@ class ConversationExists(BabelqError):
     is only for a conversation's first question)."""
 
 
+class ConversationNotFound(BabelqError):
+    """No conversation by this id that the caller may write to or read: there is none, or it is
+    another channel's or another visitor's (the same answer, so an id tells a stranger nothing)."""
+
+
 class ModelPreparationError(BabelqError):
     """The default model could not be downloaded, verified or converted."""
 

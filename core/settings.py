@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigurationError
 from core.jobs import DEFAULT_MAX_TEXT_CHARS, MAX_DEADLINE_S, TEXT_CHARS_CEILING
 
 EMBEDDED_BROKER_URL = "memory://"
+# The mark of compose/.env.example's placeholder secrets: production refuses to run with one.
+PLACEHOLDER = "change-me"
+SECRET_BEARING = ("secret_key", "broker_url", "database_url", "redis_url", "flower_basic_auth")
 RunnerKind = Literal["transformers", "null"]
 
 
@@ -29,6 +32,8 @@ class Settings(BaseSettings):
     channels_file: Path | None = None
     # API keys on every route but health and metrics; unset: required in production only.
     require_api_keys: bool | None = None
+    # Keys derived conversation ids and visitor sessions (core.deployment_key); production must set it.
+    secret_key: SecretStr = SecretStr("")
 
     model: str = ""
     model_cache_dir: Path | None = None
@@ -100,6 +105,21 @@ class Settings(BaseSettings):
             raise ValueError("BABELQ_ENV=production needs a real BABELQ_BROKER_URL (redis or amqp)")
         if self.env == "production" and self.store_url.startswith("sqlite"):
             raise ValueError("BABELQ_ENV=production needs BABELQ_DATABASE_URL (postgresql+psycopg)")
+        return self
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        if self.env != "production":
+            return self
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("BABELQ_ENV=production needs BABELQ_SECRET_KEY of at least 32 characters")
+        for name in SECRET_BEARING:
+            value = getattr(self, name)
+            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            if PLACEHOLDER in text.lower():
+                raise ValueError(
+                    f"BABELQ_{name.upper()} still holds a {PLACEHOLDER!r} placeholder: set a real secret"
+                )
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine
 
 from core.channels import load_channels
+from core.deployment_key import deployment_key
 from core.settings import Settings
 from persistence import api_keys
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
@@ -27,6 +28,7 @@ from producers.intake import Intake
 from producers.metrics import CacheCollector, ProducerMetrics
 from producers.publish import BrokerGateway, Gateway, HttpGateway
 from producers.readiness import Readiness, readiness
+from producers.webhooks import ChatIds
 from routing.language import routing_detector
 from routing.table import RoutingTable, load_table
 from transport.celery_app import create_celery_app
@@ -49,6 +51,7 @@ class Stack:
     partials: PartialAnswers
     registry: CollectorRegistry
     access: Access
+    chat_ids: ChatIds
 
     def readiness(self) -> Readiness:
         """Can this process reach its broker and its store right now?"""
@@ -81,7 +84,10 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
     )  # fmt: skip
     notices = open_answer_notices(settings)
     access = build_access(settings, factory)
-    return Stack(settings, table, engine, factory, app, intake, cache, notices, partials, registry, access)
+    chat_ids = ChatIds(deployment_key(settings))
+    return Stack(
+        settings, table, engine, factory, app, intake, cache, notices, partials, registry, access, chat_ids
+    )
 
 
 def build_access(settings: Settings, factory: SessionFactory) -> Access:

@@ -40,9 +40,12 @@ def _is_trimmable(ch: str) -> bool:
     return ch.isspace() or (unicodedata.category(ch).startswith("P") and ch not in _KEPT_AT_EDGES)
 
 
-def cache_key(profile_version: str, language: str, text: str) -> str:
+def cache_key(profile_version: str, language: str, answer_language: str, text: str) -> str:
+    """Everything an answer depends on: the profile's version, the question's language, the
+    language it is answered in (a channel may answer some languages in its default one, with a
+    notice in the customer's language before it) and the question itself."""
     digest = hashlib.sha256(normalise_question(text).encode()).hexdigest()[:40]
-    return f"{KEY_PREFIX}{profile_version}:{language}:{digest}"
+    return f"{KEY_PREFIX}{profile_version}:{language}:{answer_language}:{digest}"
 
 
 @dataclass(frozen=True)
@@ -179,20 +182,22 @@ class AnswerLookup:
         self._model_id = model_id
         self._max_new_tokens_cap = max_new_tokens_cap
 
-    def key(self, profile: VersionedProfile, language: str, text: str) -> str:
+    def key(self, profile: VersionedProfile, language: str, answer_language: str, text: str) -> str:
         version = profile.answer_version(profile.model or self._model_id, self._max_new_tokens_cap)
-        return cache_key(version, language, text)
+        return cache_key(version, language, answer_language, text)
 
-    def get(self, profile: VersionedProfile, language: str, text: str) -> str | None:
+    def get(self, profile: VersionedProfile, language: str, answer_language: str, text: str) -> str | None:
         try:
-            return self.cache.get(self.key(profile, language, text))
+            return self.cache.get(self.key(profile, language, answer_language, text))
         except Exception as exc:  # Redis down or slow: answer through the model instead
             log.warning("answer cache lookup failed: %s", exc)
             return None
 
-    def put(self, profile: VersionedProfile, language: str, text: str, answer: str) -> None:
+    def put(
+        self, profile: VersionedProfile, language: str, answer_language: str, text: str, answer: str
+    ) -> None:
         try:
-            self.cache.put(self.key(profile, language, text), answer)
+            self.cache.put(self.key(profile, language, answer_language, text), answer)
         except Exception as exc:
             log.warning("answer cache write failed: %s", exc)
 

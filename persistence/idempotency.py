@@ -7,6 +7,7 @@ KEY_TTL; an older one is taken as new.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import cast
 
@@ -23,6 +24,18 @@ KEY_TTL = timedelta(hours=24)
 # and could not free it (the store went down mid-request): a retry takes it over.
 ABANDONED_AFTER = timedelta(seconds=30)
 _keys = cast(Table, IdempotencyKey.__table__)
+MAX_KEY_CHARS = 255  # the column's width
+
+
+def scoped_key(namespace: str, channel: str, key: str) -> str:
+    """A client's key within its namespace ("api", "webhook") and channel, joined so that no two
+    (channel, key) pairs meet however either is spelt: the channel's length says where it ends
+    (a channel name may hold ':'), and a key too long for the column is kept by its SHA-256,
+    marked apart from a key given as it is."""
+    head = f"{namespace}:{len(channel)}:{channel}:"
+    if len(head) + 2 + len(key) <= MAX_KEY_CHARS:
+        return f"{head}k:{key}"
+    return f"{head}h:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def reserve(factory: SessionFactory, key: str, request_hash: str, job_id: str) -> str | None:

@@ -43,6 +43,8 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(String(64))
+    # The visitor session that made it (the web page); None for a channel integration's.
+    visitor: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import ConversationExists
+from core.errors import ConversationExists, ConversationNotFound
 from core.jobs import ChatAnswer, ChatJob, JobStatus, utcnow
 from persistence.db import SessionFactory, connect
 from persistence.models import Conversation, Job, Message
@@ -18,7 +18,9 @@ from persistence.outcomes import write_outcome
 from persistence.tables import INSERT_MESSAGE, USER, conversations, jobs
 
 _LANGUAGE = select(conversations.c.language).where(conversations.c.id == bindparam("b_id"))
-_EXISTING = select(conversations.c.id).where(conversations.c.id.in_(bindparam("b_ids", expanding=True)))
+_EXISTING = select(conversations.c.id, conversations.c.channel, conversations.c.visitor).where(
+    conversations.c.id.in_(bindparam("b_ids", expanding=True))
+)
 _TOUCH = (
     update(conversations)
     .where(conversations.c.id == bindparam("b_id"))
@@ -28,9 +30,16 @@ _INSERT_CONVERSATION = insert(conversations)
 _INSERT_JOB = insert(jobs)
 _MARK_CACHED = update(jobs).where(jobs.c.job_id == bindparam("b_id")).values(cached=True)
 
-# (job, language_source, new_conversation): `new_conversation` says the caller has just made the
-# conversation id up, so there is nothing to update first.
-UserTurn = tuple[ChatJob, str, bool]
+
+class UserTurn(NamedTuple):
+    """A user's message to store with its job. `new_conversation`: the caller has just made the
+    conversation id up, so there is nothing to look for first. `visitor`: the visitor session that
+    posts it (None: the channel's integration), which a conversation it creates belongs to."""
+
+    job: ChatJob
+    source: str
+    new_conversation: bool
+    visitor: str | None = None
 
 
 def conversation_language(factory: SessionFactory, conversation_id: str) -> str | None:
@@ -57,8 +66,8 @@ def _record_user_turns(factory: SessionFactory, turns: Sequence[UserTurn], assum
 def _record(connection: Connection, turns: Sequence[UserTurn], assume_new: bool, now: datetime) -> list[bool]:
     """The turns' conversations, messages and jobs, a few statements for the whole group."""
     created = _conversations(connection, turns, assume_new, now)
-    connection.execute(INSERT_MESSAGE, [_user_message(job, now) for job, _, _ in turns])
-    connection.execute(_INSERT_JOB, [_queued_job(job, source) for job, source, _ in turns])
+    connection.execute(INSERT_MESSAGE, [_user_message(turn.job, now) for turn in turns])
+    connection.execute(_INSERT_JOB, [_queued_job(turn.job, turn.source) for turn in turns])
     return created
 
 
@@ -67,23 +76,26 @@ def _conversations(
 ) -> list[bool]:
     """Create the conversations that do not exist yet and touch the others (language, time);
     True for each turn whose conversation this created. With `assume_new`, a conversation id the
-    caller has just made up is not looked for."""
-    unsure = list({job.conversation_id for job, _, new in turns if not (new and assume_new)})
-    existing = set(connection.execute(_EXISTING, {"b_ids": unsure}).scalars()) if unsure else set()
+    caller has just made up is not looked for. A turn into a conversation its poster does not own
+    raises ConversationNotFound: ownership is decided by the insert (the id is the primary key),
+    so two channels racing for a new id cannot both get it."""
+    unsure = list({turn.job.conversation_id for turn in turns if not (turn.new_conversation and assume_new)})
+    rows = connection.execute(_EXISTING, {"b_ids": unsure}).all() if unsure else []
+    owners: dict[str, tuple[str, str | None]] = {row.id: (row.channel, row.visitor) for row in rows}
     inserts: dict[str, dict[str, Any]] = {}
     touches: dict[str, dict[str, Any]] = {}
     created = []
-    for job, _, _ in turns:
-        known = job.conversation_id in existing or job.conversation_id in inserts
-        if known:  # the latest turn's language wins, as it would one turn at a time
-            touches[job.conversation_id] = {
-                "b_id": job.conversation_id,
-                "b_language": job.language,
-                "b_now": now,
-            }
+    for turn in turns:
+        cid = turn.job.conversation_id
+        owner = owners.get(cid)
+        if owner is None:
+            inserts[cid] = _conversation(turn, now)
+            owners[cid] = (turn.job.channel, turn.visitor)
         else:
-            inserts[job.conversation_id] = _conversation(job, now)
-        created.append(not known)
+            _check_owner(turn, *owner)
+            # the latest turn's language wins, as it would one turn at a time
+            touches[cid] = {"b_id": cid, "b_language": turn.job.language, "b_now": now}
+        created.append(owner is None)
     if inserts:
         connection.execute(_INSERT_CONVERSATION, list(inserts.values()))
     if touches:
@@ -91,10 +103,16 @@ def _conversations(
     return created
 
 
-def _conversation(job: ChatJob, now: datetime) -> dict[str, Any]:
+def _check_owner(turn: UserTurn, channel: str, visitor: str | None) -> None:
+    """A channel's integration writes into its channel's conversations; a visitor into its own."""
+    if channel != turn.job.channel or (turn.visitor is not None and visitor != turn.visitor):
+        raise ConversationNotFound(f"no conversation {turn.job.conversation_id}")
+
+
+def _conversation(turn: UserTurn, now: datetime) -> dict[str, Any]:
     return {
-        "id": job.conversation_id, "channel": job.channel, "language": job.language,
-        "created_at": now, "updated_at": now,
+        "id": turn.job.conversation_id, "channel": turn.job.channel, "visitor": turn.visitor,
+        "language": turn.job.language, "created_at": now, "updated_at": now,
     }  # fmt: skip
 
 
@@ -105,8 +123,8 @@ def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAn
     False (and nothing stored) when the conversation exists already."""
     try:
         with connect(factory, write=True) as connection:
-            if not _record(connection, [turn], assume_new=turn[2], now=utcnow())[0]:
-                raise ConversationExists(turn[0].conversation_id)  # rolls the user turn back
+            if not _record(connection, [turn], assume_new=turn.new_conversation, now=utcnow())[0]:
+                raise ConversationExists(turn.job.conversation_id)  # rolls the user turn back
             write_outcome(connection, answer)
             connection.execute(_MARK_CACHED, {"b_id": answer.job_id})
         return True

@@ -24,14 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.errors import IdempotencyConflict, PublishError
 from core.jobs import JobStatus
 from core.settings import Settings
-from persistence import views
+from persistence import idempotency, views
 from persistence.answer_cache import AnswerCache
 from persistence.answer_notices import AnswerNotices
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
 from persistence.partial_answers import PartialAnswers
 from producers.access import Access
-from producers.api_auth import add_access_errors, caller_dependency, scoped_idempotency_key
+from producers.api_auth import add_access_errors, caller_dependency
 from producers.human_answers import add_human_routes
 from producers.intake import Intake, Submitted
 from producers.job_events import add_event_routes
@@ -43,6 +43,7 @@ from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 from producers.waiters import AnswerWaiters
 from producers.web_page import add_web_page
 from producers.webhook_routes import AnswerPushes, add_webhook_routes
+from producers.webhooks import ChatIds
 from routing.table import RoutingTable
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class ApiBackend(Protocol):
     def registry(self) -> CollectorRegistry: ...
     @property
     def access(self) -> Access: ...
+    @property
+    def chat_ids(self) -> ChatIds: ...
     def request_delivery(self, job_id: str) -> None: ...
     def readiness(self) -> Readiness: ...
 
@@ -114,7 +117,9 @@ def create_app(stack: ApiBackend) -> FastAPI:
         caller,
     )
     pushes = AnswerPushes(stack.factory, stack.request_delivery)
-    add_webhook_routes(app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes)
+    add_webhook_routes(
+        app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes, stack.chat_ids
+    )
     add_web_page(app)
     return app
 
@@ -252,27 +257,15 @@ def _add_post_message(
     ) -> Accepted | JSONResponse:
         if caller is not None:  # (no thread hop for an open request: it is not limited)
             message = await threads.run(stack.access.admit, caller, message)
-            await _check_conversation_owner(stack, threads, caller, message.conversation_id)
-        submitted = await _submit_or_refuse(
-            stack, threads, message, scoped_idempotency_key(caller, idempotency_key)
-        )
+        # A client's key within its channel: two channels' equal keys are two keys.
+        key = idempotency.scoped_key("api", message.channel, idempotency_key) if idempotency_key else None
+        submitted = await _submit_or_refuse(stack, threads, message, key)
         if isinstance(submitted, str):  # a retry: the job its key already names
             return await _replay(stack, threads, waiters, submitted, wait)
         return await _reply(stack, threads, waiters, submitted, wait)
 
     route = _body_model(post_message, "message", message_model(settings.max_text_chars))
     app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)(route)
-
-
-async def _check_conversation_owner(
-    stack: ApiBackend, threads: _Threads, caller: Caller, conversation_id: str | None
-) -> None:
-    """Posting into another channel's conversation: as unknown as one that does not exist."""
-    if conversation_id is None:
-        return
-    owner = await threads.run(views.conversation_channel, stack.factory, conversation_id)
-    if owner is not None and owner != caller.channel:
-        raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
 
 
 async def _submit_or_refuse(

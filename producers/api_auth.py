@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,7 +11,7 @@ from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from core.errors import NotPermitted, RateLimited, Unauthenticated
+from core.errors import ConversationNotFound, NotPermitted, RateLimited, Unauthenticated
 from persistence.api_keys import Caller
 from producers.access import Access
 
@@ -40,6 +39,7 @@ def add_access_errors(app: FastAPI) -> None:
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(NotPermitted, _not_permitted)
     app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(ConversationNotFound, _not_found)
 
 
 async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
@@ -51,19 +51,13 @@ async def _not_permitted(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=403)
 
 
+async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
+    """Another's conversation is as unknown as one that does not exist."""
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
 async def _rate_limited(_request: Request, exc: Exception) -> JSONResponse:
     wait = exc.retry_after_s if isinstance(exc, RateLimited) else 1.0
     return JSONResponse(
         {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
     )
-
-
-def scoped_idempotency_key(caller: Caller | None, key: str | None) -> str | None:
-    """A client's Idempotency-Key within its channel: two channels' equal keys are two keys (and
-    one channel learns nothing of another's)."""
-    if key is None or caller is None:
-        return key
-    scoped = f"{caller.channel}:{key}"
-    if len(scoped) <= 255:
-        return scoped
-    return f"{caller.channel}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"

@@ -64,9 +64,11 @@ class Intake:
             lambda turn: user_turns.record_user_turns(factory, [turn])[0],
         )
 
-    def submit(self, message: MessageIn, job_id: str | None = None) -> Submitted:
+    def submit(self, message: MessageIn, job_id: str | None = None, visitor: str | None = None) -> Submitted:
         """Store the user's turn, then publish; if publishing fails nothing is left behind.
-        `job_id`: the id to give the job (one reserved for an idempotency key), else a new one."""
+        `job_id`: the id to give the job (one reserved for an idempotency key), else a new one.
+        `visitor`: the visitor session posting it (None: the channel's integration). A
+        conversation id that is another's raises ConversationNotFound."""
         new_conversation = message.conversation_id is None
         conversation_id = message.conversation_id or new_id()
         # A conversation id made up just now has no language to carry over: no need to look.
@@ -82,10 +84,11 @@ class Intake:
         # Only a conversation's first question is answered from the cache: later ones depend on
         # it; and people answer what is handed to them.
         cacheable = previous is None and handling.kind != "human"
-        if cacheable and self._answer_from_cache(job, choice.source, new_conversation):
+        turn = user_turns.UserTurn(job, choice.source, new_conversation, visitor)
+        if cacheable and self._answer_from_cache(turn):
             self._count(job, cached=True)
             return Submitted(job, choice.source, cached=True, handling=handling.kind)
-        created = self._turns.submit((job, choice.source, new_conversation))
+        created = self._turns.submit(turn)
         if message.stream:  # before it is published: the worker looks when it begins the job
             self._stream(job)
         try:
@@ -105,25 +108,25 @@ class Intake:
         if self._metrics is not None:
             self._metrics.submitted(job, cached)
 
-    def submit_once(self, message: MessageIn, key: str) -> Submitted | str:
+    def submit_once(self, message: MessageIn, key: str, visitor: str | None = None) -> Submitted | str:
         """`submit` under a client's idempotency key: the id of the job an earlier request with
         this key made instead, if there was one (IdempotencyConflict if it was another request).
         A request that fails frees its key."""
         job_id = new_id()
         earlier = idempotency.reserve(self._factory, key, request_hash(message), job_id)
         if earlier is None:
-            return self._submit_reserved(message, key, job_id)
+            return self._submit_reserved(message, key, job_id, visitor)
         if views.get_job(self._factory, earlier) is not None:
             return earlier
         # Reserved, and its job not stored: a request still under way, or one that failed and
         # could not free the key (the store went down mid-request). Only the latter is taken over.
         if idempotency.take_over(self._factory, key):
-            return self._submit_reserved(message, key, earlier)
+            return self._submit_reserved(message, key, earlier, visitor)
         raise IdempotencyConflict(f"a request with Idempotency-Key {key!r} is still in progress; retry")
 
-    def _submit_reserved(self, message: MessageIn, key: str, job_id: str) -> Submitted:
+    def _submit_reserved(self, message: MessageIn, key: str, job_id: str, visitor: str | None) -> Submitted:
         try:
-            return self.submit(message, job_id)
+            return self.submit(message, job_id, visitor)
         except BaseException:
             with contextlib.suppress(Exception):  # the store may be down: the key is taken over later
                 idempotency.release(self._factory, key)
@@ -137,18 +140,20 @@ class Intake:
         seconds = message.deadline_s or self._table.deadline_s(message.channel) or default
         return None if seconds is None else utcnow() + timedelta(seconds=seconds)
 
-    def _answer_from_cache(self, job: ChatJob, source: str, new_conversation: bool) -> bool:
+    def _answer_from_cache(self, turn: user_turns.UserTurn) -> bool:
+        job = turn.job
         if self._answers is None:
             return False
         started = time.perf_counter()
-        text = self._answers.get(self._table.profiles[job.profile], job.language, job.text)
+        answer_language = self._table.handling(job.language, job.channel).answer_language
+        text = self._answers.get(self._table.profiles[job.profile], job.language, answer_language, job.text)
         if text is None:
             return False
         answer = ChatAnswer(
             job_id=job.job_id, text=text, language=job.language, model="answer-cache", status=JobStatus.DONE,
             timings=Timings(total_ms=(time.perf_counter() - started) * 1000),
         )  # fmt: skip
-        return user_turns.record_cached_answer(self._factory, (job, source, new_conversation), answer)
+        return user_turns.record_cached_answer(self._factory, turn, answer)
 
     def choose_language(self, message: MessageIn, conversation_id: str) -> LanguageChoice:
         return self._choose(message, self._previous_language(conversation_id))

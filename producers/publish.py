@@ -22,13 +22,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 
-from core.errors import InvalidInput
+from core.errors import ApiError, ConversationNotFound, InvalidInput
 from persistence.db import SessionFactory
 from persistence.views import get_job
 from producers.client import Client
 from producers.intake import Intake
 from producers.messages import MessageIn, message_model
 from producers.schemas import JobOut
+
+REFUSED = "refused"
 
 
 class Gateway(Protocol):
@@ -102,28 +104,42 @@ def _submit_all(gateway: Gateway, lines: list[Line], journal: Path) -> list[dict
         task = progress.add_task("publishing", total=len(lines))
         accepted = []
         for line in lines:
-            result = gateway.submit(line.message, line.key)
+            result = _submit_line(gateway, line)
             accepted.append(result)
+            progress.advance(task)
+            if result["status"] == REFUSED:
+                continue
             record.write(
                 json.dumps({"line": line.number, "key": line.key, "job_id": result["job_id"]}) + "\n"
             )
             record.flush()  # as it goes: a rerun after a crash knows what was taken
-            progress.advance(task)
     return accepted
+
+
+def _submit_line(gateway: Gateway, line: Line) -> dict[str, Any]:
+    """One line's outcome: accepted, or refused on its own (a conversation id that is another
+    channel's) while the others go on."""
+    try:
+        return gateway.submit(line.message, line.key)
+    except (ConversationNotFound, ApiError) as exc:
+        if isinstance(exc, ApiError) and exc.status != 404:
+            raise
+        return {"line": line.number, "job_id": None, "status": REFUSED, "error": str(exc)}
 
 
 def _wait_all(gateway: Gateway, accepted: list[dict[str, Any]], timeout_s: float) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     results: dict[str, dict[str, Any]] = {}
+    waiting = [item for item in accepted if item["status"] != REFUSED]
     with Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("answering", total=len(accepted))
-        while len(results) < len(accepted) and time.monotonic() < deadline:
-            for item in accepted:
+        task = progress.add_task("answering", total=len(waiting))
+        while len(results) < len(waiting) and time.monotonic() < deadline:
+            for item in waiting:
                 if item["job_id"] not in results and _is_final(view := gateway.fetch(item["job_id"])):
                     results[item["job_id"]] = view
                     progress.advance(task)
             time.sleep(0.1)
-    return [results.get(item["job_id"], item) for item in accepted]
+    return [results.get(item["job_id"], item) if item["job_id"] else item for item in accepted]
 
 
 def _is_final(view: dict[str, Any]) -> bool:

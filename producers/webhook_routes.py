@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from core.errors import BadSignature, ConfigurationError, IdempotencyConflict, InvalidInput, PublishError
-from persistence import deliveries, views
+from persistence import deliveries, idempotency, views
 from persistence.db import SessionFactory
 from producers.access import Access
 from producers.intake import Intake, Submitted
 from producers.messages import message_model
-from producers.webhooks import Incoming, Reply, read_webhook
+from producers.webhooks import ChatIds, Incoming, Reply, read_webhook, replay_key
 from routing.language_codes import normalize_language_code
 
 RunBlocking = Callable[..., Awaitable[Any]]
@@ -26,7 +26,7 @@ RunBlocking = Callable[..., Awaitable[Any]]
 
 def add_webhook_routes(
     app: FastAPI, intake: Intake, access: Access, run: RunBlocking, max_text_chars: int,
-    pushes: AnswerPushes,
+    pushes: AnswerPushes, ids: ChatIds,
 ) -> None:  # fmt: skip
     model = message_model(max_text_chars)
 
@@ -44,12 +44,13 @@ def add_webhook_routes(
         hook = access.channels.channels.get(name)
         if hook is None or hook.webhook is None:
             raise HTTPException(status_code=404, detail=f"no webhook for channel {name!r}")
-        incoming = _read(name, hook.webhook, await request.body(), request)
+        incoming = _read(name, hook.webhook, await request.body(), request, ids)
         if isinstance(incoming, Reply):
             return JSONResponse(incoming.body)
         await run(access.within_channel_limit, name)
         await run(access.within_user_limit, name, incoming.user_ref)
-        submitted = await run(_submit, intake, model, name, incoming)
+        event = incoming.event_key or replay_key(request.headers)
+        submitted = await run(_submit, intake, model, name, incoming, event)
         if isinstance(submitted, str):  # the provider sent this event before
             return JSONResponse({"ok": True, "job_id": submitted, "duplicate": True})
         job = submitted.job
@@ -80,10 +81,10 @@ class AnswerPushes:
             self._request(job_id)
 
 
-def _read(name: str, hook: Any, body: bytes, request: Request) -> Incoming | Reply:
+def _read(name: str, hook: Any, body: bytes, request: Request, ids: ChatIds) -> Incoming | Reply:
     try:
         secret = hook.secret()
-        return read_webhook(name, hook, secret, body, request.headers, time.time())
+        return read_webhook(name, hook, secret, body, request.headers, time.time(), ids)
     except ConfigurationError as exc:  # the operator's mistake, not the sender's
         raise HTTPException(status_code=503, detail=str(exc)) from exc
     except BadSignature as exc:
@@ -92,7 +93,8 @@ def _read(name: str, hook: Any, body: bytes, request: Request) -> Incoming | Rep
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
-def _submit(intake: Intake, model: Any, name: str, incoming: Incoming) -> Submitted | str:
+def _submit(intake: Intake, model: Any, name: str, incoming: Incoming, event: str) -> Submitted | str:
+    """The job of a webhook's event: its provider's retries and a replayed request are the same job."""
     try:
         message = model(
             text=incoming.text, conversation_id=incoming.conversation_id, channel=name,
@@ -101,9 +103,7 @@ def _submit(intake: Intake, model: Any, name: str, incoming: Incoming) -> Submit
     except ValidationError as exc:
         raise HTTPException(status_code=422, detail=_first_error(exc)) from exc
     try:
-        if incoming.event_key is None:
-            return intake.submit(message)
-        return intake.submit_once(message, f"webhook:{name}:{incoming.event_key}"[:255])
+        return intake.submit_once(message, idempotency.scoped_key("webhook", name, event))
     except PublishError as exc:
         raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except IdempotencyConflict as exc:

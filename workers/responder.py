@@ -178,7 +178,9 @@ class Responder:
     def remember(self, launched: Launched, answer: ChatAnswer) -> None:
         """Keep a first question's answer in the answer cache."""
         if self._cache is not None and launched.cacheable and answer.status == JobStatus.DONE:
-            self._cache.put(self._profile, launched.job.language, launched.job.text, answer.text or "")
+            job = launched.job
+            answer_language = self._replies(job.language, job.channel).language
+            self._cache.put(self._profile, job.language, answer_language, job.text, answer.text or "")
 
     def fail(self, job: ChatJob, worker: str, error: str) -> ChatAnswer:
         """Store the job as failed (its input's fault, or its retries are spent)."""

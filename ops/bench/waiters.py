@@ -30,7 +30,7 @@ def park_jobs(factory: SessionFactory, queue: str, count: int) -> list[str]:
     """Store `count` queued jobs without publishing them."""
     jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text=PARKED_TEXT, language="en", queue=queue,
                     channel="bench") for _ in range(count)]  # fmt: skip
-    user_turns.record_user_turns(factory, [(job, "explicit", True) for job in jobs])
+    user_turns.record_user_turns(factory, [user_turns.UserTurn(job, "explicit", True) for job in jobs])
     return [job.job_id for job in jobs]
 
 

@@ -22,7 +22,7 @@ from core.settings import Settings
 from ops.stack import Stack, build_stack
 from persistence import job_lifecycle, liveness
 from persistence.models import Conversation, Job, Message, WorkerBeat
-from persistence.user_turns import record_user_turns
+from persistence.user_turns import UserTurn, record_user_turns
 from transport.held_messages import HeldMessages
 from transport.queues import publish_job
 
@@ -66,7 +66,9 @@ def _job(i: int) -> ChatJob:
 
 def _queue_jobs(stack: Stack, jobs: list[ChatJob]) -> None:
     for start in range(0, len(jobs), 1000):
-        record_user_turns(stack.factory, [(job, "explicit", True) for job in jobs[start : start + 1000]])
+        record_user_turns(
+            stack.factory, [UserTurn(job, "explicit", True) for job in jobs[start : start + 1000]]
+        )
     two_minutes_ago = utcnow() - timedelta(minutes=2)  # published well before the death
     with stack.factory.begin() as session:
         session.execute(update(Job).where(Job.queue == QUEUE).values(published_at=two_minutes_ago))

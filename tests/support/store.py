@@ -10,7 +10,7 @@ from core.errors import EarlierTurnPending, JobNotFound
 from core.jobs import ChatAnswer, ChatJob, JobStatus
 from persistence.db import SessionFactory, make_engine, make_session_factory
 from persistence.job_lifecycle import Begun, begin_jobs, store_answers
-from persistence.user_turns import record_user_turns
+from persistence.user_turns import UserTurn, record_user_turns
 from persistence.views import Turn, get_turns_page
 
 
@@ -28,7 +28,7 @@ def record_user_turn(
     factory: SessionFactory, job: ChatJob, language_source: str, *, new_conversation: bool = False
 ) -> bool:
     """Store one user's message and its queued job; True when the conversation was created."""
-    return record_user_turns(factory, [(job, language_source, new_conversation)])[0]
+    return record_user_turns(factory, [UserTurn(job, language_source, new_conversation)])[0]
 
 
 def begin_job(factory: SessionFactory, job_id: str, worker: str, history: int) -> Begun:

@@ -29,9 +29,18 @@ def test_normalisation(text: str, normalised: str):
 
 
 def test_keys_match_variants_and_separate_languages_and_versions():
-    assert cache_key("v1", "en", "Where is my parcel?") == cache_key("v1", "en", "  where IS my parcel ")
-    assert cache_key("v1", "en", "Where is my parcel?") != cache_key("v1", "es", "Where is my parcel?")
-    assert cache_key("v1", "en", "Where is my parcel?") != cache_key("v2", "en", "Where is my parcel?")
+    key = cache_key("v1", "en", "en", "Where is my parcel?")
+    assert key == cache_key("v1", "en", "en", "  where IS my parcel ")
+    assert key != cache_key("v1", "es", "es", "Where is my parcel?")
+    assert key != cache_key("v2", "en", "en", "Where is my parcel?")
+
+
+def test_a_question_answered_in_another_language_is_another_entry():
+    """Given one channel answering Portuguese in English (with a notice) and another in Spanish,
+    expect two keys: neither channel's customers get the other's answer."""
+    question = "Onde está a minha encomenda?"
+    assert cache_key("v1", "pt", "en", question) != cache_key("v1", "pt", "es", question)
+    assert cache_key("v1", "pt", "en", question) != cache_key("v1", "pt", "pt", question)
 
 
 def test_a_profiles_model_prompt_or_length_changes_its_answer_version():
@@ -86,5 +95,5 @@ class BrokenCache:
 def test_a_failing_cache_is_a_miss_not_an_error():
     lookup = AnswerLookup(BrokenCache(), "m", 64)
     profile = load_table().profiles["default"]
-    assert lookup.get(profile, "en", "hello") is None
-    lookup.put(profile, "en", "hello", "hi")  # does not raise
+    assert lookup.get(profile, "en", "en", "hello") is None
+    lookup.put(profile, "en", "en", "hello", "hi")  # does not raise

@@ -26,12 +26,20 @@ def test_a_hit_is_stored_as_an_answered_cached_job_only_when_it_opens_the_conver
     engine = make_engine(sqlite_url)
     factory = make_session_factory(engine)
     fresh = _job(new_id())
-    assert user_turns.record_cached_answer(factory, (fresh, "explicit", False), _answer(fresh)) is True
+    assert (
+        user_turns.record_cached_answer(
+            factory, user_turns.UserTurn(fresh, "explicit", False), _answer(fresh)
+        )
+        is True
+    )
     view = views.get_job(factory, fresh.job_id)
     assert view is not None and view.status is JobStatus.DONE and view.cached and view.answer == "Hello!"
     # Another message raced into the same conversation first: the hit is refused, nothing kept
     late = _job(fresh.conversation_id)
-    assert user_turns.record_cached_answer(factory, (late, "explicit", False), _answer(late)) is False
+    assert (
+        user_turns.record_cached_answer(factory, user_turns.UserTurn(late, "explicit", False), _answer(late))
+        is False
+    )
     assert views.get_job(factory, late.job_id) is None
     assert len(store.get_turns(factory, fresh.conversation_id) or []) == 2
     engine.dispose()
