@@ -1,6 +1,7 @@
 """What each chat channel is allowed and how it is reached: rate limits, webhook verification
-and answer delivery, from one YAML file (BABELQ_CHANNELS_FILE). A channel without an entry takes
-the "*" entry's limits and has no webhook and no delivery.
+and answer delivery, from one YAML file (BABELQ_CHANNELS_FILE). Every limit a channel's entry
+does not set is the "*" entry's, and every limit "*" does not set is the shipped one: no channel
+is ever unlimited. A channel without an entry has no webhook and no delivery.
 
 Secrets are never written in the file: it names the environment variable that holds each one.
 """
@@ -74,15 +75,31 @@ class Delivery(_Strict):
 
 
 class Channel(_Strict):
+    # posts by one key (a webhook: by the channel); posts by one user (a request without
+    # `user_ref`: by its key or visitor session); reads, waits and streams by one key
     per_key: RateLimit | None = None
     per_user: RateLimit | None = None
+    reads: RateLimit | None = None
     webhook: Webhook | None = None
     delivery: Delivery | None = None
 
+    def limited_as(self, fallback: Channel) -> Channel:
+        """This entry with every limit it leaves unset taken from `fallback`."""
+        return self.model_copy(
+            update={
+                "per_key": self.per_key or fallback.per_key,
+                "per_user": self.per_user or fallback.per_user,
+                "reads": self.reads or fallback.reads,
+            }
+        )
 
-# Shipped limits: a busy integration's key, and a person typing (bursts of a few messages).
+
+# Shipped limits: a busy integration's key, a person typing (bursts of a few messages), and an
+# integration reading its jobs (a poll or a stream for each it posts, and some to spare).
 DEFAULT_CHANNEL = Channel(
-    per_key=RateLimit(per_second=50, burst=100), per_user=RateLimit(per_minute=20, burst=5)
+    per_key=RateLimit(per_second=50, burst=100),
+    per_user=RateLimit(per_minute=20, burst=5),
+    reads=RateLimit(per_second=100, burst=200),
 )
 
 
@@ -97,12 +114,12 @@ class Channels(_Strict):
         return self
 
     def get(self, name: str) -> Channel:
-        """A channel's entry; one without its own takes the "*" entry's limits only."""
+        """A channel's entry with its limits filled in; one without an entry has the limits only."""
+        fallback = self.channels.get(ANY, DEFAULT_CHANNEL).limited_as(DEFAULT_CHANNEL)
         own = self.channels.get(name)
         if own is not None:
-            return own
-        fallback = self.channels.get(ANY, DEFAULT_CHANNEL)
-        return Channel(per_key=fallback.per_key, per_user=fallback.per_user)
+            return own.limited_as(fallback)
+        return Channel(per_key=fallback.per_key, per_user=fallback.per_user, reads=fallback.reads)
 
     @property
     def delivering(self) -> frozenset[str]:

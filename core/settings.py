@@ -53,6 +53,9 @@ class Settings(BaseSettings):
 
     max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, ge=1, le=TEXT_CHARS_CEILING)
     max_wait_s: float = Field(default=60.0, gt=0, le=600)
+    # Connections held open (event streams, `?wait=`): one API process's cap, and one caller's.
+    max_streams: int = Field(default=2000, ge=1, le=1_000_000)
+    max_streams_per_caller: int = Field(default=100, ge=1, le=1_000_000)
     job_deadline_s: float = Field(default=900.0, gt=0, le=MAX_DEADLINE_S)
     job_timeout_s: float = Field(default=300.0, gt=0)
     worker_concurrency: int = Field(default=0, ge=0)

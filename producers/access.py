@@ -41,13 +41,21 @@ class Access:
             raise NotPermitted(f"this key posts as channel {caller.channel!r}, not {message.channel!r}")
         channel = self.channels.get(caller.channel)
         self._within(f"key:{caller.key_id}", channel.per_key, f"key {caller.key_id}")
-        self.within_user_limit(caller.channel, message.user_ref)
+        if message.user_ref is None:  # no user named: the key is the one user it speaks for
+            who = f"key {caller.key_id} without user_ref"
+            self._within(f"user-key:{caller.key_id}", channel.per_user, who)
+        else:
+            self.within_user_limit(caller.channel, message.user_ref)
         return message.model_copy(update={"channel": caller.channel})
 
-    def within_user_limit(self, channel: str, user_ref: str | None) -> None:
-        if user_ref is not None:
-            limit = self.channels.get(channel).per_user
-            self._within(f"user:{channel}:{user_ref}", limit, f"user {user_ref!r} of channel {channel}")
+    def within_user_limit(self, channel: str, user_ref: str) -> None:
+        limit = self.channels.get(channel).per_user
+        self._within(f"user:{channel}:{user_ref}", limit, f"user {user_ref!r} of channel {channel}")
+
+    def within_read_limit(self, caller: Caller) -> None:
+        """A read, a wait or a stream by a key: its channel's `reads` limit."""
+        limit = self.channels.get(caller.channel).reads
+        self._within(f"reads:{caller.key_id}", limit, f"reads of key {caller.key_id}")
 
     def within_channel_limit(self, channel: str) -> None:
         """A webhook's channel as a whole (it has no key): the channel's per-key limit."""

@@ -8,7 +8,8 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -31,7 +32,7 @@ from persistence.api_keys import Caller
 from persistence.db import SessionFactory
 from persistence.partial_answers import PartialAnswers
 from producers.access import Access
-from producers.api_auth import add_access_errors, caller_dependency
+from producers.api_auth import add_access_errors, caller_dependency, reader_dependency, stream_owner
 from producers.human_answers import add_human_routes
 from producers.intake import Intake, Submitted
 from producers.job_events import add_event_routes
@@ -40,6 +41,7 @@ from producers.partial_feed import PartialFeed
 from producers.readiness import Readiness
 from producers.route_ids import uuid_or_404
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
+from producers.stream_slots import StreamSlots
 from producers.waiters import AnswerWaiters
 from producers.web_page import add_web_page
 from producers.webhook_routes import AnswerPushes, add_webhook_routes
@@ -100,11 +102,13 @@ def create_app(stack: ApiBackend) -> FastAPI:
     app.add_exception_handler(InterfaceError, _store_unavailable)
     add_access_errors(app)
     caller = caller_dependency(stack.access, threads.run)
-    _add_message_routes(app, stack, threads, waiters, caller)
-    _add_health_routes(app, stack, threads, caller)
+    reader = reader_dependency(stack.access, threads.run, caller)
+    slots = StreamSlots(stack.settings.max_streams_per_caller, stack.settings.max_streams)
+    _add_message_routes(app, stack, threads, waiters, _Callers(caller, reader, slots))
+    _add_health_routes(app, stack, threads, reader)
     add_event_routes(
-        app, stack.factory, stack.access, threads.run, waiters, feed, caller, stack.settings.job_deadline_s,
-        stack.table,
+        app, stack.factory, stack.access, threads.run, waiters, feed, reader, stack.settings.job_deadline_s,
+        stack.table, slots,
     )  # fmt: skip
     add_human_routes(
         app,
@@ -115,6 +119,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
         stack.table,
         stack.request_delivery,
         caller,
+        reader,
     )
     pushes = AnswerPushes(stack.factory, stack.request_delivery)
     add_webhook_routes(
@@ -228,16 +233,30 @@ def _body_model(route: Route, name: str, model: type[BaseModel]) -> Route:
     return route
 
 
+@dataclass(frozen=True)
+class _Callers:
+    """Who is asking: the caller of a post (`of`), of a read (`reader`: within its reads limit),
+    and the caps on the connections a caller holds open."""
+
+    of: Route
+    reader: Route
+    slots: StreamSlots
+
+    def holding(self, caller: Caller | None, wait: float) -> AbstractContextManager[None]:
+        """A held connection for a request that waits; nothing to hold for one that does not."""
+        return self.slots.holding(stream_owner(caller)) if wait > 0 else nullcontext()
+
+
 def _add_message_routes(
-    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, caller_of: Route
+    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, callers: _Callers
 ) -> None:
-    _add_post_message(app, stack, threads, waiters, caller_of)
-    _add_job_route(app, stack, threads, waiters, caller_of)
-    _add_conversation_route(app, stack, threads, caller_of)
+    _add_post_message(app, stack, threads, waiters, callers)
+    _add_job_route(app, stack, threads, waiters, callers)
+    _add_conversation_route(app, stack, threads, callers.reader)
 
 
 def _add_post_message(
-    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, caller_of: Route
+    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, callers: _Callers
 ) -> None:
     settings = stack.settings
 
@@ -253,16 +272,17 @@ def _add_post_message(
             pattern=r"^[\x21-\x7e]+$",
             description="The same key and body again within 24 h: the same job (another body: 409).",
         ),
-        caller: Caller | None = Depends(caller_of),
+        caller: Caller | None = Depends(callers.of),
     ) -> Accepted | JSONResponse:
         if caller is not None:  # (no thread hop for an open request: it is not limited)
             message = await threads.run(stack.access.admit, caller, message)
         # A client's key within its channel: two channels' equal keys are two keys.
         key = idempotency.scoped_key("api", message.channel, idempotency_key) if idempotency_key else None
         submitted = await _submit_or_refuse(stack, threads, message, key)
-        if isinstance(submitted, str):  # a retry: the job its key already names
-            return await _replay(stack, threads, waiters, submitted, wait)
-        return await _reply(stack, threads, waiters, submitted, wait)
+        with callers.holding(caller, wait):
+            if isinstance(submitted, str):  # a retry: the job its key already names
+                return await _replay(stack, threads, waiters, submitted, wait)
+            return await _reply(stack, threads, waiters, submitted, wait)
 
     route = _body_model(post_message, "message", message_model(settings.max_text_chars))
     app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)(route)
@@ -300,7 +320,7 @@ async def _reply(
 
 
 def _add_job_route(
-    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, caller_of: Route
+    app: FastAPI, stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, callers: _Callers
 ) -> None:
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
     async def get_job(
@@ -308,7 +328,7 @@ def _add_job_route(
         wait: float = Query(
             0, ge=0, le=stack.settings.max_wait_s, description="Seconds to wait for it to end."
         ),
-        caller: Caller | None = Depends(caller_of),
+        caller: Caller | None = Depends(callers.reader),
     ) -> JobOut:
         job_id = uuid_or_404(job_id, "job")
         view = await threads.run(views.get_job, stack.factory, job_id)
@@ -316,7 +336,8 @@ def _add_job_route(
         if view is None or not stack.access.may_read(caller, view.channel):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         if wait > 0 and not view.status.final:
-            view = await _wait_for_final(stack, threads, waiters, job_id, wait) or view
+            with callers.holding(caller, wait):
+                view = await _wait_for_final(stack, threads, waiters, job_id, wait) or view
         return JobOut.of(view, stack.table)
 
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -33,6 +33,24 @@ def caller_dependency(access: Access, run: RunBlocking) -> Callable[..., Awaitab
         return await run(access.caller, key)  # type: ignore[no-any-return]
 
     return caller
+
+
+def reader_dependency(
+    access: Access, run: RunBlocking, caller_of: Callable[..., Awaitable[Caller | None]]
+) -> Callable[..., Awaitable[Caller | None]]:
+    """The caller of a read, a wait or a stream, once within its key's `reads` limit."""
+
+    async def reader(caller: Caller | None = Depends(caller_of)) -> Caller | None:
+        if caller is not None:
+            await run(access.within_read_limit, caller)
+        return caller
+
+    return reader
+
+
+def stream_owner(caller: Caller | None) -> str | None:
+    """Whose cap a held connection counts against (None: an open request, the process's only)."""
+    return f"key:{caller.key_id}" if caller is not None else None
 
 
 def add_access_errors(app: FastAPI) -> None:

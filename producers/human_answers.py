@@ -61,8 +61,9 @@ class HumanAnswerIn(BaseModel):
 def add_human_routes(
     app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, notices: AnswerNotices,
     table: RoutingTable, request_delivery: Callable[[str], None], caller_of: Callable[..., Any],
+    reader_of: Callable[..., Any],
 ) -> None:  # fmt: skip
-    _add_listing(app, factory, run, table, caller_of)
+    _add_listing(app, factory, run, table, reader_of)
     _add_answer(app, factory, access, run, notices, table, request_delivery, caller_of)
 
 

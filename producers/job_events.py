@@ -23,15 +23,18 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException
 from sse_starlette import EventSourceResponse
+from starlette.types import Receive, Scope, Send
 
 from core.jobs import JobStatus
 from persistence import views
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
 from producers.access import Access
+from producers.api_auth import stream_owner
 from producers.partial_feed import Follower, PartialFeed
 from producers.route_ids import uuid_or_404
 from producers.schemas import JobOut
+from producers.stream_slots import StreamSlot, StreamSlots
 from producers.waiters import AnswerWaiters
 from routing.table import RoutingTable
 
@@ -42,6 +45,7 @@ KEEPALIVE_S = 15  # a comment line this often keeps proxies from closing a quiet
 def add_event_routes(
     app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, waiters: AnswerWaiters,
     feed: PartialFeed, caller_of: Callable[..., Any], default_deadline_s: float, table: RoutingTable,
+    slots: StreamSlots,
 ) -> None:  # fmt: skip
     @app.get(
         "/v1/jobs/{job_id}/events",
@@ -57,11 +61,31 @@ def add_event_routes(
         view = await run(views.get_job, factory, uuid_or_404(job_id, "job"))
         if view is None or not access.may_read(caller, view.channel):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
-        until = _stream_end(view, default_deadline_s)
-        if view.status == JobStatus.QUEUED and feed.live:  # not begun: its worker will stream it
-            await run(feed.want, view.job_id, until - time.monotonic())
+        slot = slots.take(stream_owner(caller))  # 429 past a cap, before the stream begins
+        try:
+            until = _stream_end(view, default_deadline_s)
+            if view.status == JobStatus.QUEUED and feed.live:  # not begun: its worker will stream it
+                await run(feed.want, view.job_id, until - time.monotonic())
+        except BaseException:
+            slot.release()
+            raise
         stream = _Stream(factory, run, waiters, feed, until, table)
-        return EventSourceResponse(stream.events(view), ping=KEEPALIVE_S)
+        return _HeldStream(slot, stream.events(view), ping=KEEPALIVE_S)
+
+
+class _HeldStream(EventSourceResponse):
+    """An event stream that gives its slot back when it ends, however it ends (the job ended,
+    the client went away, the server is stopping)."""
+
+    def __init__(self, slot: StreamSlot, content: AsyncIterator[dict[str, str]], ping: int) -> None:
+        super().__init__(content, ping=ping)
+        self._slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slot.release()
 
 
 def _stream_end(view: views.JobView, default_deadline_s: float) -> float:

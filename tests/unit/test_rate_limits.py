@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.channels import Channels, RateLimit, load_channels
+from core.channels import DEFAULT_CHANNEL, Channels, RateLimit, load_channels
 from core.errors import ApiError, ConfigurationError
 from persistence.rate_buckets import LocalBuckets
 from producers.client import Client
@@ -101,3 +101,43 @@ def test_without_a_file_every_channel_gets_the_shipped_limits():
     channel = Channels().get("anything")
     assert channel.per_key is not None and channel.per_user is not None
     assert channel.webhook is None and channel.delivery is None
+
+
+def test_an_entry_that_names_only_its_webhook_takes_every_limit_of_the_star_entry(tmp_path: Path):
+    """The README's `shop:` example: its webhook alone. Expect the "*" limits it leaves unset,
+    and the shipped ones for whatever "*" leaves unset too."""
+    path = _channels_file(
+        tmp_path,
+        'channels:\n  "*": {per_user: {per_minute: 6, burst: 2}}\n'
+        "  shop: {webhook: {kind: generic, secret_env: SHOP_SECRET}}\n",
+    )
+    shop = load_channels(path).get("shop")
+    assert shop.webhook is not None and shop.per_user == RateLimit(per_minute=6, burst=2)
+    assert shop.per_key == DEFAULT_CHANNEL.per_key and shop.reads == DEFAULT_CHANNEL.reads
+    assert Channels().get("shop") == DEFAULT_CHANNEL  # no file: the shipped limits
+
+
+def test_posts_without_user_ref_are_limited_as_one_user_of_their_key(tmp_path: Path):
+    """Shipped limits: a person's burst of 5. Leaving `user_ref` out does not escape it."""
+    with api(tmp_path) as (http, keys):
+        shop = Client(http=http, api_key=keys["shop"])
+        for number in range(5):
+            shop.send(f"Where is parcel {number}?")
+        with pytest.raises(ApiError) as limited:
+            shop.send("Where is parcel 6?")
+        assert limited.value.status == 429 and "without user_ref" in limited.value.detail
+        shop.send("Where is parcel 6?", user_ref="ana")  # a named user has a bucket of their own
+
+
+def test_reads_are_limited_per_key(tmp_path: Path):
+    path = _channels_file(tmp_path, 'channels:\n  "*": {reads: {per_minute: 1, burst: 3}}\n')
+    with api(tmp_path, channels_file=str(path)) as (http, keys):
+        shop = Client(http=http, api_key=keys["shop"])
+        job = shop.send("Where is my parcel?")
+        for _ in range(3):
+            shop.job(job.job_id)
+        with pytest.raises(ApiError) as limited:
+            shop.conversation(job.conversation_id)
+        assert limited.value.status == 429 and (limited.value.retry_after_s or 0) > 50
+        events = http.get(f"/v1/jobs/{job.job_id}/events", headers={"Authorization": f"Bearer {keys['shop']}"})
+        assert events.status_code == 429

@@ -88,7 +88,10 @@ def test_a_clock_a_little_ahead_is_taken():
     "headers",
     [
         {"x-babelq-timestamp": "9" * 5000, "x-babelq-signature": "sha256=00"},
-        {"x-babelq-timestamp": "１７９００００００００", "x-babelq-signature": "sha256=00"},  # fullwidth digits
+        {
+            "x-babelq-timestamp": "１７９００００００００",
+            "x-babelq-signature": "sha256=00",
+        },  # fullwidth digits
         {"x-babelq-timestamp": str(int(NOW)), "x-babelq-signature": "sha256=é"},
     ],
 )
