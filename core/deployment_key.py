@@ -1,8 +1,9 @@
 """The deployment's secret key (BABELQ_SECRET_KEY): what derived conversation ids and visitor
 sessions are keyed with, so that nobody without it can compute or forge either.
 
-Production must set it (Settings refuses to start without it). A development stack makes one at
-its first start and keeps it in `var_dir/secret_key` (mode 0600), so its ids outlive restarts.
+Production must set it where it is used: an API process refuses to start without it. A
+development stack makes one at its first start and keeps it in `var_dir/secret_key` (mode
+0600), so its ids outlive restarts.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def deployment_key(settings: Settings) -> bytes:
     given = settings.secret_key.get_secret_value()
     if given:
         return given.encode()
-    if settings.env == "production":  # Settings refuses this already; a second lock on the door
-        raise ConfigurationError("BABELQ_SECRET_KEY must be set in production")
+    if settings.env == "production":
+        raise ConfigurationError("BABELQ_ENV=production needs BABELQ_SECRET_KEY (at least 32 characters)")
     return _kept_key(settings.var_dir / KEY_FILE)
 
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     require_api_keys: bool | None = None
     # Keys derived conversation ids and visitor sessions (core.deployment_key); production must set it.
     secret_key: SecretStr = SecretStr("")
+    # The web page's channel: POST /v1/sessions gives its visitors sessions of this long.
+    web_channel: str = Field(default="web", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    visitor_session_ttl_s: float = Field(default=3600.0, ge=60, le=7 * 86400)
 
     model: str = ""
     model_cache_dir: Path | None = None
@@ -68,6 +71,11 @@ class Settings(BaseSettings):
     flower_port: int = Field(default=5555, ge=1, le=65535)
     # A worker serves /metrics on this port (+ its GPU's index under --gpus); 0: not served.
     worker_metrics_port: int = Field(default=9200, ge=0, le=65000)
+    # ...on this address: this machine only, unless a deployment's Prometheus scrapes it from
+    # another (compose and Kubernetes set 0.0.0.0, inside their private networks).
+    worker_metrics_host: str = "127.0.0.1"
+    # /docs, /redoc and /openapi.json; unset: served in development only.
+    api_docs: bool | None = None
     flower_basic_auth: str = ""
     visibility_timeout_s: int = Field(default=3600, ge=5)
     # RabbitMQ only: the chat queues' type, and (quorum queues) how many deliveries of one message
@@ -114,8 +122,9 @@ class Settings(BaseSettings):
     def _production_secrets(self) -> Settings:
         if self.env != "production":
             return self
-        if len(self.secret_key.get_secret_value()) < 32:
-            raise ValueError("BABELQ_ENV=production needs BABELQ_SECRET_KEY of at least 32 characters")
+        # Required only where it is used (the API: core.deployment_key); short is never taken.
+        if 0 < len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("BABELQ_SECRET_KEY must be at least 32 characters")
         for name in SECRET_BEARING:
             value = getattr(self, name)
             text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
@@ -138,6 +147,10 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when the broker lives inside this process (the single-machine stack)."""
         return self.broker_url.startswith("memory")
+
+    @property
+    def docs_served(self) -> bool:
+        return self.env != "production" if self.api_docs is None else self.api_docs
 
     @property
     def keys_required(self) -> bool:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from core.deployment_key import deployment_key
 from core.settings import load_settings
 from ops.logs import configure_logging
 from ops.stack import build_stack
@@ -19,7 +20,7 @@ def create_api() -> FastAPI:
     """Settings from BABELQ_* (validated here, in each process), the stack, the app over it."""
     settings = load_settings()
     configure_logging(settings.log_format)
-    stack = build_stack(settings)
+    stack = build_stack(settings, secret=deployment_key(settings))
     app = create_app(stack)
     inner = app.router.lifespan_context
 

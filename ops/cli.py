@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -493,12 +493,18 @@ def _store(settings: Settings | None = None) -> Iterator[SessionFactory]:
 
 
 @keys_app.command("create")
-def keys_create(channel: Annotated[str, typer.Option(help="The channel it posts as and reads.")]) -> None:
-    """Make an API key for a channel and print it (the only time it is shown)."""
+def keys_create(
+    channel: Annotated[str, typer.Option(help="The channel it serves ('*' for an admin key).")],
+    scope: Annotated[
+        str, typer.Option(help="channel (an integration), agent (answers handed jobs) or admin.")
+    ] = "channel",
+    name: Annotated[str | None, typer.Option(help="An agent's name, shown on its answers.")] = None,
+) -> None:
+    """Make an API key and print it (the only time it is shown)."""
     from persistence import api_keys
 
-    with _store() as factory:
-        key = api_keys.create(factory, channel)
+    with _store() as factory:  # a bad scope or name: InvalidInput, before anything is stored
+        key = api_keys.create(factory, channel, cast("api_keys.Scope", scope), name)
     typer.echo(key)
     typer.echo(f"keep it now (only its hash is kept); send 'Authorization: Bearer {key[:15]}…'", err=True)
 

@@ -11,6 +11,7 @@ import threading
 
 import uvicorn
 
+from core.deployment_key import deployment_key
 from core.settings import Settings
 from ops.deliverer import delivering
 from ops.logs import uvicorn_log_config
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 def run_embedded(settings: Settings) -> int:
     """Migrate the store, start the API thread, and run the worker until interrupted."""
     upgrade(settings.store_url)
-    stack = build_stack(settings)
+    stack = build_stack(settings, secret=deployment_key(settings))
     _republish_unfinished(stack)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine
 
 from core.channels import load_channels
-from core.deployment_key import deployment_key
 from core.settings import Settings
 from persistence import api_keys
 from persistence.answer_cache import AnswerCache, answer_lookup, open_answer_cache
@@ -28,6 +28,7 @@ from producers.intake import Intake
 from producers.metrics import CacheCollector, ProducerMetrics
 from producers.publish import BrokerGateway, Gateway, HttpGateway
 from producers.readiness import Readiness, readiness
+from producers.visitor_sessions import VisitorSessions
 from producers.webhooks import ChatIds
 from routing.language import routing_detector
 from routing.table import RoutingTable, load_table
@@ -67,8 +68,11 @@ class Stack:
         self.engine.dispose()
 
 
-def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
-    """Build everything a producer needs; pass `celery` to share one app with an in-process worker."""
+def build_stack(settings: Settings, celery: Celery | None = None, secret: bytes | None = None) -> Stack:
+    """Build everything a producer needs; pass `celery` to share one app with an in-process worker.
+    `secret`: the deployment's key (core.deployment_key), which an API needs for its webhooks'
+    conversation ids and its visitor sessions; a process that serves neither (the deliverer,
+    `babelq publish`) is given none and keys its unused ones with a random key of its own."""
     table = load_table(settings.routes_file)
     engine = make_engine(settings.store_url)
     factory = make_session_factory(engine)
@@ -83,20 +87,21 @@ def build_stack(settings: Settings, celery: Celery | None = None) -> Stack:
         mark_streamed=partials.want,
     )  # fmt: skip
     notices = open_answer_notices(settings)
-    access = build_access(settings, factory)
-    chat_ids = ChatIds(deployment_key(settings))
+    key = secret if secret is not None else secrets.token_bytes(32)
+    access = build_access(settings, factory, VisitorSessions(key, settings.visitor_session_ttl_s))
+    chat_ids = ChatIds(key)
     return Stack(
         settings, table, engine, factory, app, intake, cache, notices, partials, registry, access, chat_ids
     )
 
 
-def build_access(settings: Settings, factory: SessionFactory) -> Access:
+def build_access(settings: Settings, factory: SessionFactory, sessions: VisitorSessions) -> Access:
     """Keys checked in the store; rate buckets in Redis (BABELQ_REDIS_URL, else a Redis broker),
     shared by every API process, or in this process (the embedded stack, or no Redis at all)."""
     url = settings.shared_redis_url
     buckets: Buckets = RedisBuckets(url) if url and not settings.embedded else LocalBuckets()
     channels = load_channels(settings.channels_file)
-    return Access(partial(api_keys.check, factory), settings.keys_required, channels, buckets)
+    return Access(partial(api_keys.check, factory), settings.keys_required, channels, buckets, sessions)
 
 
 def _registry(

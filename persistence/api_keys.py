@@ -1,4 +1,9 @@
-"""Channels' API keys: made, listed, revoked and checked.
+"""API keys: made, listed, revoked and checked.
+
+Each key has a scope. A `channel` key is a channel's server-side integration: it posts as its
+channel and reads that channel's jobs and conversations. An `agent` key is a person answering the
+jobs handed to people in its channel, under its name. An `admin` key (channel "*") reads every
+channel and sees the operator's counters. Keys made before scopes are channel keys.
 
 A key reads `bq_<key id>_<secret>`. The key id is public (it names the key in lists and logs);
 the secret is 32 random bytes, shown once when made. Only its SHA-256 is kept: a secret that
@@ -13,11 +18,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Literal, cast
 
 from sqlalchemy import Table, insert, select, update
 
-from core.errors import Unauthenticated
+from core.errors import InvalidInput, Unauthenticated
 from core.jobs import utcnow, valid_channel
 from persistence.db import SessionFactory, connect
 from persistence.models import ApiKey
@@ -27,6 +32,9 @@ _KEY = re.compile(r"bq_([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
 # A key's last use is written at most this often: not one write per request.
 LAST_USED_EVERY = timedelta(minutes=1)
 _keys = cast(Table, ApiKey.__table__)
+Scope = Literal["channel", "agent", "admin", "visitor"]
+KEY_SCOPES: tuple[Scope, ...] = ("channel", "agent", "admin")  # a visitor holds a session, not a key
+ALL_CHANNELS = "*"
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class KeyInfo:
 
     key_id: str
     channel: str
+    scope: str
+    name: str | None
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
@@ -42,24 +52,45 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a checked key belongs to."""
+    """Who is asking: a checked key's holder, or a visitor session's visitor (`visitor` set)."""
 
     key_id: str
     channel: str
+    scope: Scope = "channel"
+    name: str | None = None
+    visitor: str | None = None
 
 
-def create(factory: SessionFactory, channel: str) -> str:
-    """Make a key for `channel`; the whole key is returned here and nowhere else."""
-    valid_channel(channel)
+def create(factory: SessionFactory, channel: str, scope: Scope = "channel", name: str | None = None) -> str:
+    """Make a key; the whole key is returned here and nowhere else. An admin key is for every
+    channel ("*"); an agent key needs the name its answers are signed with."""
+    _check_new_key(channel, scope, name)
     key_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
     secret = secrets.token_urlsafe(32)  # 43 characters
     with connect(factory, write=True) as connection:
         connection.execute(
             insert(_keys).values(
-                key_id=key_id, channel=channel, secret_sha256=_digest(secret), created_at=utcnow()
+                key_id=key_id,
+                channel=channel,
+                scope=scope,
+                name=name,
+                secret_sha256=_digest(secret),
+                created_at=utcnow(),
             )
         )
     return f"{PREFIX}_{key_id}_{secret}"
+
+
+def _check_new_key(channel: str, scope: str, name: str | None) -> None:
+    if scope not in KEY_SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(KEY_SCOPES)}, not {scope!r}")
+    if scope == "admin":
+        if channel != ALL_CHANNELS:
+            raise InvalidInput(f"an admin key is for every channel: give channel {ALL_CHANNELS!r}")
+        return
+    valid_channel(channel)
+    if scope == "agent" and not (name and name.strip() and len(name) <= 64 and name.isprintable()):
+        raise InvalidInput("an agent key needs --name: 1-64 printable characters, shown on its answers")
 
 
 def list_keys(factory: SessionFactory, channel: str | None = None) -> list[KeyInfo]:
@@ -69,7 +100,10 @@ def list_keys(factory: SessionFactory, channel: str | None = None) -> list[KeyIn
     with connect(factory) as connection:
         rows = connection.execute(query).all()
     return [
-        KeyInfo(row.key_id, row.channel, row.created_at, row.revoked_at, row.last_used_at) for row in rows
+        KeyInfo(
+            row.key_id, row.channel, row.scope, row.name, row.created_at, row.revoked_at, row.last_used_at
+        )
+        for row in rows
     ]
 
 
@@ -102,7 +136,7 @@ def check(factory: SessionFactory, key: str) -> Caller:
         raise Unauthenticated(f"API key {key_id} was revoked")
     if row.last_used_at is None or row.last_used_at < utcnow() - LAST_USED_EVERY:
         _touch(factory, key_id)
-    return Caller(key_id=key_id, channel=row.channel)
+    return Caller(key_id=key_id, channel=row.channel, scope=row.scope, name=row.name)
 
 
 def _touch(factory: SessionFactory, key_id: str) -> None:

@@ -143,7 +143,9 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
 
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(64), index=True)  # "*" for an admin key
+    scope: Mapped[str] = mapped_column(String(16), server_default="channel")  # channel|agent|admin
+    name: Mapped[str | None] = mapped_column(String(64))  # an agent's, shown on its answers
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

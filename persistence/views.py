@@ -76,13 +76,14 @@ def _job_view(job: Any) -> JobView:
     )  # fmt: skip
 
 
-def conversation_channel(factory: SessionFactory, conversation_id: str) -> str | None:
-    """The channel a conversation belongs to (the one its first message came from); None when
-    there is no such conversation."""
+def conversation_owner(factory: SessionFactory, conversation_id: str) -> tuple[str, str | None] | None:
+    """The channel a conversation belongs to (the one its first message came from) and the
+    visitor session that made it (None: the channel's integration); None when there is none."""
     with connect(factory) as connection:
-        return connection.execute(
-            select(Conversation.channel).where(Conversation.id == conversation_id)
-        ).scalar_one_or_none()
+        row = connection.execute(
+            select(Conversation.channel, Conversation.visitor).where(Conversation.id == conversation_id)
+        ).first()
+    return None if row is None else (row.channel, row.visitor)
 
 
 def get_turns_page(

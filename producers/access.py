@@ -1,5 +1,11 @@
-"""Who may do what through the API: a channel's key posts as that channel and reads only that
-channel's jobs and conversations, within the channel's rate limits.
+"""Who may do what through the API (the README's "Security" table):
+
+- a channel key posts as its channel and reads that channel's jobs and conversations;
+- a visitor session posts as its channel, and reads only the conversations it made;
+- an agent key lists and answers the jobs handed to people in its channel, and reads them;
+- an admin key reads every channel's jobs and the operator's counters.
+
+Each within its channel's rate limits.
 
 Without a key, a request is let through only where keys are not required (the development
 stack, unless BABELQ_REQUIRE_API_KEYS); it is then neither scoped nor limited, as before keys.
@@ -11,32 +17,53 @@ from collections.abc import Callable
 
 from core.channels import Channels, RateLimit
 from core.errors import NotPermitted, RateLimited, Unauthenticated
+from persistence import views
 from persistence.api_keys import Caller
+from persistence.db import SessionFactory
 from persistence.rate_buckets import Buckets
 from producers.messages import MessageIn
+from producers.visitor_sessions import VisitorSessions, is_session_token
 
 CheckKey = Callable[[str], Caller]
 
 
 class Access:
-    def __init__(self, check_key: CheckKey, keys_required: bool, channels: Channels, buckets: Buckets):
+    def __init__(
+        self,
+        check_key: CheckKey,
+        keys_required: bool,
+        channels: Channels,
+        buckets: Buckets,
+        sessions: VisitorSessions,
+    ) -> None:
         self._check_key = check_key
         self.keys_required = keys_required
         self.channels = channels
         self._buckets = buckets
+        self.sessions = sessions
 
-    def caller(self, key: str | None) -> Caller | None:
-        """The key's caller; None for no key where none is needed. Unauthenticated otherwise."""
-        if key is None:
+    def caller(self, credential: str | None) -> Caller | None:
+        """The caller of a key or a visitor session; None for neither where none is needed.
+        Unauthenticated otherwise."""
+        if credential is None:
             if self.keys_required:
-                raise Unauthenticated("an API key is required (Authorization: Bearer bq_…)")
+                raise Unauthenticated("an API key or a visitor session is required (Authorization: Bearer …)")
             return None
-        return self._check_key(key)
+        if is_session_token(credential):
+            return self.sessions.check(credential)
+        return self._check_key(credential)
+
+    def within_session_limit(self, channel: str, client: str) -> None:
+        """New visitor sessions from one client address: a person's limit of the channel."""
+        self._within(f"sessions:{client}", self.channels.get(channel).per_user, f"new sessions from {client}")
 
     def admit(self, caller: Caller | None, message: MessageIn) -> MessageIn:
         """The message as its caller may post it (its key's channel), once within the limits."""
         if caller is None:
             return message
+        require_scope(caller, "channel", "visitor")
+        if caller.visitor is not None:
+            return self._admit_visitor(caller, caller.visitor, message)
         if "channel" in message.model_fields_set and message.channel != caller.channel:
             raise NotPermitted(f"this key posts as channel {caller.channel!r}, not {message.channel!r}")
         channel = self.channels.get(caller.channel)
@@ -47,6 +74,14 @@ class Access:
         else:
             self.within_user_limit(caller.channel, message.user_ref)
         return message.model_copy(update={"channel": caller.channel})
+
+    def _admit_visitor(self, caller: Caller, visitor: str, message: MessageIn) -> MessageIn:
+        """A visitor is one person: its own user limit, and it is the message's user."""
+        if "channel" in message.model_fields_set and message.channel != caller.channel:
+            raise NotPermitted(f"this session posts as channel {caller.channel!r}, not {message.channel!r}")
+        user_ref = f"visitor:{visitor}"
+        self.within_user_limit(caller.channel, user_ref)
+        return message.model_copy(update={"channel": caller.channel, "user_ref": user_ref})
 
     def within_user_limit(self, channel: str, user_ref: str) -> None:
         limit = self.channels.get(channel).per_user
@@ -69,6 +104,37 @@ class Access:
             raise RateLimited(f"rate limit of {who} reached; retry later", verdict.retry_after_s)
 
     @staticmethod
-    def may_read(caller: Caller | None, channel: str | None) -> bool:
-        """Whether the caller may see something of `channel` (None: it does not exist)."""
-        return channel is not None and (caller is None or caller.channel == channel)
+    def may_read(caller: Caller | None, channel: str | None, visitor: str | None = None) -> bool:
+        """Whether the caller may see something of `channel` (None: it does not exist) whose
+        conversation belongs to `visitor` (None: to the channel's integration)."""
+        if channel is None:
+            return False
+        if caller is None or caller.scope == "admin":
+            return True
+        if caller.channel != channel:
+            return False
+        return caller.visitor is None or caller.visitor == visitor
+
+
+def job_readable(factory: SessionFactory, caller: Caller | None, view: views.JobView | None) -> bool:
+    """Whether the caller may see this job (blocking: a visitor's needs its conversation's owner)."""
+    if view is None:
+        return False
+    visitor = None
+    if caller is not None and caller.visitor is not None:
+        owner = views.conversation_owner(factory, view.conversation_id)
+        visitor = owner[1] if owner is not None else None
+    return Access.may_read(caller, view.channel, visitor)
+
+
+def conversation_readable(factory: SessionFactory, caller: Caller | None, conversation_id: str) -> bool:
+    """Whether the caller may read this conversation (blocking); an unknown one: no caller may."""
+    owner = views.conversation_owner(factory, conversation_id)
+    return owner is not None and Access.may_read(caller, *owner)
+
+
+def require_scope(caller: Caller | None, *scopes: str) -> None:
+    """NotPermitted (403) unless the caller's key has one of `scopes` (no caller: a stack that
+    needs no keys, where everything is open)."""
+    if caller is not None and caller.scope not in scopes:
+        raise NotPermitted(f"this needs {' or '.join(scopes)} access; the caller has {caller.scope} access")

@@ -31,7 +31,7 @@ from persistence.answer_notices import AnswerNotices
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
 from persistence.partial_answers import PartialAnswers
-from producers.access import Access
+from producers.access import Access, conversation_readable, job_readable, require_scope
 from producers.api_auth import add_access_errors, caller_dependency, reader_dependency, stream_owner
 from producers.human_answers import add_human_routes
 from producers.intake import Intake, Submitted
@@ -41,6 +41,8 @@ from producers.partial_feed import PartialFeed
 from producers.readiness import Readiness
 from producers.route_ids import uuid_or_404
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
+from producers.security_headers import SecurityHeaders
+from producers.session_routes import add_session_routes
 from producers.stream_slots import StreamSlots
 from producers.waiters import AnswerWaiters
 from producers.web_page import add_web_page
@@ -92,11 +94,18 @@ def create_app(stack: ApiBackend) -> FastAPI:
     threads = _Threads(BLOCKING_THREADS)
     waiters = AnswerWaiters(stack.notices, partial(views.final_among, stack.factory))
     feed = PartialFeed(stack.partials)
+    docs = stack.settings.docs_served
     app = FastAPI(
-        title="babelq", version="0.1.0", description="Multilingual customer-service chat.",
+        title="babelq",
+        version="0.1.0",
+        description="Multilingual customer-service chat.",
         lifespan=_lifespan(threads, waiters, feed),
-    )  # fmt: skip
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.add_middleware(_LimitBody, max_bytes=body_limit_bytes(stack.settings.max_text_chars))
+    app.add_middleware(SecurityHeaders)  # the outermost: on every answer, a refusal's too
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(OperationalError, _store_unavailable)
     app.add_exception_handler(InterfaceError, _store_unavailable)
@@ -125,6 +134,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
     add_webhook_routes(
         app, stack.intake, stack.access, threads.run, stack.settings.max_text_chars, pushes, stack.chat_ids
     )
+    add_session_routes(app, stack.access, threads.run, stack.settings.web_channel)
     add_web_page(app)
     return app
 
@@ -276,9 +286,12 @@ def _add_post_message(
     ) -> Accepted | JSONResponse:
         if caller is not None:  # (no thread hop for an open request: it is not limited)
             message = await threads.run(stack.access.admit, caller, message)
-        # A client's key within its channel: two channels' equal keys are two keys.
-        key = idempotency.scoped_key("api", message.channel, idempotency_key) if idempotency_key else None
-        submitted = await _submit_or_refuse(stack, threads, message, key)
+        # A client's key within its channel (and a visitor's within its own session's): two
+        # callers' equal keys are two keys, and one learns nothing of another's jobs by them.
+        visitor = caller.visitor if caller is not None else None
+        namespace = "api" if visitor is None else f"visitor-{visitor}"
+        key = idempotency.scoped_key(namespace, message.channel, idempotency_key) if idempotency_key else None
+        submitted = await _submit_or_refuse(stack, threads, message, key, visitor)
         with callers.holding(caller, wait):
             if isinstance(submitted, str):  # a retry: the job its key already names
                 return await _replay(stack, threads, waiters, submitted, wait)
@@ -289,10 +302,10 @@ def _add_post_message(
 
 
 async def _submit_or_refuse(
-    stack: ApiBackend, threads: _Threads, message: MessageIn, key: str | None
+    stack: ApiBackend, threads: _Threads, message: MessageIn, key: str | None, visitor: str | None
 ) -> Submitted | str:
     try:
-        return await _submit(stack, threads, message, key)
+        return await _submit(stack, threads, message, key, visitor)
     except PublishError as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from exc
     except IdempotencyConflict as exc:
@@ -333,7 +346,7 @@ def _add_job_route(
         job_id = uuid_or_404(job_id, "job")
         view = await threads.run(views.get_job, stack.factory, job_id)
         # Another channel's job is as unknown as a job that does not exist: its id tells nothing.
-        if view is None or not stack.access.may_read(caller, view.channel):
+        if view is None or not await threads.run(job_readable, stack.factory, caller, view):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         if wait > 0 and not view.status.final:
             with callers.holding(caller, wait):
@@ -352,10 +365,8 @@ def _add_conversation_route(app: FastAPI, stack: ApiBackend, threads: _Threads, 
         caller: Caller | None = Depends(caller_of),
     ) -> ConversationOut:
         cid = uuid_or_404(conversation_id, "conversation")
-        if caller is not None:
-            owner = await threads.run(views.conversation_channel, stack.factory, cid)
-            if not stack.access.may_read(caller, owner):
-                raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
+        if caller is not None and not await threads.run(conversation_readable, stack.factory, caller, cid):
+            raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
         page = await threads.run(views.get_turns_page, stack.factory, cid, limit, before)
         if page is None:
             raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
@@ -365,12 +376,13 @@ def _add_conversation_route(app: FastAPI, stack: ApiBackend, threads: _Threads, 
 
 
 async def _submit(
-    stack: ApiBackend, threads: _Threads, message: MessageIn, key: str | None
+    stack: ApiBackend, threads: _Threads, message: MessageIn, key: str | None, visitor: str | None
 ) -> Submitted | str:
-    """The intake's submit, under the request's idempotency key when it has one."""
+    """The intake's submit (as a visitor session's, when one posts), under the request's
+    idempotency key when it has one."""
     if key is None:
-        return await threads.run(stack.intake.submit, message)
-    return await threads.run(stack.intake.submit_once, message, key)
+        return await threads.run(stack.intake.submit, message, None, visitor)
+    return await threads.run(stack.intake.submit_once, message, key, visitor)
 
 
 async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, job_id: str,
@@ -419,9 +431,10 @@ async def _wait_for_final(
 
 
 def _add_health_routes(app: FastAPI, stack: ApiBackend, threads: _Threads, caller_of: Route) -> None:
-    @app.get("/v1/cache", dependencies=[Depends(caller_of)])
-    async def cache_stats() -> dict[str, object]:
-        """The answer cache's backend, hit and miss counters and entries."""
+    @app.get("/v1/cache")
+    async def cache_stats(caller: Caller | None = Depends(caller_of)) -> dict[str, object]:
+        """The answer cache's backend, hit and miss counters and entries (admin keys only)."""
+        require_scope(caller, "admin")
         return dict((await threads.run(stack.cache.stats)).__dict__)
 
     @app.get("/metrics", include_in_schema=False)

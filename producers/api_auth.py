@@ -16,7 +16,10 @@ from persistence.api_keys import Caller
 from producers.access import Access
 
 RunBlocking = Callable[..., Awaitable[Any]]
-_bearer = HTTPBearer(auto_error=False, description="A channel's API key: `Authorization: Bearer bq_…`.")
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="An API key (`Authorization: Bearer bq_…`) or a visitor session (`Bearer bqv_…`).",
+)
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key in `X-API-Key`.")
 
 
@@ -24,7 +27,7 @@ def caller_dependency(access: Access, run: RunBlocking) -> Callable[..., Awaitab
     """A FastAPI dependency giving the request's caller (the key is checked off the event loop)."""
 
     async def caller(
-        bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+        bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
         header: str | None = Security(_header),
     ) -> Caller | None:
         key = bearer.credentials if bearer is not None else header

@@ -17,7 +17,7 @@ from persistence import deliveries, job_lifecycle, views
 from persistence.answer_notices import AnswerNotices
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
-from producers.access import Access
+from producers.access import Access, require_scope
 from producers.messages import storable
 from producers.route_ids import uuid_or_404
 from producers.schemas import JobOut
@@ -79,8 +79,10 @@ def _add_listing(
         limit: Annotated[int, Query(ge=1, le=500, description="At most this many, the oldest first.")] = 50,
         caller: Caller | None = Depends(caller_of),
     ) -> list[HandedJobOut]:
-        """The jobs waiting for people, with the customer's message; a key sees its channel's."""
-        channel = caller.channel if caller is not None else None
+        """The jobs waiting for people, with the customer's message (agent keys: their channel's;
+        admin keys: every channel's)."""
+        require_scope(caller, "agent", "admin")
+        channel = caller.channel if caller is not None and caller.scope == "agent" else None
         rows = await run(views.handed_jobs, factory, table.unanswered.human_queue, channel, limit)
         return [HandedJobOut(**row.__dict__) for row in rows]
 
@@ -97,12 +99,14 @@ def _add_answer(
     async def answer_job(
         job_id: str, answer: HumanAnswerIn, caller: Caller | None = Depends(caller_of)
     ) -> JobOut:
-        """Answer a job handed to people; it ends `done` with this text."""
+        """Answer a job handed to people; it ends `done` with this text, signed with the agent
+        key's name."""
+        require_scope(caller, "agent", "admin")
         view = await run(views.get_job, factory, uuid_or_404(job_id, "job"))
         if view is None or not access.may_read(caller, view.channel):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         _check_answerable(view, table)
-        stored = await run(job_lifecycle.store_answers, factory, [_outcome(view, answer)])
+        stored = await run(job_lifecycle.store_answers, factory, [_outcome(view, answer, caller)])
         if stored[0] is not True:  # another person (or a retry) answered first
             raise HTTPException(status_code=409, detail=f"job {job_id} has ended already")
         notices.announce([view.job_id])
@@ -123,8 +127,10 @@ def _check_answerable(view: views.JobView, table: RoutingTable) -> None:
         )
 
 
-def _outcome(view: views.JobView, answer: HumanAnswerIn) -> ChatAnswer:
+def _outcome(view: views.JobView, answer: HumanAnswerIn, caller: Caller | None) -> ChatAnswer:
+    # An agent key's answers carry its name, whatever the body says: nobody answers as another.
+    agent = caller.name if caller is not None and caller.scope == "agent" and caller.name else answer.agent
     return ChatAnswer(
         job_id=view.job_id, text=keepable_text(answer.text), language=view.language, status=JobStatus.DONE,
-        model=f"{HUMAN_WORKER}:{answer.agent}" if answer.agent else HUMAN_WORKER, worker=HUMAN_WORKER,
+        model=f"{HUMAN_WORKER}:{agent}" if agent else HUMAN_WORKER, worker=HUMAN_WORKER,
     )  # fmt: skip

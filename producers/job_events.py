@@ -29,7 +29,7 @@ from core.jobs import JobStatus
 from persistence import views
 from persistence.api_keys import Caller
 from persistence.db import SessionFactory
-from producers.access import Access
+from producers.access import Access, job_readable
 from producers.api_auth import stream_owner
 from producers.partial_feed import Follower, PartialFeed
 from producers.route_ids import uuid_or_404
@@ -59,7 +59,7 @@ def add_event_routes(
         """The job's status changes, its answer so far while it is generated, and its answer, as
         server-sent events."""
         view = await run(views.get_job, factory, uuid_or_404(job_id, "job"))
-        if view is None or not access.may_read(caller, view.channel):
+        if view is None or not await run(job_readable, factory, caller, view):
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         slot = slots.take(stream_owner(caller))  # 429 past a cap, before the stream begins
         try:

@@ -76,9 +76,14 @@ class ChatIds:
 
 
 def read_webhook(
-    channel: str, hook: Webhook, secret: str, body: bytes, headers: Mapping[str, str], now: float,
+    channel: str,
+    hook: Webhook,
+    secret: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    now: float,
     ids: ChatIds,
-) -> Incoming | Reply:  # fmt: skip
+) -> Incoming | Reply:
     """Check and read one webhook; BadSignature or InvalidInput when it is refused."""
     if hook.kind == "generic":
         _check_hmac(secret, body, headers, now, hook.replay_window_s)

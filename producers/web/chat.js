@@ -1,5 +1,7 @@
 // babelq's web chat: one conversation per browser, kept across reloads; answers streamed in
-// from GET /v1/jobs/{id}/events. Text is always set as text (never as HTML).
+// from GET /v1/jobs/{id}/events. Text is always set as text (never as HTML). The page holds a
+// visitor session (POST /v1/sessions), never a channel key: it reaches this visitor's own
+// conversations only.
 "use strict";
 
 const store = {
@@ -9,18 +11,24 @@ const store = {
 };
 const $ = (id) => document.getElementById(id);
 
-function userRef() {
-  let ref = store.get("user");
-  if (!ref) {
-    ref = `web-${crypto.getRandomValues(new Uint32Array(2)).join("")}`;
-    store.set("user", ref);
+const RENEW_EVERY_MS = 10 * 60 * 1000; // well within a session's life (an hour by default)
+
+// This visitor's session: the kept one renewed (the same visitor), else a new visitor's, whose
+// predecessor's conversation is out of reach.
+async function renewSession() {
+  const kept = store.get("session");
+  let response = kept ? await fetch("/v1/sessions", { method: "POST", headers: { Authorization: `Bearer ${kept}` } }) : null;
+  if (!response || response.status === 401) {
+    store.drop("conversation");
+    response = await fetch("/v1/sessions", { method: "POST" });
   }
-  return ref;
+  if (!response.ok) throw new Error(await failure(response));
+  store.set("session", (await response.json()).token);
 }
 
 function headers(extra = {}) {
-  const key = store.get("key");
-  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+  const token = store.get("session");
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
 }
 
 function notice(text) {
@@ -62,7 +70,6 @@ async function failure(response) {
     const body = await response.json();
     detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
   } catch (_) { /* not JSON */ }
-  if (response.status === 401) $("api-key").closest("details").open = true;
   const wait = response.headers.get("Retry-After");
   return `${response.status}: ${detail}${wait ? ` (try again in ${wait} s)` : ""}`;
 }
@@ -133,14 +140,22 @@ async function awaitAnswer(jobId, item, details) {
   }
 }
 
-async function send(text) {
-  const body = { text, user_ref: userRef(), stream: true };
-  const conversation = store.get("conversation");
-  if (conversation) body.conversation_id = conversation;
-  if (!store.get("key")) body.channel = "web"; // with a key, the key's channel
-  const response = await fetch("/v1/messages", {
+function post(body) {
+  return fetch("/v1/messages", {
     method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body),
   });
+}
+
+async function send(text) {
+  const body = { text, stream: true };
+  const conversation = store.get("conversation");
+  if (conversation) body.conversation_id = conversation;
+  let response = await post(body);
+  if (response.status === 401) { // the session ran out (a laptop asleep): renew it, once
+    await renewSession();
+    if (!store.get("conversation")) delete body.conversation_id;
+    response = await post(body);
+  }
   if (!response.ok) { notice(await failure(response)); return false; }
   notice("");
   const job = await response.json();
@@ -156,9 +171,7 @@ async function send(text) {
 }
 
 function start() {
-  const form = $("composer"), input = $("text"), button = $("send"), key = $("api-key");
-  key.value = store.get("key") || "";
-  key.addEventListener("change", () => (key.value ? store.set("key", key.value.trim()) : store.drop("key")));
+  const form = $("composer"), input = $("text"), button = $("send");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = input.value.trim();
@@ -184,7 +197,8 @@ function start() {
     $("messages").replaceChildren();
     input.focus();
   });
-  loadHistory().catch((error) => notice(String(error.message || error)));
+  renewSession().then(loadHistory).catch((error) => notice(String(error.message || error)));
+  setInterval(() => renewSession().catch((error) => notice(String(error.message || error))), RENEW_EVERY_MS);
   input.focus();
 }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from producers.webhooks import conversation_for, sign_generic, sign_slack
+from producers.webhooks import ChatIds, sign_generic, sign_slack
 from tests.support.processes import babelq_env, babelq_process, wait_until
 from tests.support.receiver import Receiver, receiver
 from tests.support.services import free_port
@@ -21,6 +21,7 @@ from tests.support.services import free_port
 pytestmark = pytest.mark.integration
 SECRET = "hook-secret"
 BOT_TOKEN = "123:bot-token"
+DEPLOYMENT_KEY = "this deployment's key, 32 characters or more"
 
 CHANNELS = """
 channels:
@@ -59,7 +60,9 @@ def stack(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             api_port=str(port),
             channels_file=str(path),
         )
-        env.update(T_SHOP=SECRET, T_TG_HOOK="tg-hook-token", T_TG_BOT=BOT_TOKEN)
+        env.update(
+            T_SHOP=SECRET, T_TG_HOOK="tg-hook-token", T_TG_BOT=BOT_TOKEN, BABELQ_SECRET_KEY=DEPLOYMENT_KEY
+        )
         with babelq_process(["run"], env, home / "run.log", ready_marker="ready.", timeout=120):
             yield {
                 "url": f"http://127.0.0.1:{port}",
@@ -125,7 +128,8 @@ def test_a_telegram_message_is_answered_with_send_message(stack):
         timeout=30,
     )
     assert response.status_code == 200 and response.json()["ok"]
-    assert response.json()["conversation_id"] == conversation_for("tg", "5005")
+    # The chat's conversation, keyed with the deployment's secret: nobody without it knows the id.
+    assert response.json()["conversation_id"] == ChatIds(DEPLOYMENT_KEY.encode()).conversation("tg", "5005")
     _await(stack, stack["tg"], 1)
     sent = stack["tg"].requests[0]
     assert sent.path == f"/bot{BOT_TOKEN}/sendMessage"

@@ -18,8 +18,14 @@ from persistence.user_turns import UserTurn, record_user_turns
 
 
 def _turn(conversation_id: str, channel: str, visitor: str | None = None, new: bool = True) -> UserTurn:
-    job = ChatJob(job_id=new_id(), conversation_id=conversation_id, channel=channel, text="hello",
-                  language="en", queue="chat.en")  # fmt: skip
+    job = ChatJob(
+        job_id=new_id(),
+        conversation_id=conversation_id,
+        channel=channel,
+        text="hello",
+        language="en",
+        queue="chat.en",
+    )
     return UserTurn(job, "explicit", new, visitor)
 
 

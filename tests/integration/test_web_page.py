@@ -1,7 +1,8 @@
 """The web chat page in a real browser: Playwright drives Debian's Chromium against the
-embedded stack (`babelq run`, tiny model). A Spanish and an Arabic message are answered, the
-Arabic one is laid out right to left, and a reload shows the conversation again. A screenshot
-is kept in test-artifacts/ for a person to look at."""
+embedded stack (`babelq run`, tiny model, keys required). A Spanish and an Arabic message are
+answered, the Arabic one is laid out right to left, and a reload shows the conversation again
+(the same visitor session, renewed). Another browser, another visitor, does not see it. A
+screenshot is kept in test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
@@ -23,8 +24,14 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 def page_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("web")
     port = free_port()
+    # Keys required, as in production: the page works with the visitor session it asks for,
+    # never with a channel key.
     env = babelq_env(
-        model=str(tiny_model_dir), max_new_tokens="8", var_dir=str(home / "var"), api_port=str(port)
+        model=str(tiny_model_dir),
+        max_new_tokens="8",
+        var_dir=str(home / "var"),
+        api_port=str(port),
+        require_api_keys="true",
     )
     with babelq_process(["run"], env, home / "run.log", ready_marker="ready.", timeout=120):
         yield f"http://127.0.0.1:{port}/"
@@ -75,6 +82,21 @@ def test_chat_in_spanish_and_arabic_then_reload(page_url: str, browser_page):
     assert texts[0].startswith("Hola") and texts[2].startswith("مرحبا") and len(texts) == 4
     assert page.locator(".message.user").nth(0).locator(".meta").inner_text().startswith("es · chat.es")
     assert requested and all(url.startswith(page_url) for url in requested)  # all served by babelq
+    conversation = page.evaluate("localStorage.getItem('babelq.conversation')")
+    token = page.evaluate("localStorage.getItem('babelq.session')")
+    assert conversation and token.startswith("bqv_")
+    _a_stranger_cannot_read_it(page_url, conversation)
+
+
+def _a_stranger_cannot_read_it(page_url: str, conversation: str) -> None:
+    import httpx
+
+    stranger = httpx.post(f"{page_url}v1/sessions").json()["token"]
+    seen = httpx.get(
+        f"{page_url}v1/conversations/{conversation}", headers={"Authorization": f"Bearer {stranger}"}
+    )
+    assert seen.status_code == 404
+    assert httpx.get(f"{page_url}v1/conversations/{conversation}").status_code == 401  # no session at all
 
 
 def test_the_page_loads_nothing_from_elsewhere(page_url: str):

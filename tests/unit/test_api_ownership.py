@@ -29,9 +29,8 @@ def test_a_conversation_another_channel_made_is_not_found_for_posting_or_reading
     assert unread.value.status == 404
     later = shop.send("And when does it come?", conversation_id=first.conversation_id)
     assert later.conversation_id == first.conversation_id
-    assert [turn.text for turn in shop.conversation(first.conversation_id).turns] == [
-        "Where is my parcel?", "And when does it come?",
-    ]  # fmt: skip
+    texts = [turn.text for turn in shop.conversation(first.conversation_id).turns]
+    assert texts == ["Where is my parcel?", "And when does it come?"]
 
 
 def test_a_client_chosen_new_id_is_the_callers_channels_from_then_on(clients):

@@ -139,5 +139,7 @@ def test_reads_are_limited_per_key(tmp_path: Path):
         with pytest.raises(ApiError) as limited:
             shop.conversation(job.conversation_id)
         assert limited.value.status == 429 and (limited.value.retry_after_s or 0) > 50
-        events = http.get(f"/v1/jobs/{job.job_id}/events", headers={"Authorization": f"Bearer {keys['shop']}"})
+        events = http.get(
+            f"/v1/jobs/{job.job_id}/events", headers={"Authorization": f"Bearer {keys['shop']}"}
+        )
         assert events.status_code == 429

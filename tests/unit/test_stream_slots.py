@@ -42,7 +42,9 @@ def test_waits_past_a_keys_cap_are_429_and_its_slots_come_back(tmp_path: Path):
         job = shop.send("Where is my parcel?", user_ref="ana")  # no worker: it stays queued
         auth = {"Authorization": f"Bearer {keys['shop']}"}
         waiting = [
-            threading.Thread(target=http.get, args=(f"/v1/jobs/{job.job_id}?wait=2",), kwargs={"headers": auth})
+            threading.Thread(
+                target=http.get, args=(f"/v1/jobs/{job.job_id}?wait=2",), kwargs={"headers": auth}
+            )
             for _ in range(2)
         ]
         for thread in waiting:
