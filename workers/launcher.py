@@ -86,7 +86,8 @@ def run_worker(
     heartbeat = Heartbeat(factory, hostname, settings.heartbeat_s, republisher.run_orphans)
     heartbeat.start()
     pipeline = runtime.start_pipeline(hostname, settings.job_max_retries, table.dead_letter_queue)
-    metrics_server = _serve_metrics(runtime, hostname, settings.worker_metrics_port + metrics_port_offset)
+    metrics_port = settings.worker_metrics_port + metrics_port_offset
+    metrics_server = _serve_metrics(runtime, hostname, metrics_port, settings.worker_metrics_host)
     delivering = load_channels(settings.channels_file).delivering
     pipeline.on_answered = chained(pipeline.on_answered, delivery_requester(app, delivering))
     register_tasks(app)
@@ -106,7 +107,7 @@ def run_worker(
         engine.dispose()
 
 
-def _serve_metrics(runtime: WorkerRuntime, hostname: str, port: int) -> Any | None:
+def _serve_metrics(runtime: WorkerRuntime, hostname: str, port: int, host: str) -> Any | None:
     """This worker's /metrics: what it counts, and its state read at each scrape (port 0: no
     metrics are kept at all)."""
     if port <= 0:
@@ -123,7 +124,7 @@ def _serve_metrics(runtime: WorkerRuntime, hostname: str, port: int) -> Any | No
             gpu_label=os.environ.get("CUDA_VISIBLE_DEVICES", "0") or "0",
         )
     )  # fmt: skip
-    return serve_metrics(registry, port)
+    return serve_metrics(registry, port, host)
 
 
 def _declare_queues(app: Celery) -> None:

@@ -171,15 +171,15 @@ def _gauge(name: str, documentation: str, worker: str, value: float) -> GaugeMet
     return family
 
 
-def serve_metrics(registry: CollectorRegistry, port: int) -> Any | None:
-    """Serve /metrics on `port` (0: not at all); a port in use is logged, not fatal: the worker
-    answers jobs without metrics rather than not at all."""
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> Any | None:
+    """Serve /metrics on `host`:`port` (port 0: not at all); a port in use is logged, not fatal:
+    the worker answers jobs without metrics rather than not at all."""
     if port <= 0:
         return None
     try:
-        server, _thread = start_http_server(port, registry=registry)
+        server, _thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
-        log.error("metrics not served: port %d: %s (set BABELQ_WORKER_METRICS_PORT)", port, exc)
+        log.error("metrics not served: %s:%d: %s (set BABELQ_WORKER_METRICS_PORT)", host, port, exc)
         return None
-    log.info("metrics on http://0.0.0.0:%d/metrics", port)
+    log.info("metrics on http://%s:%d/metrics", host, port)
     return server
