@@ -120,11 +120,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
-        if self.env != "production":
-            return self
         # Required only where it is used (the API: core.deployment_key); short is never taken.
         if 0 < len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("BABELQ_SECRET_KEY must be at least 32 characters")
+        if self.env != "production":
+            return self
         for name in SECRET_BEARING:
             value = getattr(self, name)
             text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)

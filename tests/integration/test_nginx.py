@@ -108,3 +108,9 @@ def test_nginx_spreads_fails_over_and_caps_bodies(redis_url: str, tmp_path: Path
             f"{url}/v1/messages", content=b"x" * 300_000, headers={"Content-Type": "application/json"}
         )
         assert too_big.status_code == 413 and "nginx" in too_big.text  # refused before any API saw it
+
+        # Not for the public: the API serves them (development settings here), nginx does not.
+        assert httpx.get(f"http://{backup}/openapi.json").status_code == 200
+        for private in ("/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+            assert httpx.get(f"{url}{private}").status_code == 404, private
+        assert httpx.get(f"{url}/healthz").status_code == 200

@@ -572,3 +572,31 @@ def test_given_sixteen_gpus_when_the_generated_override_is_used_expect_a_worker_
         devices[index] = worker["deploy"]["resources"]["reservations"]["devices"]
     assert all(found == [{"capabilities": ["gpu"], "driver": "nvidia", "device_ids": [str(i)]}]
                for i, found in devices.items())  # fmt: skip
+
+
+def _api_settings(tmp_path: Path, env_file: Path) -> dict[str, str]:
+    """The BABELQ_* environment compose gives the API, as load_settings' keyword arguments."""
+    run = _run_compose(tmp_path, env_file, "config", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    environment = json.loads(run.stdout)["services"]["api-1"]["environment"]
+    return {name.removeprefix("BABELQ_").lower(): value for name, value in environment.items() if value}
+
+
+def test_given_env_example_unchanged_when_babelq_starts_expect_the_placeholders_refused(
+    tmp_path: Path,
+) -> None:
+    from core.errors import ConfigurationError
+    from core.settings import load_settings
+
+    with pytest.raises(ConfigurationError, match="change-me"):
+        load_settings(**_api_settings(tmp_path, ENV_EXAMPLE))
+
+
+def test_given_real_secrets_when_babelq_starts_expect_the_settings_taken(tmp_path: Path) -> None:
+    from core.settings import load_settings
+
+    real = tmp_path / "real.env"
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    real.write_text(re.sub(r"change-me[-\w]*", lambda _: "S3cretValue" * 4, text), encoding="utf-8")
+    settings = load_settings(**_api_settings(tmp_path, real))
+    assert settings.env == "production" and len(settings.secret_key.get_secret_value()) >= 32

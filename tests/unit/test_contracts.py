@@ -82,3 +82,45 @@ def test_production_refuses_the_embedded_broker(monkeypatch):
     monkeypatch.setenv("BABELQ_ENV", "production")
     with pytest.raises(ConfigurationError, match="real BABELQ_BROKER_URL"):
         load_settings()
+
+
+PRODUCTION = {
+    "env": "production",
+    "broker_url": "redis://:pw@redis:6379/0",
+    "database_url": "postgresql+psycopg://b:pw@pg/b",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"broker_url": "redis://:change-me-redis@redis:6379/0"}, "BABELQ_BROKER_URL"),
+        ({"secret_key": "change-me-secret-key-of-at-least-32-characters"}, "BABELQ_SECRET_KEY"),
+        ({"flower_basic_auth": "admin:change-me-flower"}, "BABELQ_FLOWER_BASIC_AUTH"),
+    ],
+)
+def test_production_refuses_a_placeholder_secret_naming_its_variable(change, variable):
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings(**{**PRODUCTION, **change})
+
+
+def test_a_short_secret_key_is_refused_and_an_api_in_production_needs_one(tmp_path):
+    from core.deployment_key import deployment_key
+
+    with pytest.raises(ConfigurationError, match="at least 32"):
+        load_settings(secret_key="too-short")
+    with pytest.raises(ConfigurationError, match="BABELQ_SECRET_KEY"):
+        deployment_key(load_settings(**PRODUCTION, var_dir=str(tmp_path)))
+    given = "k" * 32
+    assert deployment_key(load_settings(**PRODUCTION, secret_key=given)) == given.encode()
+
+
+def test_a_development_stack_keeps_the_key_it_makes(tmp_path):
+    """Given no BABELQ_SECRET_KEY, expect one made once, private to its owner, and the same one
+    at the next start (the chats' conversation ids outlive a restart)."""
+    from core.deployment_key import KEY_FILE, deployment_key
+
+    settings = load_settings(var_dir=str(tmp_path / "var"))
+    first = deployment_key(settings)
+    assert len(first) >= 32 and deployment_key(settings) == first
+    assert (tmp_path / "var" / KEY_FILE).stat().st_mode & 0o777 == 0o600

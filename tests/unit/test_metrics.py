@@ -78,3 +78,22 @@ def test_producer_counts_and_the_cache_counters():
     assert _value(registry, "babelq_jobs_cached_total", language="es") == 1
     assert _value(registry, "babelq_cache_hits_total", backend="redis") == 5
     assert _value(registry, "babelq_cache_misses_total", backend="redis") == 9
+
+
+def test_a_workers_metrics_are_on_this_machine_only_unless_configured():
+    """The shipped BABELQ_WORKER_METRICS_HOST: loopback, so another host cannot read them."""
+    from core.settings import load_settings
+
+    assert load_settings().worker_metrics_host == "127.0.0.1"
+    server = serve_metrics(CollectorRegistry(), _free_port(), load_settings().worker_metrics_host)
+    assert server is not None
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -229,3 +229,28 @@ def test_a_streamed_answer_in_the_default_language_shows_the_line_first(factory:
     batcher.close()
     assert heard and all(text.startswith(unanswered_notices()["tl"]) for text in heard)
     assert answer is not None and heard[-1] == answer.text
+
+
+def test_a_cached_answer_in_one_channels_default_language_is_not_another_channels(tmp_path: Path):
+    """Given Tagalog answered in English for "shop" (the "*" default) and in Spanish for "latam",
+    and the shop's answer in the cache, keyed as the worker keys it, expect the shop's next
+    customer to get it from the cache and the latam customer not."""
+    from persistence.answer_cache import answer_lookup
+
+    data = _table_data()
+    data["channels"] = {"*": "en", "latam": "es"}
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    settings = load_settings(var_dir=str(tmp_path), routes_file=str(routes))
+    upgrade(settings.store_url)
+    stack = build_stack(settings)
+    plan = Replies(stack.table, unanswered_notices()).plan("tl", "shop")  # what the worker answers in
+    handling = stack.table.handling("tl", "shop")
+    profile = stack.table.profiles[handling.profile]
+    answer_lookup(stack.cache, settings).put(profile, "tl", plan.language, TAGALOG, plan.shown("Sorry."))
+    with TestClient(create_app(stack)) as client:
+        shop = client.post("/v1/messages", json={"text": TAGALOG, "channel": "shop"})
+        latam = client.post("/v1/messages", json={"text": TAGALOG, "channel": "latam"})
+    stack.close()
+    assert shop.status_code == 200 and shop.json()["answer"] == plan.shown("Sorry.")
+    assert latam.status_code == 202 and stack.table.handling("tl", "latam").profile == handling.profile
