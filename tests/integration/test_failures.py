@@ -104,7 +104,8 @@ def test_a_store_that_goes_down_mid_request_is_a_503_and_the_key_is_taken_over_l
             api = in_process(client)
             # a request that reserved its key and then lost the store, before it could free the key
             abandoned = new_id()
-            assert idempotency.reserve(stack.factory, key, _hash(body), abandoned) is None
+            stored = idempotency.scoped_key("api", MessageIn(**body).channel, key)  # type: ignore[arg-type]
+            assert idempotency.reserve(stack.factory, stored, _hash(body), abandoned) is None
             proxy.cut()
             # raw: the Retry-After header, exactly as sent, is part of the contract
             down = client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
@@ -116,7 +117,7 @@ def test_a_store_that_goes_down_mid_request_is_a_503_and_the_key_is_taken_over_l
                 api.send(body["text"], language=body["language"], idempotency_key=key)
             assert busy.value.status == 409 and "in progress" in busy.value.detail
             # past ABANDONED_AFTER, the retry takes the key over and makes the job it names
-            _backdate_key(stack, key, idempotency.ABANDONED_AFTER + timedelta(seconds=1))
+            _backdate_key(stack, stored, idempotency.ABANDONED_AFTER + timedelta(seconds=1))
             taken = queued(api.send(body["text"], language=body["language"], idempotency_key=key))
             assert taken.job_id == abandoned
             again = api.send(body["text"], language=body["language"], idempotency_key=key)
