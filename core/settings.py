@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
 
     api_host: str = "127.0.0.1"
+    # The proxies whose X-Forwarded-For names the client (comma-separated addresses, or "*" where
+    # only a proxy can reach the API); empty: none, the client is the connection's peer. The
+    # per-address limit of new visitor sessions counts what this decides.
+    forwarded_allow_ips: str = ""
     api_port: int = Field(default=8000, ge=1, le=65535)
     flower_port: int = Field(default=5555, ge=1, le=65535)
     # A worker serves /metrics on this port (+ its GPU's index under --gpus); 0: not served.
@@ -147,6 +151,12 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when the broker lives inside this process (the single-machine stack)."""
         return self.broker_url.startswith("memory")
+
+    @property
+    def proxy_options(self) -> dict[str, object]:
+        """uvicorn's options for the proxies trusted (uvicorn alone would trust 127.0.0.1)."""
+        trusted = self.forwarded_allow_ips.strip()
+        return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
     @property
     def docs_served(self) -> bool:

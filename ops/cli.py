@@ -81,9 +81,17 @@ def api(
     if workers > 1:  # the processes' counters add up on /metrics, whichever one is scraped
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="babelq-metrics-")
     # Each process builds its own stack from the environment (ops.api_process), after it starts.
-    uvicorn.run("ops.api_process:create_api", factory=True, workers=workers, host=settings.api_host,
-                port=settings.api_port, log_level="info", access_log=access_log,
-                log_config=uvicorn_log_config(settings.log_format))  # fmt: skip
+    uvicorn.run(
+        "ops.api_process:create_api",
+        factory=True,
+        workers=workers,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        access_log=access_log,
+        log_config=uvicorn_log_config(settings.log_format),
+        **settings.proxy_options,  # type: ignore[arg-type]
+    )
 
 
 @app.command()

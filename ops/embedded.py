@@ -37,6 +37,7 @@ def run_embedded(settings: Settings) -> int:
             port=settings.api_port,
             log_level="info",
             log_config=uvicorn_log_config(settings.log_format),
+            **settings.proxy_options,  # type: ignore[arg-type]
         )
     )
     api = threading.Thread(target=server.run, name="babelq-api", daemon=True)

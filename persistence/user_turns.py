@@ -104,8 +104,9 @@ def _conversations(
 
 
 def _check_owner(turn: UserTurn, channel: str, visitor: str | None) -> None:
-    """A channel's integration writes into its channel's conversations; a visitor into its own."""
-    if channel != turn.job.channel or (turn.visitor is not None and visitor != turn.visitor):
+    """A channel's integration writes into its channel's conversations; a visitor's conversation
+    takes that visitor's messages only (no one else's text shows in it as the visitor's)."""
+    if channel != turn.job.channel or visitor != turn.visitor:
         raise ConversationNotFound(f"no conversation {turn.job.conversation_id}")
 
 

@@ -25,6 +25,7 @@ from producers.messages import MessageIn
 from producers.visitor_sessions import VisitorSessions, is_session_token
 
 CheckKey = Callable[[str], Caller]
+VISITOR_PREFIX = "visitor:"  # the user_ref of a visitor session's messages, and of no one else's
 
 
 class Access:
@@ -71,6 +72,10 @@ class Access:
         if message.user_ref is None:  # no user named: the key is the one user it speaks for
             who = f"key {caller.key_id} without user_ref"
             self._within(f"user-key:{caller.key_id}", channel.per_user, who)
+        elif message.user_ref.startswith(VISITOR_PREFIX):
+            raise NotPermitted(
+                f"a user_ref of {VISITOR_PREFIX!r} names a visitor session: only it posts as it"
+            )
         else:
             self.within_user_limit(caller.channel, message.user_ref)
         return message.model_copy(update={"channel": caller.channel})
@@ -79,13 +84,17 @@ class Access:
         """A visitor is one person: its own user limit, and it is the message's user."""
         if "channel" in message.model_fields_set and message.channel != caller.channel:
             raise NotPermitted(f"this session posts as channel {caller.channel!r}, not {message.channel!r}")
-        user_ref = f"visitor:{visitor}"
-        self.within_user_limit(caller.channel, user_ref)
-        return message.model_copy(update={"channel": caller.channel, "user_ref": user_ref})
+        limit = self.channels.get(caller.channel).per_user
+        self._within(f"session:{visitor}", limit, f"visitor session {visitor}")
+        return message.model_copy(
+            update={"channel": caller.channel, "user_ref": f"{VISITOR_PREFIX}{visitor}"}
+        )
 
     def within_user_limit(self, channel: str, user_ref: str) -> None:
+        """One user of a channel (its name's length first: a channel name may hold ':')."""
         limit = self.channels.get(channel).per_user
-        self._within(f"user:{channel}:{user_ref}", limit, f"user {user_ref!r} of channel {channel}")
+        who = f"user {user_ref!r} of channel {channel}"
+        self._within(f"user:{len(channel)}:{channel}:{user_ref}", limit, who)
 
     def within_read_limit(self, caller: Caller) -> None:
         """A read, a wait or a stream by a key: its channel's `reads` limit."""

@@ -41,7 +41,7 @@ from producers.partial_feed import PartialFeed
 from producers.readiness import Readiness
 from producers.route_ids import uuid_or_404
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
-from producers.security_headers import SecurityHeaders
+from producers.security_headers import DATA_HEADERS, SecurityHeaders
 from producers.session_routes import add_session_routes
 from producers.stream_slots import StreamSlots
 from producers.waiters import AnswerWaiters
@@ -107,6 +107,7 @@ def create_app(stack: ApiBackend) -> FastAPI:
     app.add_middleware(_LimitBody, max_bytes=body_limit_bytes(stack.settings.max_text_chars))
     app.add_middleware(SecurityHeaders)  # the outermost: on every answer, a refusal's too
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(OperationalError, _store_unavailable)
     app.add_exception_handler(InterfaceError, _store_unavailable)
     add_access_errors(app)
@@ -148,9 +149,23 @@ class _AsciiJSON(JSONResponse):
 
 
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422, in the same shape, that renders whatever the input was."""
+    """FastAPI's 422, in the same shape, that renders whatever the input was (a body that is
+    not JSON arrives as bytes that need not be UTF-8)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return _AsciiJSON({"detail": jsonable_encoder(errors)}, status_code=422)
+    readable = [
+        {**error, "input": error["input"].decode("utf-8", "replace")}
+        if isinstance(error.get("input"), bytes)
+        else error
+        for error in errors
+    ]
+    return _AsciiJSON({"detail": jsonable_encoder(readable)}, status_code=422)
+
+
+async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A bug's 500: logged with its traceback here, one line to the caller, and the same
+    security headers as every other answer (Starlette's own 500 is sent outside them)."""
+    log.error("unhandled error: %r", exc, exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500, headers=dict(DATA_HEADERS))
 
 
 async def _store_unavailable(_request: Request, exc: Exception) -> JSONResponse:
@@ -284,21 +299,33 @@ def _add_post_message(
         ),
         caller: Caller | None = Depends(callers.of),
     ) -> Accepted | JSONResponse:
-        if caller is not None:  # (no thread hop for an open request: it is not limited)
-            message = await threads.run(stack.access.admit, caller, message)
-        # A client's key within its channel (and a visitor's within its own session's): two
-        # callers' equal keys are two keys, and one learns nothing of another's jobs by them.
-        visitor = caller.visitor if caller is not None else None
-        namespace = "api" if visitor is None else f"visitor-{visitor}"
-        key = idempotency.scoped_key(namespace, message.channel, idempotency_key) if idempotency_key else None
-        submitted = await _submit_or_refuse(stack, threads, message, key, visitor)
+        # A waiting request holds its connection: past the cap it is refused before anything is stored.
         with callers.holding(caller, wait):
+            submitted = await _take(stack, threads, message, idempotency_key, caller)
             if isinstance(submitted, str):  # a retry: the job its key already names
                 return await _replay(stack, threads, waiters, submitted, wait)
             return await _reply(stack, threads, waiters, submitted, wait)
 
     route = _body_model(post_message, "message", message_model(settings.max_text_chars))
     app.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)(route)
+
+
+async def _take(
+    stack: ApiBackend,
+    threads: _Threads,
+    message: MessageIn,
+    idempotency_key: str | None,
+    caller: Caller | None,
+) -> Submitted | str:
+    """The message admitted for its caller (channel, limits) and submitted once."""
+    if caller is not None:  # (no thread hop for an open request: it is not limited)
+        message = await threads.run(stack.access.admit, caller, message)
+    # A client's key within its channel (and a visitor's within its own session's): two
+    # callers' equal keys are two keys, and one learns nothing of another's jobs by them.
+    visitor = caller.visitor if caller is not None else None
+    namespace = "api" if visitor is None else f"visitor-{visitor}"
+    key = idempotency.scoped_key(namespace, message.channel, idempotency_key) if idempotency_key else None
+    return await _submit_or_refuse(stack, threads, message, key, visitor)
 
 
 async def _submit_or_refuse(

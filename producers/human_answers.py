@@ -128,8 +128,9 @@ def _check_answerable(view: views.JobView, table: RoutingTable) -> None:
 
 
 def _outcome(view: views.JobView, answer: HumanAnswerIn, caller: Caller | None) -> ChatAnswer:
-    # An agent key's answers carry its name, whatever the body says: nobody answers as another.
-    agent = caller.name if caller is not None and caller.scope == "agent" and caller.name else answer.agent
+    # A key's answers carry its own name (an agent's, or "admin"), whatever the body says:
+    # nobody answers as another. Only a stack that needs no keys takes the body's name.
+    agent = answer.agent if caller is None else (caller.name if caller.scope == "agent" else caller.scope)
     return ChatAnswer(
         job_id=view.job_id, text=keepable_text(answer.text), language=view.language, status=JobStatus.DONE,
         model=f"{HUMAN_WORKER}:{agent}" if agent else HUMAN_WORKER, worker=HUMAN_WORKER,

@@ -24,6 +24,9 @@ DOCS_CSP = (
 )
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
+SAME_FOR_ALL = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+# What an answer sent outside this middleware (a 500 from Starlette's error middleware) carries.
+DATA_HEADERS = {"Content-Security-Policy": DATA_CSP, **SAME_FOR_ALL}
 
 
 def policy_for(path: str) -> str:
@@ -48,8 +51,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["Content-Security-Policy"] = policy
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
+                headers.update(SAME_FOR_ALL)
             await send(message)
 
         await self.app(scope, receive, with_headers)

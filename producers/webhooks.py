@@ -31,6 +31,7 @@ from typing import Any
 
 from core.channels import Webhook
 from core.errors import BadSignature, InvalidInput
+from producers.messages import storable
 
 # A timestamp header: Unix seconds (up to 12 digits: int() of thousands of digits is slow, and
 # over 4,300 it raises).
@@ -159,19 +160,33 @@ def _json(body: bytes) -> dict[str, Any]:
     return data
 
 
+MAX_ID_CHARS = 255  # a user, chat, room or event id; longer is no provider's
+
+
 def _text_field(data: Mapping[str, Any], name: str) -> str:
+    """A non-empty string (or an integer id) that a store can keep: no NUL, no lone surrogate."""
     value = data.get(name)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{name!r} must be a non-empty string")
+    try:
+        return storable(value, repr(name))
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def _id_field(data: Mapping[str, Any], name: str) -> str:
+    value = _text_field(data, name)
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidInput(f"{name!r} is over {MAX_ID_CHARS} characters")
     return value
 
 
 def _generic(channel: str, data: dict[str, Any], ids: ChatIds) -> Incoming:
-    user = _text_field(data, "user")
-    chat = _text_field(data, "chat") if data.get("chat") is not None else user
-    event = _text_field(data, "event_id") if data.get("event_id") is not None else None
+    user = _id_field(data, "user")
+    chat = _id_field(data, "chat") if data.get("chat") is not None else user
+    event = _id_field(data, "event_id") if data.get("event_id") is not None else None
     language, locale = data.get("language"), data.get("locale")
     if language is not None and not isinstance(language, str):
         raise InvalidInput("'language' must be a string")
@@ -188,9 +203,9 @@ def _telegram(channel: str, update: dict[str, Any], ids: ChatIds) -> Incoming | 
     sender, chat = message.get("from") or {}, message.get("chat") or {}
     if not isinstance(sender, dict) or not isinstance(chat, dict) or sender.get("is_bot"):
         return Reply({"ok": True, "ignored": "not from a person"})
-    chat_id = _text_field(chat, "id")
-    update_id = _text_field(update, "update_id")
-    user = _text_field(sender, "id") if sender.get("id") is not None else chat_id
+    chat_id = _id_field(chat, "id")
+    update_id = _id_field(update, "update_id")
+    user = _id_field(sender, "id") if sender.get("id") is not None else chat_id
     locale = sender.get("language_code")  # the language the user set in Telegram
     return Incoming(
         message["text"], user, ids.conversation(channel, chat_id), update_id, None, chat_id,
@@ -204,20 +219,22 @@ SLACK_SKIPPED_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "
 def _slack(channel: str, data: dict[str, Any], ids: ChatIds) -> Incoming | Reply:
     kind = data.get("type")
     if kind == "url_verification":
-        return Reply({"challenge": _text_field(data, "challenge")})
+        return Reply({"challenge": _id_field(data, "challenge")})
     if kind != "event_callback":
         raise InvalidInput(f"unknown Slack request type {kind!r}")
     event = data.get("event")
     if not isinstance(event, dict) or event.get("type") not in ("message", "app_mention"):
         return Reply({"ok": True, "ignored": "not a message event"})
-    if event.get("bot_id") or event.get("subtype") in SLACK_SKIPPED_SUBTYPES or not event.get("text"):
+    subtype = event.get("subtype")
+    skipped = not isinstance(subtype, str | None) or subtype in SLACK_SKIPPED_SUBTYPES
+    if event.get("bot_id") or skipped or not event.get("text"):
         return Reply({"ok": True, "ignored": "not a person's new message"})  # never answer ourselves
-    room = _text_field(event, "channel")
+    room = _id_field(event, "channel")
     # A thread is a conversation of its own; the rest of a room (a DM, a channel) is one.
     conversation = ids.conversation(
-        channel, f"{room}:{event['thread_ts']}" if event.get("thread_ts") else room
+        channel, f"{room}:{_id_field(event, 'thread_ts')}" if event.get("thread_ts") else room
     )
     return Incoming(
-        _text_field(event, "text"), _text_field(event, "user"), conversation,
-        _text_field(data, "event_id"), None, room,
+        _text_field(event, "text"), _id_field(event, "user"), conversation,
+        _id_field(data, "event_id"), None, room,
     )  # fmt: skip

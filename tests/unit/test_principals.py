@@ -75,9 +75,11 @@ def test_a_visitor_reaches_its_own_conversations_and_no_other_visitors(desk: Des
         assert desk.http.get(path, headers=bob).status_code == 404, path
     intrusion = {"text": "Let me in", "conversation_id": conversation}
     assert desk.http.post("/v1/messages", json=intrusion, headers=bob).status_code == 404
-    # The channel serving the visitor (its integration) reads the conversation; another does not.
+    # The channel serving the visitor (its integration) reads the conversation; another does not;
+    # and no one but the visitor writes into it (no text shows in it as the visitor's but its own).
     assert desk.http.get(f"/v1/conversations/{conversation}", headers=desk.as_("web")).status_code == 200
     assert desk.http.get(f"/v1/conversations/{conversation}", headers=desk.as_("shop")).status_code == 404
+    assert desk.http.post("/v1/messages", json=intrusion, headers=desk.as_("web")).status_code == 404
 
 
 def test_two_visitors_equal_idempotency_keys_are_two_jobs(desk: Desk):
@@ -189,3 +191,14 @@ def test_keys_create_takes_the_scope_and_name(tmp_path: Path, monkeypatch: pytes
     assert '"scope": "agent"' in listed.output and '"name": "Ana"' in listed.output
     refused = CliRunner().invoke(app, ["keys", "create", "--channel", "shop", "--scope", "agent"])
     assert refused.exit_code != 0 and "needs --name" in str(refused.exception)  # main() prints it
+
+
+def test_an_admins_answers_are_signed_admin_whatever_the_body_says(desk: Desk):
+    handed = desk.http.post(
+        "/v1/messages", json={"text": TAGALOG, "user_ref": "u-8"}, headers=desk.as_("shop")
+    )
+    answer = {"text": "Pasensya na po.", "agent": "Ana"}
+    answered = desk.http.post(
+        f"/v1/jobs/{handed.json()['job_id']}/answer", json=answer, headers=desk.as_("admin")
+    )
+    assert answered.status_code == 200 and answered.json()["model"] == "human:admin"

@@ -143,3 +143,25 @@ def test_reads_are_limited_per_key(tmp_path: Path):
             f"/v1/jobs/{job.job_id}/events", headers={"Authorization": f"Bearer {keys['shop']}"}
         )
         assert events.status_code == 429
+
+
+def test_one_channels_users_are_not_anothers_whose_name_holds_a_colon(tmp_path: Path):
+    """Given channels "shop:eu" and "shop", expect "shop:eu"'s user "ana" and "shop"'s user
+    "eu:ana" to be two users with two buckets."""
+    from persistence import api_keys
+    from tests.unit.test_api_access import _factory
+
+    path = _channels_file(tmp_path, 'channels:\n  "*": {per_user: {per_minute: 1, burst: 1}}\n')
+    with api(tmp_path, channels_file=str(path)) as (http, _keys):
+        factory = _factory(tmp_path)
+        eu = Client(http=http, api_key=api_keys.create(factory, "shop:eu"))
+        shop = Client(http=http, api_key=api_keys.create(factory, "shop"))
+        shop.send("Where is my parcel?", user_ref="eu:ana")
+        eu.send("Where is my parcel?", user_ref="ana")  # not limited by the other channel's user
+
+
+def test_a_key_cannot_post_as_a_visitor_session(tmp_path: Path):
+    with api(tmp_path) as (http, keys):
+        with pytest.raises(ApiError) as refused:
+            Client(http=http, api_key=keys["shop"]).send("Hi", user_ref="visitor:0123abcd")
+        assert refused.value.status == 403

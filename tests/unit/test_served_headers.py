@@ -46,3 +46,40 @@ def test_production_settings_serve_no_docs():
         env="production", broker_url="redis://127.0.0.1:6379/0", database_url="postgresql+psycopg://x@h/db"
     )
     assert production.docs_served is False and load_settings().docs_served is True
+
+
+def test_a_body_that_is_not_json_is_422_whatever_its_bytes(tmp_path: Path):
+    with api(tmp_path) as (http, _keys):
+        reply = http.post("/v1/messages", content=b"\xff\xfe", headers={"Content-Type": "text/plain"})
+    assert reply.status_code == 422 and reply.headers["content-security-policy"] == DATA_CSP
+
+
+def test_a_bugs_500_carries_the_headers_and_no_traceback(tmp_path: Path):
+    from fastapi.testclient import TestClient
+
+    from core.settings import load_settings
+    from ops.stack import build_stack
+    from persistence.migrate import upgrade
+    from producers.api import create_app
+
+    settings = load_settings(var_dir=str(tmp_path))
+    upgrade(settings.store_url)
+    stack = build_stack(settings)
+    app = create_app(stack)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug, with internal details")
+
+    with TestClient(app, raise_server_exceptions=False) as http:
+        reply = http.get("/boom")
+    stack.close()
+    assert reply.status_code == 500 and reply.json() == {"detail": "internal error"}
+    assert reply.headers["content-security-policy"] == DATA_CSP and "internal details" not in reply.text
+
+
+def test_no_proxy_is_trusted_unless_configured():
+    from core.settings import load_settings
+
+    assert load_settings().proxy_options == {"proxy_headers": False, "forwarded_allow_ips": None}
+    assert load_settings(forwarded_allow_ips="10.0.0.5").proxy_options["proxy_headers"] is True

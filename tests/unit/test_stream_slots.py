@@ -67,3 +67,20 @@ def test_a_stream_the_client_leaves_gives_its_slot_back(tmp_path: Path):
             with http.stream("GET", f"/v1/jobs/{job.job_id}/events", headers=auth) as events:
                 assert events.status_code == 200
                 assert next(events.iter_lines()).startswith("event: status")
+
+
+def test_a_post_that_would_wait_past_the_cap_is_refused_before_it_is_stored(tmp_path: Path):
+    with api(tmp_path, max_streams_per_caller=1) as (http, keys):
+        shop = Client(http=http, api_key=keys["shop"])
+        job = shop.send("Where is my parcel?", user_ref="ana")
+        auth = {"Authorization": f"Bearer {keys['shop']}"}
+        holder = threading.Thread(
+            target=http.get, args=(f"/v1/jobs/{job.job_id}?wait=2",), kwargs={"headers": auth}
+        )
+        holder.start()
+        time.sleep(0.5)
+        body = {"text": "And now?", "conversation_id": job.conversation_id, "user_ref": "ana"}
+        refused = http.post("/v1/messages?wait=5", json=body, headers=auth)
+        holder.join()
+        assert refused.status_code == 429
+        assert len(shop.conversation(job.conversation_id).turns) == 1  # nothing of it was stored

@@ -256,3 +256,29 @@ def test_malformed_webhooks_are_4xx_and_store_nothing(hooks, tmp_path: Path):
     reply = hooks.post("/v1/channels/shop/webhook", content=nested, headers=signed)
     assert reply.status_code == 422 and "Traceback" not in reply.text
     assert _rows(tmp_path, "jobs") == 0 and _rows(tmp_path, "conversations") == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"chat": "room\u0000-1"},  # PostgreSQL keeps no NUL: refused before anything is stored
+        {"chat": "\ud800"},  # a lone surrogate has no UTF-8 form
+        {"user": "\ud800"},
+        {"event_id": "e\u0000"},
+        {"event_id": "e" * 300},
+    ],
+)
+def test_ids_a_store_cannot_keep_are_422_and_store_nothing(hooks, tmp_path: Path, fields):
+    body = {"text": "Where is my order?", "user": "u-1", **fields}
+    raw = json.dumps(body).encode()  # ASCII escapes: the JSON is valid, the strings are not storable
+    now = int(time.time())
+    headers = {"x-babelq-timestamp": str(now), "x-babelq-signature": sign_generic(SECRET, raw, now)}
+    reply = hooks.post("/v1/channels/shop/webhook", content=raw, headers=headers)
+    assert reply.status_code == 422, reply.text
+    assert _rows(tmp_path, "jobs") == 0 and _rows(tmp_path, "conversations") == 0
+
+
+def test_a_slack_event_of_an_odd_shape_is_ignored_not_an_error():
+    event = {"type": "message", "user": "U1", "text": "hi", "channel": "D9", "subtype": ["x"]}
+    raw, headers = _slack({"type": "event_callback", "event_id": "Ev3", "event": event})
+    assert isinstance(read_webhook("sl", SLACK, SECRET, raw, headers, NOW, IDS), Reply)
