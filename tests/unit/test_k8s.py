@@ -83,7 +83,8 @@ def test_every_resource_validates_against_its_schema(folder: str):
     kinds = {(r["kind"], r["metadata"]["name"]) for r in resources}
     assert {("Deployment", "babelq-api"), ("Service", "babelq-api"), ("PodDisruptionBudget", "babelq-api"),
             ("Deployment", "babelq-worker"), ("Job", "babelq-migrate"), ("Deployment", "babelq-flower"),
-            ("ScaledObject", "babelq-worker"), ("ConfigMap", "babelq-config")} <= kinds  # fmt: skip
+            ("ScaledObject", "babelq-worker"), ("ConfigMap", "babelq-config"),
+            ("NetworkPolicy", "babelq-default-deny-ingress")} <= kinds  # fmt: skip
     for resource in resources:
         if resource["apiVersion"].startswith("keda.sh/"):
             jsonschema.validate(resource, _keda_schema())
@@ -91,11 +92,69 @@ def test_every_resource_validates_against_its_schema(folder: str):
             kubernetes_validate.validate(resource, KUBERNETES, strict=True)
 
 
+STORE_URLS = {"BABELQ_BROKER_URL", "BABELQ_DATABASE_URL", "BABELQ_REDIS_URL"}
+SECRETS_USED = {
+    "api": STORE_URLS | {"BABELQ_SECRET_KEY"},
+    "worker": STORE_URLS,
+    "model": set(),
+    "deliverer": STORE_URLS,
+    "flower": {"BABELQ_BROKER_URL", "BABELQ_FLOWER_BASIC_AUTH"},
+    "migrate": {"BABELQ_DATABASE_URL"},
+}
+
+
+def _pods(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in resources if r["kind"] in ("Deployment", "Job")]
+
+
+def _secret_keys(container: dict[str, Any]) -> set[str]:
+    refs = [item.get("valueFrom", {}).get("secretKeyRef") for item in container.get("env", [])]
+    assert not [source for source in container.get("envFrom", []) if "secretRef" in source]  # not all of it
+    return {ref["key"] for ref in refs if ref is not None}
+
+
 def test_secrets_are_referenced_never_written():
     resources = render(K8S / "base")
     assert not [r for r in resources if r["kind"] == "Secret"]
-    api = next(r for r in resources if r["metadata"]["name"] == "babelq-api" and r["kind"] == "Deployment")
-    assert {"secretRef": {"name": "babelq-secrets"}} in _containers(api)[0]["envFrom"]
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/gpu"])
+def test_each_container_gets_only_the_secret_keys_it_uses(folder: str):
+    containers = [container for pod in _pods(render(K8S / folder)) for container in _containers(pod)]
+    assert {c["name"] for c in containers} == set(SECRETS_USED)
+    for container in containers:
+        assert _secret_keys(container) == SECRETS_USED[container["name"]], container["name"]
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/gpu"])
+def test_every_pod_runs_as_non_root_on_a_read_only_root_with_nothing_to_escalate(folder: str):
+    for pod in _pods(render(K8S / folder)):
+        spec = pod["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        writable = {volume["name"] for volume in spec["volumes"] if "emptyDir" in volume}
+        for container in _containers(pod):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            mounted = {mount["mountPath"] for mount in container["volumeMounts"] if mount["name"] in writable}
+            assert {"/tmp", "/app/var", "/home/babelq"} <= mounted, container["name"]  # where it writes
+
+
+def test_only_the_api_is_reachable_from_outside():
+    policies = {
+        r["metadata"]["name"]: r["spec"] for r in render(K8S / "base") if r["kind"] == "NetworkPolicy"
+    }
+    deny = policies.pop("babelq-default-deny-ingress")
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}  # every pod, no rule: nothing in
+    from_anywhere = [
+        spec for spec in policies.values() if any("from" not in rule for rule in spec["ingress"])
+    ]
+    assert [spec["podSelector"] for spec in from_anywhere] == [
+        {"matchLabels": {"app.kubernetes.io/name": "babelq-api"}}
+    ]
+    scrape = policies["babelq-prometheus-scrape"]["ingress"][0]
+    assert [peer.keys() for peer in scrape["from"]] == [{"namespaceSelector": None}.keys()]
 
 
 def test_gpu_workers_ask_for_one_gpu_each_and_cpu_workers_for_none():
