@@ -29,9 +29,11 @@ def _turn(conversation_id: str, channel: str, visitor: str | None = None, new: b
     return UserTurn(job, "explicit", new, visitor)
 
 
-def _count(factory: SessionFactory, model: type) -> int:
+def _count(factory: SessionFactory, model: type[Job] | type[Message], conversation_id: str) -> int:
+    """Rows of this conversation only: the PostgreSQL database is shared by the whole run."""
+    query = select(func.count()).select_from(model).where(model.conversation_id == conversation_id)
     with factory() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+        return int(session.scalar(query) or 0)
 
 
 def _owner(factory: SessionFactory, conversation_id: str) -> tuple[str, str | None]:
@@ -48,7 +50,7 @@ def test_another_channels_turn_is_refused_and_stores_nothing(factory: SessionFac
         record_user_turns(factory, [_turn(cid, "other", new=False)])
     with pytest.raises(ConversationNotFound):  # claiming the id is new changes nothing
         record_user_turns(factory, [_turn(cid, "other", new=True)])
-    assert (_count(factory, Job), _count(factory, Message)) == (1, 1)
+    assert (_count(factory, Job, cid), _count(factory, Message, cid)) == (1, 1)
     assert record_user_turns(factory, [_turn(cid, "telegram", new=False)]) == [False]
     assert _owner(factory, cid) == ("telegram", None)
 
