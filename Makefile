@@ -38,6 +38,7 @@ run: install
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy core routing persistence transport producers workers ops
 	$(BIN)/lint-imports
 

@@ -24,8 +24,11 @@ def bench_runs(path: Path) -> list[Run]:
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
         runs = data.get("runs") or [data]
-        return [Run(float(r["offered_rate"]), float(r["throughput_jobs_s"]), float(r["latency_ms"]["p99"]))
-                for r in runs if r.get("latency_ms") and r["latency_ms"].get("p99") is not None]  # fmt: skip
+        return [
+            Run(float(r["offered_rate"]), float(r["throughput_jobs_s"]), float(r["latency_ms"]["p99"]))
+            for r in runs
+            if r.get("latency_ms") and r["latency_ms"].get("p99") is not None
+        ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"{path}: not a babelq bench.json ({exc})") from exc
 

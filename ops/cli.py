@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from ops.stack import Stack
     from persistence.db import SessionFactory
 
-app = typer.Typer(help="babelq: multilingual customer-service chat over a queue of GPU workers.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
+app = typer.Typer(
+    help="babelq: multilingual customer-service chat over a queue of GPU workers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 model_app = typer.Typer(help="The model workers run.", no_args_is_help=True)
 db_app = typer.Typer(help="The store (SQLite or PostgreSQL).", no_args_is_help=True)
 app.add_typer(model_app, name="model")
@@ -291,8 +294,13 @@ def batch_policy(
     _require_real_broker(settings, "batch-policy")
     celery = create_celery_app(settings, load_table(settings.routes_file))
     nodes = [d.strip() for d in destination.split(",") if d.strip()] or None
-    replies = broadcast_policy(celery, nodes, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                               max_batch_tokens=max_batch_tokens)  # fmt: skip
+    replies = broadcast_policy(
+        celery,
+        nodes,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_batch_tokens=max_batch_tokens,
+    )
     if not replies:
         raise BabelqError("no worker replied")
     typer.echo(json.dumps(replies, indent=2))
@@ -383,18 +391,36 @@ def bench(
     if path not in ("http", "publish") or runner not in ("default", "null"):
         raise BabelqError("--path is http or publish; --runner is default or null")
     sizes = _int_list(direct_batch_sizes, "--direct-batch-sizes")
-    options = BenchOptions(path=path, runner=runner, rate=rate, sweep=sweep, duration_s=duration,  # type: ignore[arg-type]
-                           dataset=dataset, out=out, external=external, direct_batch_sizes=sizes,
-                           waiters=waiters)  # fmt: skip
+    options = BenchOptions(
+        path=path,
+        runner=runner,
+        rate=rate,
+        sweep=sweep,
+        duration_s=duration,  # type: ignore[arg-type]
+        dataset=dataset,
+        out=out,
+        external=external,
+        direct_batch_sizes=sizes,
+        waiters=waiters,
+    )
     settings = _settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request drowns the bar
     if runner == "default":
         ensure_model(settings)
     with bench_progress() as progress:
         result = run_bench(settings, options, progress)
-    keys = ("offered_rate", "throughput_jobs_s", "direct_best_jobs_s", "direct_jobs_s", "efficiency",
-            "efficiency_same_engine", "latency_ms", "queue_wait_ms", "heard_after_stored_ms",
-            "processes")  # fmt: skip
+    keys = (
+        "offered_rate",
+        "throughput_jobs_s",
+        "direct_best_jobs_s",
+        "direct_jobs_s",
+        "efficiency",
+        "efficiency_same_engine",
+        "latency_ms",
+        "queue_wait_ms",
+        "heard_after_stored_ms",
+        "processes",
+    )
     typer.echo(json.dumps({k: result[k] for k in keys}, indent=2))
     typer.echo(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
 
@@ -419,10 +445,16 @@ def tune(
     from ops.tune_table import tune_table
 
     options = TuneOptions(
-        profile=profile, engines=_str_list(engines), batch_sizes=_int_list(batch_sizes, "--batch-sizes"),
+        profile=profile,
+        engines=_str_list(engines),
+        batch_sizes=_int_list(batch_sizes, "--batch-sizes"),
         waits_ms=_float_list(max_waits_ms, "--max-waits-ms"),
-        dtypes=_str_list(dtypes), jobs=jobs, p99_target_ms=p99_target_ms, write=write, out=out,
-    )  # fmt: skip
+        dtypes=_str_list(dtypes),
+        jobs=jobs,
+        p99_target_ms=p99_target_ms,
+        write=write,
+        out=out,
+    )
     settings = _settings()
     ensure_model(settings)
     result = run_tune(settings, options, lambda step: typer.echo(f"measuring {step}", err=True))
@@ -584,8 +616,9 @@ def faults(
         typer.echo(json.dumps(measure_sweep_cost(settings, sweep_cost).as_dict(), indent=2))
         return
     ensure_model(settings)
-    setup = fault_setup(settings, broker or ["redis", "amqp"], out.parent / "work", worker_program, jobs,
-                        set_ or [])  # fmt: skip
+    setup = fault_setup(
+        settings, broker or ["redis", "amqp"], out.parent / "work", worker_program, jobs, set_ or []
+    )
     rows = run_faults(setup, scenario or [], out)
     typer.echo(render(rows))
     raise typer.Exit(0 if all(row.met for row in rows) else 1)

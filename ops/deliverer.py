@@ -72,8 +72,13 @@ def run_deliverer(settings: Settings, concurrency: int, hostname: str) -> int:
         with delivering(stack) as app:
             declare_queues(app)
             log.info("deliverer %s serves %s with %d threads", hostname, DELIVERY_QUEUE, concurrency)
-            worker = app.Worker(hostname=hostname, queues=[DELIVERY_QUEUE], pool_cls="threads",
-                                concurrency=concurrency, loglevel="INFO")  # fmt: skip
+            worker = app.Worker(
+                hostname=hostname,
+                queues=[DELIVERY_QUEUE],
+                pool_cls="threads",
+                concurrency=concurrency,
+                loglevel="INFO",
+            )
             worker.start()
             return int(worker.exitcode or 0)
     finally:

@@ -46,9 +46,15 @@ def run_embedded(settings: Settings) -> int:
     try:
         with delivering(stack):  # answers pushed to channels, by the same worker's pool
             return run_worker(
-                settings, stack.table, app=stack.celery, name="embedded", cache=stack.cache,
-                notices=stack.notices, partials=stack.partials, extra_queues=[DELIVERY_QUEUE],
-            )  # fmt: skip
+                settings,
+                stack.table,
+                app=stack.celery,
+                name="embedded",
+                cache=stack.cache,
+                notices=stack.notices,
+                partials=stack.partials,
+                extra_queues=[DELIVERY_QUEUE],
+            )
     finally:
         server.should_exit = True
         api.join(timeout=10)

@@ -17,9 +17,13 @@ LOCAL_BROKERS = {"redis": "redis://127.0.0.1:6379/0", "amqp": "amqp://guest:gues
 
 
 def fault_setup(
-    settings: Settings, brokers: Sequence[str], workdir: Path, worker_program: str, jobs: int,
+    settings: Settings,
+    brokers: Sequence[str],
+    workdir: Path,
+    worker_program: str,
+    jobs: int,
     overrides: Sequence[str],
-) -> FaultSetup:  # fmt: skip
+) -> FaultSetup:
     """The suite's setup from the settings (store, model) and the command's options."""
     if not brokers or any(broker not in LOCAL_BROKERS for broker in brokers):
         raise ConfigurationError(f"--broker is one or more of {sorted(LOCAL_BROKERS)}")
@@ -27,11 +31,15 @@ def fault_setup(
     if not settings.embedded and settings.broker_url.split(":", 1)[0] in ("redis", "amqp"):
         urls[settings.broker_url.split(":", 1)[0]] = settings.broker_url
     return FaultSetup(
-        brokers=urls, database_url=settings.store_url, model=settings.model, workdir=workdir,
-        worker_program=tuple(shlex.split(worker_program)), jobs=jobs,
+        brokers=urls,
+        database_url=settings.store_url,
+        model=settings.model,
+        workdir=workdir,
+        worker_program=tuple(shlex.split(worker_program)),
+        jobs=jobs,
         # every scenario has its own var dir; the prepared default model is shared
         settings={"model_cache_dir": str(settings.models_dir), **_overrides(overrides)},
-    )  # fmt: skip
+    )
 
 
 def run_faults(setup: FaultSetup, names: Sequence[str], out: Path) -> list[Row]:

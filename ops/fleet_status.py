@@ -27,10 +27,16 @@ def _row(node: str, snapshot: dict[str, Any]) -> tuple[str, ...]:
         return (node, "-", "-", "-", "-", "-", "-", "-", str(snapshot["error"]))
     queues = ",".join(snapshot["queues"]) + ("" if snapshot["consuming"] else " (paused)")
     return (
-        node, queues, snapshot["device"], snapshot["dtype"], snapshot["breaker"],
-        str(snapshot["consecutive_failures"]), str(snapshot["in_flight"]),
-        _age(snapshot["last_batch_age_s"], snapshot["last_batch_size"]), _gpu(snapshot["gpu"]),
-    )  # fmt: skip
+        node,
+        queues,
+        snapshot["device"],
+        snapshot["dtype"],
+        snapshot["breaker"],
+        str(snapshot["consecutive_failures"]),
+        str(snapshot["in_flight"]),
+        _age(snapshot["last_batch_age_s"], snapshot["last_batch_size"]),
+        _gpu(snapshot["gpu"]),
+    )
 
 
 def _age(age_s: float | None, size: int) -> str:

@@ -38,8 +38,13 @@ def ensure_model(settings: Settings) -> None:
 @contextmanager
 def bench_progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """A progress bar per benchmark run: `make(label, total)` returns the `advance(n)` to call."""
-    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True)) as progress:  # fmt: skip
+    with Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as progress:
 
         def make(label: str, total: int) -> Callable[[int], None]:
             task = progress.add_task(label, total=total)

@@ -32,8 +32,10 @@ def devices(benches: dict[str, str], prices: dict[str, str], p99_ms: float) -> l
             f"give a --price for each --bench (benches {sorted(benches)}, prices {sorted(prices)})"
         )
     try:
-        return [Device(name, capacity_jobs_s(bench_runs(Path(path)), p99_ms), float(prices[name]))
-                for name, path in benches.items()]  # fmt: skip
+        return [
+            Device(name, capacity_jobs_s(bench_runs(Path(path)), p99_ms), float(prices[name]))
+            for name, path in benches.items()
+        ]
     except ValueError as exc:
         raise InvalidInput(f"a --price is not a number: {exc}") from exc
 
@@ -61,13 +63,32 @@ def run_plan(kinds: list[Device], daily: float, shape: tuple[float, ...] | None,
 
 
 def _report(plans: list[Plan], daily: float, demand: tuple[float, ...]) -> dict[str, object]:
-    return {"daily_requests": daily, "qps_by_hour": demand, "plans": [
-        {**asdict(p), "daily_cost_scaled": p.daily_cost_scaled, "daily_cost_static": p.daily_cost_static,
-         "cost_per_qps_month": p.cost_per_qps_month} for p in plans]}  # fmt: skip
+    return {
+        "daily_requests": daily,
+        "qps_by_hour": demand,
+        "plans": [
+            {
+                **asdict(p),
+                "daily_cost_scaled": p.daily_cost_scaled,
+                "daily_cost_static": p.daily_cost_static,
+                "cost_per_qps_month": p.cost_per_qps_month,
+            }
+            for p in plans
+        ],
+    }
 
 
-COLUMNS = ("device", "jobs/s a device (at P99)", "$/device-h", "devices at peak", "device-h/day scaled",
-           "device-h/day static", "$/day scaled", "$/day static", "$ per QPS-month")  # fmt: skip
+COLUMNS = (
+    "device",
+    "jobs/s a device (at P99)",
+    "$/device-h",
+    "devices at peak",
+    "device-h/day scaled",
+    "device-h/day static",
+    "$/day scaled",
+    "$/day static",
+    "$ per QPS-month",
+)
 
 
 def _table(plans: list[Plan], daily: float) -> Table:
@@ -76,10 +97,16 @@ def _table(plans: list[Plan], daily: float) -> Table:
         table.add_column(column, justify="right")
     for p in plans:
         table.add_row(
-            p.device.name, f"{p.device.capacity_jobs_s:.2f}", f"{p.device.price_per_hour:.2f}",
-            str(p.devices_at_peak), str(p.device_hours_scaled), str(p.device_hours_static),
-            f"{p.daily_cost_scaled:,.2f}", f"{p.daily_cost_static:,.2f}", f"{p.cost_per_qps_month:,.2f}",
-        )  # fmt: skip
+            p.device.name,
+            f"{p.device.capacity_jobs_s:.2f}",
+            f"{p.device.price_per_hour:.2f}",
+            str(p.devices_at_peak),
+            str(p.device_hours_scaled),
+            str(p.device_hours_static),
+            f"{p.daily_cost_scaled:,.2f}",
+            f"{p.daily_cost_static:,.2f}",
+            f"{p.cost_per_qps_month:,.2f}",
+        )
     return table
 
 

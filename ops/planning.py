@@ -11,8 +11,32 @@ from dataclasses import dataclass
 
 # A customer-service day, by local hour (relative; normalised): quiet nights, a morning rise, a
 # busy day and evening. The peak hour carries 1.7x the mean.
-DEFAULT_SHAPE = (0.3, 0.2, 0.15, 0.15, 0.2, 0.4, 0.8, 1.2, 1.5, 1.6, 1.65, 1.65,
-                 1.6, 1.6, 1.6, 1.55, 1.5, 1.4, 1.3, 1.2, 1.0, 0.8, 0.6, 0.45)  # fmt: skip
+DEFAULT_SHAPE = (
+    0.3,
+    0.2,
+    0.15,
+    0.15,
+    0.2,
+    0.4,
+    0.8,
+    1.2,
+    1.5,
+    1.6,
+    1.65,
+    1.65,
+    1.6,
+    1.6,
+    1.6,
+    1.55,
+    1.5,
+    1.4,
+    1.3,
+    1.2,
+    1.0,
+    0.8,
+    0.6,
+    0.45,
+)
 DEFAULT_DAILY = 1_000_000
 HIGH_LOAD = 0.8  # the scaling rules' line: devices are planned so that no hour runs above it
 HOURS_A_MONTH = 730

@@ -101,9 +101,13 @@ def report_data(report: AccuracyReport) -> dict[str, object]:
     """The report as plain data (what --out writes)."""
     confusion = sorted(report.confusion().items())
     return {
-        "total": report.total, "correct": report.correct, "accuracy": report.accuracy,
-        "by_kind": report.by_kind, "by_language": report.by_language,
+        "total": report.total,
+        "correct": report.correct,
+        "accuracy": report.accuracy,
+        "by_kind": report.by_kind,
+        "by_language": report.by_language,
         "confusion": [{"expected": e, "answered": g, "cases": n} for (e, g), n in confusion],
-        "misses": [{"text": m.text, "expected": m.expected, "answered": m.got, "kind": m.kind}
-                   for m in report.misses],
-    }  # fmt: skip
+        "misses": [
+            {"text": m.text, "expected": m.expected, "answered": m.got, "kind": m.kind} for m in report.misses
+        ],
+    }

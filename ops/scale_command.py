@@ -37,8 +37,12 @@ def _get(prometheus: str, path: str, params: dict[str, str]) -> Any:
 
 
 def load_samples(prometheus: str, capacity_jobs_s: float, now: datetime) -> list[Sample]:
-    params = {"query": LOAD_QUERY.format(capacity=capacity_jobs_s), "start": str((now - HISTORY).timestamp()),
-              "end": str(now.timestamp()), "step": str(STEP_S)}  # fmt: skip
+    params = {
+        "query": LOAD_QUERY.format(capacity=capacity_jobs_s),
+        "start": str((now - HISTORY).timestamp()),
+        "end": str(now.timestamp()),
+        "step": str(STEP_S),
+    }
     result = _get(prometheus, "/api/v1/query_range", params)
     values = result[0]["values"] if result else []
     zone = now.tzinfo
@@ -81,8 +85,18 @@ def decide(
 def apply_command(decision: Decision, target: str, name: str, compose_file: Path) -> list[str]:
     """The command that sets the fleet to `decision.workers` (compose service or k8s deployment)."""
     if target == "compose":
-        return ["docker", "compose", "-f", str(compose_file), "up", "-d", "--no-recreate", "--scale",
-                f"{name}={decision.workers}", name]  # fmt: skip
+        return [
+            "docker",
+            "compose",
+            "-f",
+            str(compose_file),
+            "up",
+            "-d",
+            "--no-recreate",
+            "--scale",
+            f"{name}={decision.workers}",
+            name,
+        ]
     if target == "k8s":
         return ["kubectl", "scale", f"deployment/{name}", f"--replicas={decision.workers}"]
     raise InvalidInput(f"--apply must be compose or k8s, got {target!r}")

@@ -82,10 +82,15 @@ def build_stack(settings: Settings, celery: Celery | None = None, secret: bytes 
     counters, registry = _registry(settings, table, app, cache)
     partials = open_partial_answers(settings)
     intake = Intake(
-        table, detector, factory, partial(publish_job, app), answer_lookup(cache, settings),
-        default_deadline_s=settings.job_deadline_s, metrics=ProducerMetrics(counters),
+        table,
+        detector,
+        factory,
+        partial(publish_job, app),
+        answer_lookup(cache, settings),
+        default_deadline_s=settings.job_deadline_s,
+        metrics=ProducerMetrics(counters),
         mark_streamed=partials.want,
-    )  # fmt: skip
+    )
     notices = open_answer_notices(settings)
     key = secret if secret is not None else secrets.token_bytes(32)
     access = build_access(settings, factory, VisitorSessions(key, settings.visitor_session_ttl_s))

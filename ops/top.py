@@ -35,10 +35,17 @@ def queue_rows(depths: Sequence[Depth], finished: Sequence[Finished], window_s: 
         ended = [f for f in finished if f.queue == depth.queue]
         seconds = sorted(f.seconds for f in ended if f.status == "done")
         failed = sum(1 for f in ended if f.status != "done")
-        rows.append(QueueRow(
-            depth.queue, depth.ready, depth.unacked, len(seconds) * per_minute, failed * per_minute,
-            _percentile(seconds, 0.50), _percentile(seconds, 0.99),
-        ))  # fmt: skip
+        rows.append(
+            QueueRow(
+                depth.queue,
+                depth.ready,
+                depth.unacked,
+                len(seconds) * per_minute,
+                failed * per_minute,
+                _percentile(seconds, 0.50),
+                _percentile(seconds, 0.99),
+            )
+        )
     return rows
 
 
@@ -54,9 +61,14 @@ def queue_table(rows: Sequence[QueueRow], window_s: float) -> Table:
     table = Table(*QUEUE_COLUMNS, title=f"queues (ended in the last {window_s:.0f} s)")
     for row in rows:
         table.add_row(
-            row.queue, _count(row.ready), _count(row.unacked), f"{row.done_per_min:.1f}",
-            f"{row.failed_per_min:.1f}", _duration(row.p50_s), _duration(row.p99_s),
-        )  # fmt: skip
+            row.queue,
+            _count(row.ready),
+            _count(row.unacked),
+            f"{row.done_per_min:.1f}",
+            f"{row.failed_per_min:.1f}",
+            _duration(row.p50_s),
+            _duration(row.p99_s),
+        )
     return table
 
 

@@ -15,8 +15,16 @@ def tune_table(result: dict[str, Any]) -> Table:
         c = trial["candidate"]
         target = result["p99_target_ms"] or trial["own_target_ms"]
         mark = "← chosen" if c == result["chosen"] else (trial["error"] or "")
-        table.add_row(c["engine"], str(c["max_batch_size"]), f"{c['max_wait_ms']:g}", c["dtype"],
-                      _num(trial["jobs_s"], 2), _num(trial["p99_ms"], 0), _num(target, 0), mark)  # fmt: skip
+        table.add_row(
+            c["engine"],
+            str(c["max_batch_size"]),
+            f"{c['max_wait_ms']:g}",
+            c["dtype"],
+            _num(trial["jobs_s"], 2),
+            _num(trial["p99_ms"], 0),
+            _num(target, 0),
+            mark,
+        )
     return table
 
 

@@ -34,10 +34,14 @@ def record(factory: SessionFactory, job_id: str, channel: str, target: str) -> b
         with connect(factory, write=True) as connection:
             connection.execute(
                 _deliveries.insert().values(
-                    job_id=job_id, channel=channel, target=target[:255], status=PENDING,
-                    attempts=0, created_at=utcnow(),
+                    job_id=job_id,
+                    channel=channel,
+                    target=target[:255],
+                    status=PENDING,
+                    attempts=0,
+                    created_at=utcnow(),
                 )
-            )  # fmt: skip
+            )
     except IntegrityError:
         return False
     return True

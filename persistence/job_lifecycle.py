@@ -22,12 +22,18 @@ from persistence.views import Turn
 # from a final state (persistence/outcomes.py guards an answer the same way).
 _START = (
     update(jobs)
-    .where(jobs.c.job_id.in_(bindparam("b_ids", expanding=True)),
-           *[jobs.c.status != final for final in FINAL_STATUSES])
-    .values(status=JobStatus.RUNNING.value, started_at=bindparam("b_now"), attempts=jobs.c.attempts + 1,
-            worker=bindparam("b_worker"))
+    .where(
+        jobs.c.job_id.in_(bindparam("b_ids", expanding=True)),
+        *[jobs.c.status != final for final in FINAL_STATUSES],
+    )
+    .values(
+        status=JobStatus.RUNNING.value,
+        started_at=bindparam("b_now"),
+        attempts=jobs.c.attempts + 1,
+        worker=bindparam("b_worker"),
+    )
     .returning(jobs.c.job_id, jobs.c.conversation_id, jobs.c.attempts)
-)  # fmt: skip
+)
 _STATUSES = select(jobs.c.job_id, jobs.c.status).where(jobs.c.job_id.in_(bindparam("b_ids", expanding=True)))
 _this_job = jobs.alias("this_job")
 # For each job, an earlier job of the same conversation that is not final yet: the job waits for
@@ -109,9 +115,12 @@ def _start(connection: Connection, starts: Sequence[tuple[str, str]]) -> dict[st
 
 
 def _begun(
-    job_id: str, waiting: dict[str, str], started: dict[str, Started], others: dict[str, str],
+    job_id: str,
+    waiting: dict[str, str],
+    started: dict[str, Started],
+    others: dict[str, str],
     turns: dict[str, list[Turn]],
-) -> Begun | JobNotFound | EarlierTurnPending:  # fmt: skip
+) -> Begun | JobNotFound | EarlierTurnPending:
     if job_id in waiting:
         earlier = waiting[job_id]
         return EarlierTurnPending(f"job {job_id} waits for the earlier job {earlier} of its conversation")
@@ -302,10 +311,13 @@ def release_orphans(factory: SessionFactory, job_ids: Sequence[str], dead_after:
     cutoff = utcnow() - dead_after
     release = (
         update(jobs)
-        .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.status == JobStatus.RUNNING.value,
-               _on_silent_worker(cutoff))
+        .where(
+            jobs.c.job_id.in_(list(job_ids)),
+            jobs.c.status == JobStatus.RUNNING.value,
+            _on_silent_worker(cutoff),
+        )
         .values(status=JobStatus.QUEUED.value, worker=None, published_at=utcnow())
-    )  # fmt: skip
+    )
     with connect(factory, write=True) as connection:
         connection.execute(release)
 
@@ -323,10 +335,12 @@ def expire_overdue(factory: SessionFactory, grace: timedelta, limit: int = 500) 
     now = utcnow()
     overdue = (
         select(jobs.c.job_id)
-        .where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-               jobs.c.deadline_at < now - grace)
+        .where(
+            jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+            jobs.c.deadline_at < now - grace,
+        )
         .limit(limit)
-    )  # fmt: skip
+    )
     with connect(factory, write=True) as connection:
         ids = list(connection.execute(overdue).scalars())
         if ids:
@@ -349,9 +363,10 @@ def reopen_job(factory: SessionFactory, job_id: str) -> JobStatus | None:
     reopen = (
         update(jobs)
         .where(jobs.c.job_id == job_id, jobs.c.status.in_([JobStatus.FAILED.value, JobStatus.EXPIRED.value]))
-        .values(status=JobStatus.QUEUED.value, error=None, finished_at=None, worker=None,
-                published_at=utcnow())
-    )  # fmt: skip
+        .values(
+            status=JobStatus.QUEUED.value, error=None, finished_at=None, worker=None, published_at=utcnow()
+        )
+    )
     with connect(factory, write=True) as connection:
         connection.execute(reopen)
         status = connection.execute(JOB_STATUS, {"b_id": job_id}).scalar()
@@ -366,17 +381,27 @@ def requeue_jobs(factory: SessionFactory, job_ids: Sequence[str], worker: str) -
         return
     back = (
         update(jobs)
-        .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.status == JobStatus.RUNNING.value,
-               jobs.c.worker == worker)
+        .where(
+            jobs.c.job_id.in_(list(job_ids)),
+            jobs.c.status == JobStatus.RUNNING.value,
+            jobs.c.worker == worker,
+        )
         .values(status=JobStatus.QUEUED.value, worker=None, published_at=utcnow())
-    )  # fmt: skip
+    )
     with connect(factory, write=True) as connection:
         connection.execute(back)
 
 
 def _chat_job(job: Job, text: str) -> ChatJob:
     return ChatJob(
-        job_id=job.job_id, conversation_id=job.conversation_id, channel=job.channel, user_ref=job.user_ref,
-        text=text, language=job.language, queue=job.queue, profile=job.profile, created_at=job.created_at,
+        job_id=job.job_id,
+        conversation_id=job.conversation_id,
+        channel=job.channel,
+        user_ref=job.user_ref,
+        text=text,
+        language=job.language,
+        queue=job.queue,
+        profile=job.profile,
+        created_at=job.created_at,
         deadline_at=job.deadline_at,
-    )  # fmt: skip
+    )

@@ -66,18 +66,29 @@ def write_outcomes(connection: Connection, answers: Sequence[ChatAnswer]) -> lis
 def _outcome(answer: ChatAnswer) -> dict[str, Any]:
     timings = answer.timings
     return {
-        "b_id": answer.job_id, "b_worker": answer.worker or None,
-        "status": answer.status.value, "finished_at": utcnow(), "error": answer.error,
-        "model": answer.model, "batch_size": answer.batch_size,
-        "queued_ms": timings.queued_ms, "batch_wait_ms": timings.batch_wait_ms,
-        "infer_ms": timings.infer_ms, "total_ms": timings.total_ms,
-    }  # fmt: skip
+        "b_id": answer.job_id,
+        "b_worker": answer.worker or None,
+        "status": answer.status.value,
+        "finished_at": utcnow(),
+        "error": answer.error,
+        "model": answer.model,
+        "batch_size": answer.batch_size,
+        "queued_ms": timings.queued_ms,
+        "batch_wait_ms": timings.batch_wait_ms,
+        "infer_ms": timings.infer_ms,
+        "total_ms": timings.total_ms,
+    }
 
 
 def _assistant_message(conversation_id: str, answer: ChatAnswer) -> dict[str, Any]:
     return {
-        "conversation_id": conversation_id, "job_id": answer.job_id, "role": ASSISTANT,
-        "text": answer.text or "", "language": answer.language, "model": answer.model,
-        "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+        "conversation_id": conversation_id,
+        "job_id": answer.job_id,
+        "role": ASSISTANT,
+        "text": answer.text or "",
+        "language": answer.language,
+        "model": answer.model,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
         "created_at": utcnow(),
-    }  # fmt: skip
+    }

@@ -112,9 +112,13 @@ def _check_owner(turn: UserTurn, channel: str, visitor: str | None) -> None:
 
 def _conversation(turn: UserTurn, now: datetime) -> dict[str, Any]:
     return {
-        "id": turn.job.conversation_id, "channel": turn.job.channel, "visitor": turn.visitor,
-        "language": turn.job.language, "created_at": now, "updated_at": now,
-    }  # fmt: skip
+        "id": turn.job.conversation_id,
+        "channel": turn.job.channel,
+        "visitor": turn.visitor,
+        "language": turn.job.language,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAnswer) -> bool:
@@ -135,19 +139,31 @@ def record_cached_answer(factory: SessionFactory, turn: UserTurn, answer: ChatAn
 
 def _user_message(job: ChatJob, now: datetime) -> dict[str, Any]:
     return {
-        "conversation_id": job.conversation_id, "job_id": job.job_id, "role": USER,
-        "text": job.text, "language": job.language, "created_at": now,
-    }  # fmt: skip
+        "conversation_id": job.conversation_id,
+        "job_id": job.job_id,
+        "role": USER,
+        "text": job.text,
+        "language": job.language,
+        "created_at": now,
+    }
 
 
 def _queued_job(job: ChatJob, language_source: str) -> dict[str, Any]:
     return {
-        "job_id": job.job_id, "conversation_id": job.conversation_id, "status": JobStatus.QUEUED.value,
-        "channel": job.channel, "user_ref": job.user_ref, "language": job.language,
-        "language_source": language_source, "queue": job.queue, "profile": job.profile,
-        "created_at": job.created_at, "attempts": 0, "published_at": job.created_at,
+        "job_id": job.job_id,
+        "conversation_id": job.conversation_id,
+        "status": JobStatus.QUEUED.value,
+        "channel": job.channel,
+        "user_ref": job.user_ref,
+        "language": job.language,
+        "language_source": language_source,
+        "queue": job.queue,
+        "profile": job.profile,
+        "created_at": job.created_at,
+        "attempts": 0,
+        "published_at": job.created_at,
         "deadline_at": job.deadline_at,
-    }  # fmt: skip
+    }
 
 
 def discard_unpublished(factory: SessionFactory, job: ChatJob, conversation_created: bool) -> None:

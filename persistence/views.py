@@ -66,14 +66,29 @@ def get_job(factory: SessionFactory, job_id: str) -> JobView | None:
 
 def _job_view(job: Any) -> JobView:
     return JobView(
-        job_id=job.job_id, conversation_id=job.conversation_id, status=JobStatus(job.status),
-        language=job.language, language_source=job.language_source, queue=job.queue,
-        answer=job.answer, error=job.error, model=job.model,
-        timings=Timings(queued_ms=job.queued_ms, batch_wait_ms=job.batch_wait_ms,
-                        infer_ms=job.infer_ms, total_ms=job.total_ms),
-        batch_size=job.batch_size, worker=job.worker, created_at=job.created_at, cached=bool(job.cached),
-        deadline_at=job.deadline_at, channel=job.channel, user_ref=job.user_ref,
-    )  # fmt: skip
+        job_id=job.job_id,
+        conversation_id=job.conversation_id,
+        status=JobStatus(job.status),
+        language=job.language,
+        language_source=job.language_source,
+        queue=job.queue,
+        answer=job.answer,
+        error=job.error,
+        model=job.model,
+        timings=Timings(
+            queued_ms=job.queued_ms,
+            batch_wait_ms=job.batch_wait_ms,
+            infer_ms=job.infer_ms,
+            total_ms=job.total_ms,
+        ),
+        batch_size=job.batch_size,
+        worker=job.worker,
+        created_at=job.created_at,
+        cached=bool(job.cached),
+        deadline_at=job.deadline_at,
+        channel=job.channel,
+        user_ref=job.user_ref,
+    )
 
 
 def conversation_owner(factory: SessionFactory, conversation_id: str) -> tuple[str, str | None] | None:
@@ -109,8 +124,15 @@ def get_turns_page(
 
 
 def _turn(row: Message, queue: str | None = None) -> Turn:
-    return Turn(role=row.role, text=row.text, language=row.language,
-                created_at=row.created_at, job_id=row.job_id, turn_id=row.id, queue=queue)  # fmt: skip
+    return Turn(
+        role=row.role,
+        text=row.text,
+        language=row.language,
+        created_at=row.created_at,
+        job_id=row.job_id,
+        turn_id=row.id,
+        queue=queue,
+    )
 
 
 @dataclass(frozen=True)
@@ -139,9 +161,15 @@ def job_timings(factory: SessionFactory, job_ids: list[str]) -> list[JobTiming]:
 
 def _timing(job: Job) -> JobTiming:
     return JobTiming(
-        job.job_id, job.status, job.created_at, job.finished_at, job.queued_ms,
-        job.batch_wait_ms, job.infer_ms, job.batch_size,
-    )  # fmt: skip
+        job.job_id,
+        job.status,
+        job.created_at,
+        job.finished_at,
+        job.queued_ms,
+        job.batch_wait_ms,
+        job.infer_ms,
+        job.batch_size,
+    )
 
 
 def count_final(factory: SessionFactory, job_ids: list[str]) -> int:

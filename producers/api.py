@@ -117,9 +117,17 @@ def create_app(stack: ApiBackend) -> FastAPI:
     _add_message_routes(app, stack, threads, waiters, _Callers(caller, reader, slots))
     _add_health_routes(app, stack, threads, reader)
     add_event_routes(
-        app, stack.factory, stack.access, threads.run, waiters, feed, reader, stack.settings.job_deadline_s,
-        stack.table, slots,
-    )  # fmt: skip
+        app,
+        stack.factory,
+        stack.access,
+        threads.run,
+        waiters,
+        feed,
+        reader,
+        stack.settings.job_deadline_s,
+        stack.table,
+        slots,
+    )
     add_human_routes(
         app,
         stack.factory,
@@ -353,10 +361,14 @@ async def _reply(
         if ended is not None and ended.status.final:
             return _final(ended, stack.table)
     return Accepted(
-        job_id=job.job_id, conversation_id=job.conversation_id, language=job.language,
-        language_source=submitted.language_source, queue=job.queue, status=JobStatus.QUEUED,
+        job_id=job.job_id,
+        conversation_id=job.conversation_id,
+        language=job.language,
+        language_source=submitted.language_source,
+        queue=job.queue,
+        status=JobStatus.QUEUED,
         handling=submitted.handling,
-    )  # fmt: skip
+    )
 
 
 def _add_job_route(
@@ -412,8 +424,9 @@ async def _submit(
     return await threads.run(stack.intake.submit_once, message, key, visitor)
 
 
-async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, job_id: str,
-                  wait: float) -> Accepted | JSONResponse:  # fmt: skip
+async def _replay(
+    stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, job_id: str, wait: float
+) -> Accepted | JSONResponse:
     """The answer a retried request gets: its job as it is now (waiting as asked)."""
     if wait > 0:
         view = await _wait_for_final(stack, threads, waiters, job_id, wait)
@@ -426,10 +439,14 @@ async def _replay(stack: ApiBackend, threads: _Threads, waiters: AnswerWaiters, 
     if view.status.final:
         return _final(view, stack.table)
     return Accepted(
-        job_id=view.job_id, conversation_id=view.conversation_id, language=view.language,
-        language_source=view.language_source, queue=view.queue, status=view.status,
+        job_id=view.job_id,
+        conversation_id=view.conversation_id,
+        language=view.language,
+        language_source=view.language_source,
+        queue=view.queue,
+        status=view.status,
         handling=stack.table.handling(view.language, view.channel).kind,
-    )  # fmt: skip
+    )
 
 
 def _final(view: views.JobView, table: RoutingTable) -> JSONResponse:

@@ -42,9 +42,11 @@ def _post(headers: dict[str, str], text: str, wait: float, key: str | None, **fi
     """The arguments of a message's POST: its body (fields left out are the API's defaults)."""
     body = {"text": text, **{name: value for name, value in fields.items() if value is not None}}
     return {
-        "json": body, "params": {"wait": wait}, **_longer(wait),
+        "json": body,
+        "params": {"wait": wait},
+        **_longer(wait),
         "headers": {**headers, **({"Idempotency-Key": key} if key else {})},
-    }  # fmt: skip
+    }
 
 
 def _longer(wait: float) -> dict[str, Any]:
@@ -106,9 +108,12 @@ class Client:
     """The API over HTTP, synchronously. `http`: an httpx.Client of your own (tests, proxies)."""
 
     def __init__(
-        self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0,
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        timeout: float = 30.0,
         http: httpx.Client | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self._own = http is None
         self._headers = _headers(api_key)
@@ -124,22 +129,39 @@ class Client:
             self._http.close()
 
     def send(
-        self, text: str, *, conversation_id: str | None = None, language: str | None = None,
-        user_ref: str | None = None, channel: str | None = None, deadline_s: float | None = None,
-        wait: float = 0, idempotency_key: str | None = None, stream: bool = False,
-    ) -> Accepted | JobOut:  # fmt: skip
+        self,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        language: str | None = None,
+        user_ref: str | None = None,
+        channel: str | None = None,
+        deadline_s: float | None = None,
+        wait: float = 0,
+        idempotency_key: str | None = None,
+        stream: bool = False,
+    ) -> Accepted | JobOut:
         """Post a message; with `wait`, the answer if it comes within that many seconds. With
         `stream`, its answer is streamed as it is generated (see `stream`)."""
         arguments = _post(
-            self._headers, text, wait, idempotency_key, conversation_id=conversation_id, language=language,
-            user_ref=user_ref, channel=channel, deadline_s=deadline_s, stream=stream or None,
-        )  # fmt: skip
+            self._headers,
+            text,
+            wait,
+            idempotency_key,
+            conversation_id=conversation_id,
+            language=language,
+            user_ref=user_ref,
+            channel=channel,
+            deadline_s=deadline_s,
+            stream=stream or None,
+        )
         response = self._http.post("/v1/messages", **arguments)
         return _reply(_checked(response))
 
     def job(self, job_id: str, wait: float = 0) -> JobOut:
-        response = self._http.get(f"/v1/jobs/{job_id}", params={"wait": wait}, headers=self._headers,
-                                  **_longer(wait))  # fmt: skip
+        response = self._http.get(
+            f"/v1/jobs/{job_id}", params={"wait": wait}, headers=self._headers, **_longer(wait)
+        )
         return JobOut.model_validate(_checked(response))
 
     def wait(self, job_id: str, timeout: float = 300.0) -> JobOut:
@@ -153,8 +175,12 @@ class Client:
 
     def stream(self, job_id: str, timeout: float = 300.0) -> Iterator[Event]:
         """The job's events as they happen (status changes, tokens, the answer), until it ends."""
-        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", headers=self._headers,
-                               timeout=httpx.Timeout(30.0, read=timeout)) as response:  # fmt: skip
+        with self._http.stream(
+            "GET",
+            f"/v1/jobs/{job_id}/events",
+            headers=self._headers,
+            timeout=httpx.Timeout(30.0, read=timeout),
+        ) as response:
             if not response.is_success:
                 response.read()
                 _checked(response)
@@ -177,9 +203,12 @@ class AsyncClient:
     """The same API for asyncio code."""
 
     def __init__(
-        self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0,
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        timeout: float = 30.0,
         http: httpx.AsyncClient | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self._own = http is None
         self._headers = _headers(api_key)
@@ -195,20 +224,37 @@ class AsyncClient:
             await self._http.aclose()
 
     async def send(
-        self, text: str, *, conversation_id: str | None = None, language: str | None = None,
-        user_ref: str | None = None, channel: str | None = None, deadline_s: float | None = None,
-        wait: float = 0, idempotency_key: str | None = None, stream: bool = False,
-    ) -> Accepted | JobOut:  # fmt: skip
+        self,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        language: str | None = None,
+        user_ref: str | None = None,
+        channel: str | None = None,
+        deadline_s: float | None = None,
+        wait: float = 0,
+        idempotency_key: str | None = None,
+        stream: bool = False,
+    ) -> Accepted | JobOut:
         arguments = _post(
-            self._headers, text, wait, idempotency_key, conversation_id=conversation_id, language=language,
-            user_ref=user_ref, channel=channel, deadline_s=deadline_s, stream=stream or None,
-        )  # fmt: skip
+            self._headers,
+            text,
+            wait,
+            idempotency_key,
+            conversation_id=conversation_id,
+            language=language,
+            user_ref=user_ref,
+            channel=channel,
+            deadline_s=deadline_s,
+            stream=stream or None,
+        )
         response = await self._http.post("/v1/messages", **arguments)
         return _reply(_checked(response))
 
     async def job(self, job_id: str, wait: float = 0) -> JobOut:
-        response = await self._http.get(f"/v1/jobs/{job_id}", params={"wait": wait}, headers=self._headers,
-                                        **_longer(wait))  # fmt: skip
+        response = await self._http.get(
+            f"/v1/jobs/{job_id}", params={"wait": wait}, headers=self._headers, **_longer(wait)
+        )
         return JobOut.model_validate(_checked(response))
 
     async def wait(self, job_id: str, timeout: float = 300.0) -> JobOut:
@@ -220,8 +266,12 @@ class AsyncClient:
                 return job
 
     async def stream(self, job_id: str, timeout: float = 300.0) -> AsyncIterator[Event]:
-        async with self._http.stream("GET", f"/v1/jobs/{job_id}/events", headers=self._headers,
-                                     timeout=httpx.Timeout(30.0, read=timeout)) as response:  # fmt: skip
+        async with self._http.stream(
+            "GET",
+            f"/v1/jobs/{job_id}/events",
+            headers=self._headers,
+            timeout=httpx.Timeout(30.0, read=timeout),
+        ) as response:
             if not response.is_success:
                 await response.aread()
                 _checked(response)

@@ -52,26 +52,39 @@ def request_for(view: JobView, target: str, delivery: Delivery, now: int) -> htt
     timeout = {"timeout": httpx.Timeout(delivery.timeout_s).as_dict()}
     if delivery.kind == "telegram":
         body = _json({"chat_id": target, "text": view.answer})
-        return httpx.Request("POST", f"{delivery.url.rstrip('/')}/bot{secret}/sendMessage", content=body,
-                             headers={"Content-Type": "application/json"}, extensions=timeout)  # fmt: skip
+        return httpx.Request(
+            "POST",
+            f"{delivery.url.rstrip('/')}/bot{secret}/sendMessage",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            extensions=timeout,
+        )
     if delivery.kind == "slack":
         body = _json({"channel": target, "text": view.answer})
         headers = {"Content-Type": "application/json; charset=utf-8", "Authorization": f"Bearer {secret}"}
         return httpx.Request("POST", delivery.url, content=body, headers=headers, extensions=timeout)
     body = _json(_outcome(view, target))
     headers = {
-        "Content-Type": "application/json", "X-Babelq-Delivery": view.job_id,
-        "X-Babelq-Timestamp": str(now), "X-Babelq-Signature": sign_generic(secret, body, now),
-    }  # fmt: skip
+        "Content-Type": "application/json",
+        "X-Babelq-Delivery": view.job_id,
+        "X-Babelq-Timestamp": str(now),
+        "X-Babelq-Signature": sign_generic(secret, body, now),
+    }
     return httpx.Request("POST", delivery.url, content=body, headers=headers, extensions=timeout)
 
 
 def _outcome(view: JobView, target: str) -> dict[str, Any]:
     return {
-        "job_id": view.job_id, "conversation_id": view.conversation_id, "channel": view.channel,
-        "chat": target, "user": view.user_ref, "status": view.status.value, "answer": view.answer,
-        "language": view.language, "error": view.error,
-    }  # fmt: skip
+        "job_id": view.job_id,
+        "conversation_id": view.conversation_id,
+        "channel": view.channel,
+        "chat": target,
+        "user": view.user_ref,
+        "status": view.status.value,
+        "answer": view.answer,
+        "language": view.language,
+        "error": view.error,
+    }
 
 
 def _json(data: dict[str, Any]) -> bytes:

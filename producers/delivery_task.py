@@ -30,8 +30,14 @@ class Deliverer:
     """One try at pushing a job's answer; returns seconds until the next try, or None when done
     (delivered, given up, or nothing to push)."""
 
-    def __init__(self, factory: SessionFactory, channels: Channels, http: httpx.Client,
-                 dead: DeadLetter, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        factory: SessionFactory,
+        channels: Channels,
+        http: httpx.Client,
+        dead: DeadLetter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._factory, self._channels, self._http = factory, channels, http
         self._dead, self._clock = dead, clock
 
@@ -47,8 +53,9 @@ class Deliverer:
         if not view.status.final:
             return NOT_FINAL_RETRY_S
         if not pushable(view, config):
-            deliveries.attempted(self._factory, job_id, f"nothing to push: the job ended {view.status.value}",
-                                 give_up=True)  # fmt: skip
+            deliveries.attempted(
+                self._factory, job_id, f"nothing to push: the job ended {view.status.value}", give_up=True
+            )
             return None
         try:
             push(self._http, request_for(view, delivery.target, config, int(self._clock())), config.kind)
@@ -58,8 +65,9 @@ class Deliverer:
         log.info("answer of job %s delivered to %s", job_id, delivery.channel)
         return None
 
-    def _failed(self, job_id: str, delivery: deliveries.DeliveryView, max_attempts: int,
-                failed: PushFailed) -> float | None:  # fmt: skip
+    def _failed(
+        self, job_id: str, delivery: deliveries.DeliveryView, max_attempts: int, failed: PushFailed
+    ) -> float | None:
         attempt = delivery.attempts  # tries made before this one (the store counts them)
         if failed.retryable and attempt + 1 < max_attempts:
             deliveries.attempted(self._factory, job_id, str(failed))
@@ -75,8 +83,9 @@ class Deliverer:
         self._dead({"job_id": job_id, "delivery": channel, "target": target}, error)
 
 
-def register_delivery_task(app: Celery, factory: SessionFactory, channels: Channels, dead_letter_queue: str,
-                           http: httpx.Client) -> None:  # fmt: skip
+def register_delivery_task(
+    app: Celery, factory: SessionFactory, channels: Channels, dead_letter_queue: str, http: httpx.Client
+) -> None:
     """Register DELIVER_TASK on `app` (the process that serves DELIVERY_QUEUE)."""
 
     def dead(payload: dict[str, Any], error: str) -> None:

@@ -59,10 +59,16 @@ class HumanAnswerIn(BaseModel):
 
 
 def add_human_routes(
-    app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, notices: AnswerNotices,
-    table: RoutingTable, request_delivery: Callable[[str], None], caller_of: Callable[..., Any],
+    app: FastAPI,
+    factory: SessionFactory,
+    access: Access,
+    run: RunBlocking,
+    notices: AnswerNotices,
+    table: RoutingTable,
+    request_delivery: Callable[[str], None],
+    caller_of: Callable[..., Any],
     reader_of: Callable[..., Any],
-) -> None:  # fmt: skip
+) -> None:
     _add_listing(app, factory, run, table, reader_of)
     _add_answer(app, factory, access, run, notices, table, request_delivery, caller_of)
 
@@ -88,9 +94,15 @@ def _add_listing(
 
 
 def _add_answer(
-    app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, notices: AnswerNotices,
-    table: RoutingTable, request_delivery: Callable[[str], None], caller_of: Callable[..., Any],
-) -> None:  # fmt: skip
+    app: FastAPI,
+    factory: SessionFactory,
+    access: Access,
+    run: RunBlocking,
+    notices: AnswerNotices,
+    table: RoutingTable,
+    request_delivery: Callable[[str], None],
+    caller_of: Callable[..., Any],
+) -> None:
     @app.post(
         "/v1/jobs/{job_id}/answer",
         response_model=JobOut,
@@ -132,6 +144,10 @@ def _outcome(view: views.JobView, answer: HumanAnswerIn, caller: Caller | None) 
     # nobody answers as another. Only a stack that needs no keys takes the body's name.
     agent = answer.agent if caller is None else (caller.name if caller.scope == "agent" else caller.scope)
     return ChatAnswer(
-        job_id=view.job_id, text=keepable_text(answer.text), language=view.language, status=JobStatus.DONE,
-        model=f"{HUMAN_WORKER}:{agent}" if agent else HUMAN_WORKER, worker=HUMAN_WORKER,
-    )  # fmt: skip
+        job_id=view.job_id,
+        text=keepable_text(answer.text),
+        language=view.language,
+        status=JobStatus.DONE,
+        model=f"{HUMAN_WORKER}:{agent}" if agent else HUMAN_WORKER,
+        worker=HUMAN_WORKER,
+    )

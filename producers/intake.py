@@ -76,11 +76,16 @@ class Intake:
         choice = self._choose(message, previous)
         handling = self._table.handling(choice.language, message.channel)
         job = ChatJob(
-            job_id=job_id or new_id(), conversation_id=conversation_id, channel=message.channel,
-            user_ref=message.user_ref, text=message.text, language=handling.language,
-            queue=handling.queue, profile=handling.profile,
+            job_id=job_id or new_id(),
+            conversation_id=conversation_id,
+            channel=message.channel,
+            user_ref=message.user_ref,
+            text=message.text,
+            language=handling.language,
+            queue=handling.queue,
+            profile=handling.profile,
             deadline_at=self._deadline_at(message, people=handling.kind == "human"),
-        )  # fmt: skip
+        )
         # Only a conversation's first question is answered from the cache: later ones depend on
         # it; and people answer what is handed to them.
         cacheable = previous is None and handling.kind != "human"
@@ -150,9 +155,13 @@ class Intake:
         if text is None:
             return False
         answer = ChatAnswer(
-            job_id=job.job_id, text=text, language=job.language, model="answer-cache", status=JobStatus.DONE,
+            job_id=job.job_id,
+            text=text,
+            language=job.language,
+            model="answer-cache",
+            status=JobStatus.DONE,
             timings=Timings(total_ms=(time.perf_counter() - started) * 1000),
-        )  # fmt: skip
+        )
         return user_turns.record_cached_answer(self._factory, turn, answer)
 
     def choose_language(self, message: MessageIn, conversation_id: str) -> LanguageChoice:

@@ -43,10 +43,17 @@ KEEPALIVE_S = 15  # a comment line this often keeps proxies from closing a quiet
 
 
 def add_event_routes(
-    app: FastAPI, factory: SessionFactory, access: Access, run: RunBlocking, waiters: AnswerWaiters,
-    feed: PartialFeed, caller_of: Callable[..., Any], default_deadline_s: float, table: RoutingTable,
+    app: FastAPI,
+    factory: SessionFactory,
+    access: Access,
+    run: RunBlocking,
+    waiters: AnswerWaiters,
+    feed: PartialFeed,
+    caller_of: Callable[..., Any],
+    default_deadline_s: float,
+    table: RoutingTable,
     slots: StreamSlots,
-) -> None:  # fmt: skip
+) -> None:
     @app.get(
         "/v1/jobs/{job_id}/events",
         response_class=EventSourceResponse,

@@ -31,10 +31,12 @@ class MessageIn(BaseModel):
         "used when the message itself does not say its language clearly.",
     )
     deadline_s: float | None = Field(
-        default=None, gt=0, le=MAX_DEADLINE_S,
+        default=None,
+        gt=0,
+        le=MAX_DEADLINE_S,
         description="Seconds from now after which an answer is no use (the job ends `expired`); "
         "default: the channel's in the routing table, else BABELQ_JOB_DEADLINE_S.",
-    )  # fmt: skip
+    )
     stream: bool = Field(
         default=False,
         description="Stream the answer as it is generated: `token` events on GET /v1/jobs/{id}/events.",

@@ -16,13 +16,17 @@ from persistence.answer_cache import CacheStats
 class ProducerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.accepted = Counter(
-            "babelq_jobs_accepted_total", "Jobs stored and published (or answered from the cache).",
-            ["queue", "language"], registry=registry,
-        )  # fmt: skip
-        self.cached = Counter(
-            "babelq_jobs_cached_total", "Jobs answered from the answer cache at once.", ["language"],
+            "babelq_jobs_accepted_total",
+            "Jobs stored and published (or answered from the cache).",
+            ["queue", "language"],
             registry=registry,
-        )  # fmt: skip
+        )
+        self.cached = Counter(
+            "babelq_jobs_cached_total",
+            "Jobs answered from the answer cache at once.",
+            ["language"],
+            registry=registry,
+        )
 
     def submitted(self, job: ChatJob, cached: bool) -> None:
         self.accepted.labels(job.queue, job.language).inc()

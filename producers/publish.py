@@ -182,8 +182,13 @@ class BrokerGateway:
         if isinstance(submitted, str):  # published by an earlier run of the same file
             return self.fetch(submitted)
         job = submitted.job
-        return {"job_id": job.job_id, "conversation_id": job.conversation_id, "language": job.language,
-                "queue": job.queue, "status": "queued"}  # fmt: skip
+        return {
+            "job_id": job.job_id,
+            "conversation_id": job.conversation_id,
+            "language": job.language,
+            "queue": job.queue,
+            "status": "queued",
+        }
 
     def fetch(self, job_id: str) -> dict[str, Any]:
         view = get_job(self._factory, job_id)

@@ -25,9 +25,14 @@ RunBlocking = Callable[..., Awaitable[Any]]
 
 
 def add_webhook_routes(
-    app: FastAPI, intake: Intake, access: Access, run: RunBlocking, max_text_chars: int,
-    pushes: AnswerPushes, ids: ChatIds,
-) -> None:  # fmt: skip
+    app: FastAPI,
+    intake: Intake,
+    access: Access,
+    run: RunBlocking,
+    max_text_chars: int,
+    pushes: AnswerPushes,
+    ids: ChatIds,
+) -> None:
     model = message_model(max_text_chars)
 
     @app.post(
@@ -58,10 +63,15 @@ def add_webhook_routes(
             await run(pushes.expect, job.job_id, name, incoming.reply_to or incoming.user_ref)
         status = 202 if hook.webhook.kind == "generic" else 200  # bot platforms want a plain 200
         return JSONResponse(
-            {"ok": True, "job_id": job.job_id, "conversation_id": job.conversation_id,
-             "language": job.language, "queue": job.queue},
+            {
+                "ok": True,
+                "job_id": job.job_id,
+                "conversation_id": job.conversation_id,
+                "language": job.language,
+                "queue": job.queue,
+            },
             status_code=status,
-        )  # fmt: skip
+        )
 
 
 class AnswerPushes:
@@ -97,9 +107,13 @@ def _submit(intake: Intake, model: Any, name: str, incoming: Incoming, event: st
     """The job of a webhook's event: its provider's retries and a replayed request are the same job."""
     try:
         message = model(
-            text=incoming.text, conversation_id=incoming.conversation_id, channel=name,
-            user_ref=incoming.user_ref[:255], language=incoming.language, locale=_locale(incoming.locale),
-        )  # fmt: skip
+            text=incoming.text,
+            conversation_id=incoming.conversation_id,
+            channel=name,
+            user_ref=incoming.user_ref[:255],
+            language=incoming.language,
+            locale=_locale(incoming.locale),
+        )
     except ValidationError as exc:
         raise HTTPException(status_code=422, detail=_first_error(exc)) from exc
     try:

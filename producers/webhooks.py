@@ -191,9 +191,14 @@ def _generic(channel: str, data: dict[str, Any], ids: ChatIds) -> Incoming:
     if language is not None and not isinstance(language, str):
         raise InvalidInput("'language' must be a string")
     return Incoming(
-        _text_field(data, "text"), user, ids.conversation(channel, chat), event, language, chat,
+        _text_field(data, "text"),
+        user,
+        ids.conversation(channel, chat),
+        event,
+        language,
+        chat,
         locale if isinstance(locale, str) else None,
-    )  # fmt: skip
+    )
 
 
 def _telegram(channel: str, update: dict[str, Any], ids: ChatIds) -> Incoming | Reply:
@@ -208,9 +213,14 @@ def _telegram(channel: str, update: dict[str, Any], ids: ChatIds) -> Incoming | 
     user = _id_field(sender, "id") if sender.get("id") is not None else chat_id
     locale = sender.get("language_code")  # the language the user set in Telegram
     return Incoming(
-        message["text"], user, ids.conversation(channel, chat_id), update_id, None, chat_id,
+        message["text"],
+        user,
+        ids.conversation(channel, chat_id),
+        update_id,
+        None,
+        chat_id,
         locale if isinstance(locale, str) else None,
-    )  # fmt: skip
+    )
 
 
 SLACK_SKIPPED_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join"}
@@ -235,6 +245,10 @@ def _slack(channel: str, data: dict[str, Any], ids: ChatIds) -> Incoming | Reply
         channel, f"{room}:{_id_field(event, 'thread_ts')}" if event.get("thread_ts") else room
     )
     return Incoming(
-        _text_field(event, "text"), _id_field(event, "user"), conversation,
-        _id_field(data, "event_id"), None, room,
-    )  # fmt: skip
+        _text_field(event, "text"),
+        _id_field(event, "user"),
+        conversation,
+        _id_field(data, "event_id"),
+        None,
+        room,
+    )

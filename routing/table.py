@@ -46,8 +46,13 @@ class Profile:
         """A short hash of what shapes this profile's answers (model, precision, prompts, answer
         length, repetition penalty): cached answers are keyed by it, so changing any of them
         makes the old entries unreachable."""
-        shape = [model_id, self.dtype, sorted(self.system_prompts.items()),
-                 min(self.max_new_tokens, max_new_tokens_cap), self.repetition_penalty]  # fmt: skip
+        shape = [
+            model_id,
+            self.dtype,
+            sorted(self.system_prompts.items()),
+            min(self.max_new_tokens, max_new_tokens_cap),
+            self.repetition_penalty,
+        ]
         return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:12]
 
     def system_prompt(self, language: str) -> str:
@@ -168,14 +173,17 @@ class RoutingTable:
 
 def _profile_view(profile: Profile) -> dict[str, Any]:
     return {
-        "model": profile.model or "(default)", "dtype": profile.dtype,
-        "max_batch_size": profile.max_batch_size, "max_wait_ms": profile.max_wait_ms,
-        "max_new_tokens": profile.max_new_tokens, "max_batch_tokens": profile.max_batch_tokens,
+        "model": profile.model or "(default)",
+        "dtype": profile.dtype,
+        "max_batch_size": profile.max_batch_size,
+        "max_wait_ms": profile.max_wait_ms,
+        "max_new_tokens": profile.max_new_tokens,
+        "max_batch_tokens": profile.max_batch_tokens,
         "repetition_penalty": profile.repetition_penalty,
         "engine": profile.engine,
         "answers_in": sorted(profile.answers_in) or "every language",
         "system_prompt_languages": sorted(profile.system_prompts),
-    }  # fmt: skip
+    }
 
 
 def load_table(path: Path | None = None) -> RoutingTable:
@@ -203,8 +211,9 @@ def table_from_dict(data: Any) -> RoutingTable:
     profiles = {name: _profile(name, spec) for name, spec in _mapping(data, "profiles").items()}
     queues = _mapping(data, "queues")
     queue_profiles = {q: _queue_profile(q, spec, profiles) for q, spec in queues.items()}
-    queue_languages = {q: _languages(spec.get("languages") or [], f"queues.{q}.languages")
-                       for q, spec in queues.items()}  # fmt: skip
+    queue_languages = {
+        q: _languages(spec.get("languages") or [], f"queues.{q}.languages") for q, spec in queues.items()
+    }
     _check_languages_unique(queue_languages)
     fallback = _queue_name(data.get("fallback_queue", "chat.default"), "fallback_queue")
     if fallback not in queue_profiles:

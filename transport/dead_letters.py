@@ -39,9 +39,16 @@ def dead_letter(app: Celery, queue: str, payload: Any, reason: str, error: str, 
     meta = {"reason": reason, "error": error, "queue": source, "job_id": job_id, "at": utcnow().isoformat()}
     try:
         app.send_task(
-            DEAD_LETTER_TASK, args=[payload], kwargs=meta, task_id=new_id(), queue=queue, routing_key=queue,
-            retry=True, argsrepr=f"[dead letter of job {job_id}]", kwargsrepr=reason,
-        )  # fmt: skip
+            DEAD_LETTER_TASK,
+            args=[payload],
+            kwargs=meta,
+            task_id=new_id(),
+            queue=queue,
+            routing_key=queue,
+            retry=True,
+            argsrepr=f"[dead letter of job {job_id}]",
+            kwargsrepr=reason,
+        )
     except Exception as exc:  # kombu raises many transport-specific types
         raise PublishError(f"could not dead-letter job {job_id}: {exc}") from exc
 
@@ -86,10 +93,14 @@ def _letter(message: Any) -> DeadLetter:
     args, kwargs, _embed = message.decode()
     payload = args[0] if args else None
     return DeadLetter(
-        letter_id=str(message.headers.get("id")), job_id=kwargs.get("job_id"),
-        reason=str(kwargs.get("reason")), error=str(kwargs.get("error")), queue=kwargs.get("queue"),
-        at=str(kwargs.get("at")), payload=payload,
-    )  # fmt: skip
+        letter_id=str(message.headers.get("id")),
+        job_id=kwargs.get("job_id"),
+        reason=str(kwargs.get("reason")),
+        error=str(kwargs.get("error")),
+        queue=kwargs.get("queue"),
+        at=str(kwargs.get("at")),
+        payload=payload,
+    )
 
 
 def _broker_letter(message: Any, death: dict[str, Any]) -> DeadLetter:
@@ -106,10 +117,14 @@ def _broker_letter(message: Any, death: dict[str, Any]) -> DeadLetter:
     job_id = job_id if isinstance(job_id, str) else None
     queue = death.get("queue")
     return DeadLetter(
-        letter_id=str(message.headers.get("id") or job_id), job_id=job_id,
-        reason=f"rabbitmq: {death.get('reason')}", error=f"dead-lettered by RabbitMQ from {queue}",
-        queue=queue, at=str(death.get("time")), payload=payload,
-    )  # fmt: skip
+        letter_id=str(message.headers.get("id") or job_id),
+        job_id=job_id,
+        reason=f"rabbitmq: {death.get('reason')}",
+        error=f"dead-lettered by RabbitMQ from {queue}",
+        queue=queue,
+        at=str(death.get("time")),
+        payload=payload,
+    )
 
 
 def _first_death(headers: Any) -> dict[str, Any] | None:

@@ -70,9 +70,10 @@ class QueueDepthCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "babelq_queue_messages", "Messages on a queue: waiting (ready), or delivered and not acked.",
+            "babelq_queue_messages",
+            "Messages on a queue: waiting (ready), or delivered and not acked.",
             labels=["queue", "state"],
-        )  # fmt: skip
+        )
         try:
             depths = self._depths.read()
         except Exception as exc:  # a broker that is down: no depth this scrape, and say so

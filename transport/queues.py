@@ -162,8 +162,13 @@ def publish_delivery(app: Celery, job_id: str, countdown: float | None = None) -
     """Ask for a job's answer to be pushed to its channel (DELIVER_TASK on DELIVERY_QUEUE)."""
     try:
         app.send_task(
-            DELIVER_TASK, args=[job_id], queue=DELIVERY_QUEUE, routing_key=DELIVERY_QUEUE,
-            countdown=countdown, retry=True, retry_policy=_RETRY_POLICY,
-        )  # fmt: skip
+            DELIVER_TASK,
+            args=[job_id],
+            queue=DELIVERY_QUEUE,
+            routing_key=DELIVERY_QUEUE,
+            countdown=countdown,
+            retry=True,
+            retry_policy=_RETRY_POLICY,
+        )
     except Exception as exc:  # kombu raises many transport-specific types
         raise PublishError(f"could not ask for the delivery of job {job_id}: {exc}") from exc

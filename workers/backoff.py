@@ -96,9 +96,12 @@ def run_splitting(
 
 
 def _isolate(
-    items: list[T], error: BaseException, run: Callable[[list[T]], Sequence[R | BaseException]], cap: SizeCap,
+    items: list[T],
+    error: BaseException,
+    run: Callable[[list[T]], Sequence[R | BaseException]],
+    cap: SizeCap,
     is_oom: Callable[[BaseException], bool],
-) -> list[R | BaseException]:  # fmt: skip
+) -> list[R | BaseException]:
     """`items` failed together with `error`: run both halves, then split only those that fail."""
     if len(items) == 1:
         return [error]
@@ -133,9 +136,11 @@ def _alone(result: R | BaseException) -> R | BaseException:
 
 
 def _attempt(
-    items: list[T], run: Callable[[list[T]], Sequence[R | BaseException]], cap: SizeCap,
+    items: list[T],
+    run: Callable[[list[T]], Sequence[R | BaseException]],
+    cap: SizeCap,
     is_oom: Callable[[BaseException], bool],
-) -> list[R | BaseException] | BaseException:  # fmt: skip
+) -> list[R | BaseException] | BaseException:
     try:
         return run_splitting(items, run, cap, is_oom, isolate=False)
     except BaseException as exc:  # returned, to be isolated by the caller after both halves ran

@@ -47,9 +47,13 @@ class ModelBreaker:
     def __init__(self, fail_max: int, reset_s: float, on_change: StateHook | None = None) -> None:
         listeners = [_StateRelay(on_change)] if on_change is not None else []
         self._breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max, reset_timeout=reset_s, exclude=[not_the_models_fault],
-            listeners=listeners, throw_new_error_on_trip=False, name="model",
-        )  # fmt: skip
+            fail_max=fail_max,
+            reset_timeout=reset_s,
+            exclude=[not_the_models_fault],
+            listeners=listeners,
+            throw_new_error_on_trip=False,
+            name="model",
+        )
 
     @property
     def state(self) -> str:

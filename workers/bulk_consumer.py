@@ -55,10 +55,19 @@ def bulk_strategy(task: Task, app: Celery, consumer: Any, **_: Any) -> Any:
     def on_message(message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **__: Any) -> None:
         body, headers, decoded, utc = _protocol2(app, message, body)
         request = make_request(
-            message, on_ack=ack, on_reject=reject, app=app, hostname=consumer.hostname, eventer=eventer,
-            task=task, connection_errors=consumer.connection_errors, body=body, headers=headers,
-            decoded=decoded, utc=utc,
-        )  # fmt: skip
+            message,
+            on_ack=ack,
+            on_reject=reject,
+            app=app,
+            hostname=consumer.hostname,
+            eventer=eventer,
+            task=task,
+            connection_errors=consumer.connection_errors,
+            body=body,
+            headers=headers,
+            decoded=decoded,
+            utc=utc,
+        )
         if request.id in revoked and request.revoked():
             return
         delivery = CeleryDelivery(request, app, pipeline.dead_letter_queue)
@@ -70,9 +79,12 @@ def bulk_strategy(task: Task, app: Celery, consumer: Any, **_: Any) -> Any:
         state.task_reserved(request)
         log.info("Task %s[%s] received", request.name, request.id)  # as Celery's own strategy logs it
         request.send_event(
-            "task-received", name=request.name, args=request.argsrepr, kwargs=request.kwargsrepr,
+            "task-received",
+            name=request.name,
+            args=request.argsrepr,
+            kwargs=request.kwargsrepr,
             retries=request.request_dict.get("retries", 0),
-        )  # fmt: skip
+        )
         pipeline.receive(delivery)
 
     return on_message
@@ -132,8 +144,14 @@ class CeleryDelivery:
         self._ack(successful=True)
         runtime = time.monotonic() - self._started_at
         # the line Celery's pool writes for a task done, so that logs read the same
-        log.info("Task %s[%s] succeeded in %.3fs: %r", self._request.name, self._request.id, runtime, outcome,
-                 extra=self._log)  # fmt: skip
+        log.info(
+            "Task %s[%s] succeeded in %.3fs: %r",
+            self._request.name,
+            self._request.id,
+            runtime,
+            outcome,
+            extra=self._log,
+        )
         self._request.send_event("task-succeeded", result=repr(outcome), runtime=runtime)
 
     def hand_back(self, reason: str) -> None:
@@ -165,8 +183,9 @@ class CeleryDelivery:
             )
             self.hand_back(reason)
             return
-        log.warning("job %s retried (%d) in %.1f s: %s", job.job_id, self.retries + 1, delay, reason,
-                    extra=self._log)  # fmt: skip
+        log.warning(
+            "job %s retried (%d) in %.1f s: %s", job.job_id, self.retries + 1, delay, reason, extra=self._log
+        )
         self._request.send_event("task-retried", exception=reason)
         self._ack()
 

@@ -151,9 +151,11 @@ def load_gguf(gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     folder, name = str(gguf.parent), gguf.name
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=torch.float32,
+            folder,
+            gguf_file=name,
+            dtype=torch.float32,
             quantization_config=GgufConfig(dequantize=True),
-        )  # fmt: skip
+        )
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     except Exception as error:  # the GGUF reader fails in many shapes (struct, key, value...)
         raise ModelPreparationError(f"transformers could not read {gguf.name}: {error}") from error

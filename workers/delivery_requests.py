@@ -28,8 +28,12 @@ def delivery_requester(app: Celery, delivering: frozenset[str]) -> Answered | No
         try:
             publish_delivery(app, job.job_id)
         except PublishError as exc:  # the answer is stored; the webhook's own check may still ask
-            log.error("could not ask for the delivery of job %s: %s", job.job_id, exc,
-                      extra=log_fields(job.job_id, job.queue))  # fmt: skip
+            log.error(
+                "could not ask for the delivery of job %s: %s",
+                job.job_id,
+                exc,
+                extra=log_fields(job.job_id, job.queue),
+            )
 
     return request
 

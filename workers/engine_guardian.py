@@ -46,8 +46,9 @@ class Guardian:
         """Start a guardian of this process (before the processes it must outlive are started)."""
         process = subprocess.Popen(
             [sys.executable, "-m", "workers.engine_guardian", str(os.getpid())],
-            stdin=subprocess.PIPE, close_fds=True,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            close_fds=True,
+        )
         return cls(process)
 
     def close(self, timeout: float = 10.0) -> None:

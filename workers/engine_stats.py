@@ -43,19 +43,24 @@ class EngineStats:
         with self._lock:
             now = self._snapshot
             self._snapshot = replace(
-                now, running=running, waiting=waiting, kv_cache_usage=kv_cache_usage,
+                now,
+                running=running,
+                waiting=waiting,
+                kv_cache_usage=kv_cache_usage,
                 prefix_cache_queries=now.prefix_cache_queries + queries,
                 prefix_cache_hits=now.prefix_cache_hits + hits,
-            )  # fmt: skip
+            )
 
     def tokens(self, prompt: int, generated: int, preempted: int) -> None:
         """The tokens one step took in and produced, and the requests it preempted."""
         with self._lock:
             now = self._snapshot
             self._snapshot = replace(
-                now, prompt_tokens=now.prompt_tokens + prompt,
-                generation_tokens=now.generation_tokens + generated, preemptions=now.preemptions + preempted,
-            )  # fmt: skip
+                now,
+                prompt_tokens=now.prompt_tokens + prompt,
+                generation_tokens=now.generation_tokens + generated,
+                preemptions=now.preemptions + preempted,
+            )
 
     def snapshot(self) -> EngineSnapshot:
         with self._lock:

@@ -142,8 +142,11 @@ def gpu_readings(index: int = 0) -> dict[str, float] | None:
             util = pynvml.nvmlDeviceGetUtilizationRates(handle)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
             mib = 1024 * 1024
-            return {"gpu_util_pct": float(util.gpu), "gpu_memory_used_mib": memory.used / mib,
-                    "gpu_memory_total_mib": memory.total / mib}  # fmt: skip
+            return {
+                "gpu_util_pct": float(util.gpu),
+                "gpu_memory_used_mib": memory.used / mib,
+                "gpu_memory_total_mib": memory.total / mib,
+            }
         finally:
             pynvml.nvmlShutdown()
     except Exception:  # no driver, no library, no such GPU: nothing to report

@@ -54,10 +54,18 @@ class Activity:
 class HealthMonitor:
     """Every `tick_s`: a due breaker trial; every `interval_s`: a health reading, logged."""
 
-    def __init__(self, facts: ModelFacts, breaker: ModelBreaker, switch: ConsumptionSwitch,
-                 activity: Activity, probe: Callable[[], object], interval_s: float,
-                 gpu: GpuReader | None = None, tick_s: float = 1.0,
-                 model_alive: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        facts: ModelFacts,
+        breaker: ModelBreaker,
+        switch: ConsumptionSwitch,
+        activity: Activity,
+        probe: Callable[[], object],
+        interval_s: float,
+        gpu: GpuReader | None = None,
+        tick_s: float = 1.0,
+        model_alive: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.facts, self.breaker, self.switch, self.activity = facts, breaker, switch, activity
         self._model_alive = model_alive  # False: vLLM's engine process died, which never heals
         self._probe = probe
@@ -96,13 +104,20 @@ class HealthMonitor:
         """The latest health facts, as plain JSON-able values."""
         last = self.activity.last_batch_at
         return {
-            **asdict(self.facts), "model_loaded": self._model_alive(), "queues": self.switch.queues,
-            "consuming": self.switch.consuming, "breaker": self.breaker.state,
-            "consecutive_failures": self.breaker.consecutive_failures, "in_flight": self.activity.in_flight,
-            "batches": self.activity.batches, "last_batch_size": self.activity.last_batch_size,
-            "last_batch_at": _iso(last), "last_batch_age_s": None if last is None else time.time() - last,
-            "gpu": self._gpu_reading, "checked_at": _iso(self._checked_at),
-        }  # fmt: skip
+            **asdict(self.facts),
+            "model_loaded": self._model_alive(),
+            "queues": self.switch.queues,
+            "consuming": self.switch.consuming,
+            "breaker": self.breaker.state,
+            "consecutive_failures": self.breaker.consecutive_failures,
+            "in_flight": self.activity.in_flight,
+            "batches": self.activity.batches,
+            "last_batch_size": self.activity.last_batch_size,
+            "last_batch_at": _iso(last),
+            "last_batch_age_s": None if last is None else time.time() - last,
+            "gpu": self._gpu_reading,
+            "checked_at": _iso(self._checked_at),
+        }
 
     def _loop(self) -> None:
         next_check = time.monotonic()

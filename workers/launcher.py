@@ -78,9 +78,13 @@ def run_worker(
         settings, profile, factory, queues, answers, notices or own_notices, partials or own_partials, table
     )
     republisher = Republisher(
-        factory, partial(publish_job, app), settings.republish_after_s, settings.worker_dead_after_s,
-        held=HeldMessages(app), people_queues=[table.unanswered.human_queue],
-    )  # fmt: skip
+        factory,
+        partial(publish_job, app),
+        settings.republish_after_s,
+        settings.worker_dead_after_s,
+        held=HeldMessages(app),
+        people_queues=[table.unanswered.human_queue],
+    )
     runtime.monitor.chores.extend([republisher.run_once, republisher.expire_overdue])
     hostname = node_name(name, exact_name)
     heartbeat = Heartbeat(factory, hostname, settings.heartbeat_s, republisher.run_orphans)
@@ -119,11 +123,13 @@ def _serve_metrics(runtime: WorkerRuntime, hostname: str, port: int, host: str) 
     on_gpu = runtime.monitor.facts.device.startswith("cuda")
     registry.register(
         WorkerState(
-            hostname, in_flight=lambda: pipeline.held if pipeline is not None else 0,
-            breaker_state=lambda: runtime.breaker.state, gpu=gpu_readings if on_gpu else None,
+            hostname,
+            in_flight=lambda: pipeline.held if pipeline is not None else 0,
+            breaker_state=lambda: runtime.breaker.state,
+            gpu=gpu_readings if on_gpu else None,
             gpu_label=os.environ.get("CUDA_VISIBLE_DEVICES", "0") or "0",
         )
-    )  # fmt: skip
+    )
     return serve_metrics(registry, port, host)
 
 
@@ -150,11 +156,15 @@ def _consume(
     concurrency = settings.worker_concurrency or QUEUE_DEPTH_IN_BATCHES * runtime.profile.max_batch_size
     log.info("worker %s consumes %s, up to %d jobs held", hostname, runtime.switch.queues, concurrency)
     worker = app.Worker(
-        hostname=hostname, queues=[*runtime.switch.queues, *extra_queues], pool_cls="threads",
+        hostname=hostname,
+        queues=[*runtime.switch.queues, *extra_queues],
+        pool_cls="threads",
         concurrency=concurrency,
-        loglevel="INFO", without_mingle=settings.embedded, without_gossip=settings.embedded,
+        loglevel="INFO",
+        without_mingle=settings.embedded,
+        without_gossip=settings.embedded,
         consumer_cls=DEAD_LETTERING_CONSUMER,
-    )  # fmt: skip
+    )
     runtime.switch.attach(worker.consumer)
     gave_up = _give_up_after(runtime, settings.breaker_max_trials)
     deadline = threading.Timer(

@@ -32,13 +32,17 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.finished = Counter(
-            "babelq_jobs_finished_total", "Jobs whose outcome this worker stored, by status.",
-            ["queue", "language", "status"], registry=registry,
-        )  # fmt: skip
+            "babelq_jobs_finished_total",
+            "Jobs whose outcome this worker stored, by status.",
+            ["queue", "language", "status"],
+            registry=registry,
+        )
         self.retried = Counter(
-            "babelq_jobs_retried_total", "Jobs this worker sent back for another try after a model failure.",
-            ["queue"], registry=registry,
-        )  # fmt: skip
+            "babelq_jobs_retried_total",
+            "Jobs this worker sent back for another try after a model failure.",
+            ["queue"],
+            registry=registry,
+        )
         self.latency = _seconds("babelq_job_latency_seconds", "From accepted to answered.", registry)
         self.queue_wait = _seconds(
             "babelq_queue_wait_seconds", "From accepted to started on a worker.", registry
@@ -54,9 +58,11 @@ class WorkerMetrics:
             "babelq_batch_seconds", "Wall time of each batch run.", buckets=SECONDS_BUCKETS, registry=registry
         )
         self.batch_tokens = Histogram(
-            "babelq_batch_tokens", "Padded tokens of each batch run (size x longest prompt + new tokens).",
-            buckets=BATCH_TOKEN_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "babelq_batch_tokens",
+            "Padded tokens of each batch run (size x longest prompt + new tokens).",
+            buckets=BATCH_TOKEN_BUCKETS,
+            registry=registry,
+        )
         self.prompt_tokens = Counter(
             "babelq_prompt_tokens_total", "Prompt tokens of answered jobs.", ["queue"], registry=registry
         )
@@ -128,9 +134,13 @@ class WorkerState(Collector):
     (no GPU series on a CPU worker)."""
 
     def __init__(
-        self, worker: str, in_flight: Callable[[], int], breaker_state: Callable[[], str],
-        gpu: Callable[[], dict[str, float] | None] | None, gpu_label: str = "0",
-    ) -> None:  # fmt: skip
+        self,
+        worker: str,
+        in_flight: Callable[[], int],
+        breaker_state: Callable[[], str],
+        gpu: Callable[[], dict[str, float] | None] | None,
+        gpu_label: str = "0",
+    ) -> None:
         self._worker = worker
         self._in_flight = in_flight
         self._breaker_state = breaker_state
@@ -139,11 +149,16 @@ class WorkerState(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield _gauge("babelq_worker_up", "1 while the worker process runs.", self._worker, 1)
-        yield _gauge("babelq_jobs_in_flight", "Jobs the worker holds (received, not settled).", self._worker,
-                     self._in_flight())  # fmt: skip
+        yield _gauge(
+            "babelq_jobs_in_flight",
+            "Jobs the worker holds (received, not settled).",
+            self._worker,
+            self._in_flight(),
+        )
         state = self._breaker_state()
-        breaker = GaugeMetricFamily("babelq_breaker_state", "1 for the breaker's current state.",
-                                    labels=["worker", "state"])  # fmt: skip
+        breaker = GaugeMetricFamily(
+            "babelq_breaker_state", "1 for the breaker's current state.", labels=["worker", "state"]
+        )
         for name in BREAKER_STATES:
             breaker.add_metric([self._worker, name], 1.0 if name == state else 0.0)
         yield breaker

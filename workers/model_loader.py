@@ -36,7 +36,7 @@ class ChatTemplate:
         defused = [
             message if message["role"] == "system" else {**message, "content": defuse(message["content"])}
             for message in prompt
-        ]  # fmt: skip
+        ]
         text = self.tokenizer.apply_chat_template(defused, add_generation_prompt=True, tokenize=False)
         assert isinstance(text, str)  # tokenize=False always renders to one string
         return text
@@ -185,10 +185,11 @@ def _load_bitsandbytes_int8(name_or_path: str, device: str, local: bool) -> PreT
         raise ModelLoadError("dtype int8 on CUDA needs bitsandbytes: pip install bitsandbytes") from error
     try:
         model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-            name_or_path, quantization_config=BitsAndBytesConfig(load_in_8bit=True),  # type: ignore[no-untyped-call]
+            name_or_path,
+            quantization_config=BitsAndBytesConfig(load_in_8bit=True),  # type: ignore[no-untyped-call]
             device_map=device,
             local_files_only=local,
-        )  # fmt: skip
+        )
     except (OSError, ValueError) as error:
         raise _load_error(name_or_path, local, error) from error
     return model

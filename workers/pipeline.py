@@ -218,8 +218,11 @@ class JobPipeline:
             timer.start()
             return
         if isinstance(begun, JobNotFound):
-            log.error("job %s is not in the store; message dropped", job.job_id,
-                      extra=log_fields(job.job_id, job.queue, self.worker))  # fmt: skip
+            log.error(
+                "job %s is not in the store; message dropped",
+                job.job_id,
+                extra=log_fields(job.job_id, job.queue, self.worker),
+            )
             self._answered(delivery, "unknown job")
             return
         item = _InFlight(delivery, job)

@@ -145,8 +145,11 @@ class Responder:
         before, history = begun
         on_text = self._text_listener(job.job_id)  # taken whatever happens next: no mark is left over
         if before.final:
-            log.info("job %s already final; duplicate delivery ignored", job.job_id,
-                     extra=log_fields(job.job_id, job.queue, worker))  # fmt: skip
+            log.info(
+                "job %s already final; duplicate delivery ignored",
+                job.job_id,
+                extra=log_fields(job.job_id, job.queue, worker),
+            )
             return None
         started = self._now()
         if job.deadline_at is not None and started >= job.deadline_at:
@@ -198,8 +201,13 @@ class Responder:
             return self.failed(job, worker, str(exc))
         if isinstance(exc, WorkerUnavailable):
             raise exc
-        log.warning("job %s: the model failed: %s: %s", job.job_id, type(exc).__name__, exc,
-                    extra=log_fields(job.job_id, job.queue, worker))  # fmt: skip
+        log.warning(
+            "job %s: the model failed: %s: %s",
+            job.job_id,
+            type(exc).__name__,
+            exc,
+            extra=log_fields(job.job_id, job.queue, worker),
+        )
         if isinstance(exc, FailedAlone):
             raise PoisonSuspect(f"failed alone in its batch: {exc}") from exc
         raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
@@ -231,21 +239,33 @@ class Responder:
     def _done(self, job: ChatJob, worker: str, started: datetime, batched: Batched[Generation]) -> ChatAnswer:
         generation = batched.value
         return ChatAnswer(
-            job_id=job.job_id, language=job.language,
+            job_id=job.job_id,
+            language=job.language,
             text=self._replies(job.language, job.channel).shown(keepable_text(generation.text)),
-            model=self._model_name, status=JobStatus.DONE, prompt_tokens=generation.prompt_tokens,
-            completion_tokens=generation.completion_tokens, batch_size=batched.batch_size, worker=worker,
+            model=self._model_name,
+            status=JobStatus.DONE,
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+            batch_size=batched.batch_size,
+            worker=worker,
             timings=Timings(
-                queued_ms=_ms(started - job.created_at), batch_wait_ms=batched.wait_s * 1000,
-                infer_ms=batched.run_s * 1000, total_ms=_ms(self._now() - job.created_at),
+                queued_ms=_ms(started - job.created_at),
+                batch_wait_ms=batched.wait_s * 1000,
+                infer_ms=batched.run_s * 1000,
+                total_ms=_ms(self._now() - job.created_at),
             ),
-        )  # fmt: skip
+        )
 
     def _outcome(self, job: ChatJob, worker: str, status: JobStatus, error: str) -> ChatAnswer:
         return ChatAnswer(
-            job_id=job.job_id, language=job.language, model=self._model_name, status=status,
-            error=error, worker=worker, timings=Timings(total_ms=_ms(self._now() - job.created_at)),
-        )  # fmt: skip
+            job_id=job.job_id,
+            language=job.language,
+            model=self._model_name,
+            status=status,
+            error=error,
+            worker=worker,
+            timings=Timings(total_ms=_ms(self._now() - job.created_at)),
+        )
 
     def _store_one(self, answer: ChatAnswer) -> ChatAnswer:
         stored = self.store([answer])[0]

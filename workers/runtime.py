@@ -78,9 +78,12 @@ class WorkerRuntime:
     def start_pipeline(self, worker: str, max_retries: int, dead_letter_queue: str) -> JobPipeline:
         """Start the bulk consumer's pipeline of this worker (named `worker` in the store)."""
         self.pipeline = JobPipeline(
-            self.responder, worker, max_retries, on_held=self.activity.add_in_flight,
+            self.responder,
+            worker,
+            max_retries,
+            on_held=self.activity.add_in_flight,
             dead_letter_queue=dead_letter_queue,
-        )  # fmt: skip
+        )
         self.pipeline.start()
         return self.pipeline
 
@@ -235,8 +238,14 @@ def vllm_options(settings: Settings, profile: Profile, model: str, device: str, 
 
 
 def _logged(runner: Runner, facts: ModelFacts) -> tuple[Runner, ModelFacts]:
-    log.info("loaded model %s on %s (%s, %.1f MiB of weights), engine %s",
-             facts.name, facts.device, facts.dtype, facts.footprint_mib, facts.engine)  # fmt: skip
+    log.info(
+        "loaded model %s on %s (%s, %.1f MiB of weights), engine %s",
+        facts.name,
+        facts.device,
+        facts.dtype,
+        facts.footprint_mib,
+        facts.engine,
+    )
     return runner, facts
 
 
@@ -260,18 +269,31 @@ def build_runtime(
     feeder.on_batch = activity.batch_done
     effective = effective_profile(settings, profile)
     monitor = HealthMonitor(
-        facts, breaker, switch, activity, probe=lambda: runner.generate([WARM_UP_PROMPT], max_new_tokens=1),
-        interval_s=settings.health_interval_s, gpu=gpu_readings if facts.device.startswith("cuda") else None,
+        facts,
+        breaker,
+        switch,
+        activity,
+        probe=lambda: runner.generate([WARM_UP_PROMPT], max_new_tokens=1),
+        interval_s=settings.health_interval_s,
+        gpu=gpu_readings if facts.device.startswith("cuda") else None,
         model_alive=lambda: not getattr(runner, "engine_dead", False),
-    )  # fmt: skip
+    )
     admission = Admission(breaker)
     responder = Responder(
-        factory, feeder, effective, runner.model_name, runner.count_tokens,
-        history_turns=settings.history_turns, timeout_s=settings.job_timeout_s, admit=admission,
+        factory,
+        feeder,
+        effective,
+        runner.model_name,
+        runner.count_tokens,
+        history_turns=settings.history_turns,
+        timeout_s=settings.job_timeout_s,
+        admit=admission,
         history_tokens=settings.history_tokens,
-        answers=answers, notices=notices or NoNotices(), partials=partials,
+        answers=answers,
+        notices=notices or NoNotices(),
+        partials=partials,
         replies=Replies(table, unanswered_notices()).plan if table is not None else None,
-    )  # fmt: skip
+    )
     monitor.start()
     return WorkerRuntime(effective, runner, feeder, responder, admission, switch, activity, monitor)
 

@@ -134,8 +134,15 @@ def _rates(options: BenchOptions, capacity: float) -> list[float]:
     return [round(min(capacity, options.max_rate) * f, 2) for f in SWEEP_FRACTIONS]
 
 
-def _run_once(stack: Stack, options: BenchOptions, rate: float, texts: list[str], progress: ProgressFactory,
-              pids: dict[str, int], parked: list[str]) -> dict[str, Any]:  # fmt: skip
+def _run_once(
+    stack: Stack,
+    options: BenchOptions,
+    rate: float,
+    texts: list[str],
+    progress: ProgressFactory,
+    pids: dict[str, int],
+    parked: list[str],
+) -> dict[str, Any]:
     schedule = poisson_schedule(rate, options.duration_s, seed=options.seed)
     advance = progress(f"{rate:g} jobs/s", len(schedule))
     callers = waiting_callers(_api_url(stack), parked, _wait_s(stack)) if parked else nullcontext(None)
@@ -152,8 +159,13 @@ def _run_once(stack: Stack, options: BenchOptions, rate: float, texts: list[str]
     return summary
 
 
-def _drive(stack: Stack, options: BenchOptions, texts: list[str], schedule: list[float],
-           advance: Callable[[int], None]) -> LoadResult:  # fmt: skip
+def _drive(
+    stack: Stack,
+    options: BenchOptions,
+    texts: list[str],
+    schedule: list[float],
+    advance: Callable[[int], None],
+) -> LoadResult:
     if options.path == "publish":
         return drive(publish_sender(stack.intake), texts, schedule, advance)
     if options.waiters:  # the load waits for its answers too: how soon does a caller hear one?
@@ -188,12 +200,28 @@ def _samples(stack: Stack, sent: list[Sent]) -> list[JobSample]:
     sent_at = {s.job_id: s.sent_at for s in sent}
     rows = job_timings(stack.factory, list(sent_at))
     heard_at = {s.job_id: s.heard_at for s in sent}
-    return [JobSample(sent_at[r.job_id], r.created_at, r.finished_at, r.status, r.queued_ms, r.infer_ms,
-                      r.batch_size, heard_at[r.job_id]) for r in rows]  # fmt: skip
+    return [
+        JobSample(
+            sent_at[r.job_id],
+            r.created_at,
+            r.finished_at,
+            r.status,
+            r.queued_ms,
+            r.infer_ms,
+            r.batch_size,
+            heard_at[r.job_id],
+        )
+        for r in rows
+    ]
 
 
-def _assemble(settings: Settings, options: BenchOptions, profile: Profile, baselines: Baselines,
-              runs: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+def _assemble(
+    settings: Settings,
+    options: BenchOptions,
+    profile: Profile,
+    baselines: Baselines,
+    runs: list[dict[str, Any]],
+) -> dict[str, Any]:
     saturated = max(runs, key=lambda r: r["throughput_jobs_s"])
     best = baselines.best
     result: dict[str, Any] = {**saturated, "direct_jobs_s": baselines.same_engine}
@@ -219,15 +247,24 @@ def _half_load_check(runs: list[dict[str, Any]], capacity: float, profile: Profi
     batch_ms = profile.max_batch_size / capacity * 1000.0
     target = 1.5 * (batch_ms + profile.max_wait_ms)
     p99 = half["latency_ms"]["p99"]
-    return {"offered_rate": half["offered_rate"], "p99_ms": p99, "target_ms": target,
-            "met": p99 is not None and p99 <= target}  # fmt: skip
+    return {
+        "offered_rate": half["offered_rate"],
+        "p99_ms": p99,
+        "target_ms": target,
+        "met": p99 is not None and p99 <= target,
+    }
 
 
 def _config(settings: Settings, options: BenchOptions, profile: Profile) -> dict[str, Any]:
     return {
-        "path": options.path, "runner": options.runner, "broker": settings.broker_url.split("://")[0],
-        "store": settings.store_url.split(":")[0], "duration_s": options.duration_s,
-        "max_batch_size": profile.max_batch_size, "max_wait_ms": profile.max_wait_ms,
+        "path": options.path,
+        "runner": options.runner,
+        "broker": settings.broker_url.split("://")[0],
+        "store": settings.store_url.split(":")[0],
+        "duration_s": options.duration_s,
+        "max_batch_size": profile.max_batch_size,
+        "max_wait_ms": profile.max_wait_ms,
         "max_new_tokens": min(profile.max_new_tokens, settings.max_new_tokens),
-        "model": settings.model or profile.model or "default", "cpus": os.cpu_count(),
-    }  # fmt: skip
+        "model": settings.model or profile.model or "default",
+        "cpus": os.cpu_count(),
+    }

@@ -130,7 +130,10 @@ class _PlainGenerate:
         )
         with torch.inference_mode():
             self._loaded.model.generate(  # type: ignore[operator]
-                **batch.to(self._loaded.device), max_new_tokens=self._max_new_tokens, do_sample=False,
-                repetition_penalty=self._repetition_penalty, pad_token_id=tokenizer.pad_token_id,
+                **batch.to(self._loaded.device),
+                max_new_tokens=self._max_new_tokens,
+                do_sample=False,
+                repetition_penalty=self._repetition_penalty,
+                pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=self._eos_ids,
-            )  # fmt: skip
+            )

@@ -28,8 +28,12 @@ from workers.runners.base import ChatMessage, Generation, StreamingRunner
 from workers.runtime import resolve_model, vllm_options
 from workers.vllm_options import prepare_environment
 
-FOLLOW_UPS = ("Thanks. And how long will it take?", "Can I change the address?", "What does it cost?",
-              "OK, please go ahead.")  # fmt: skip
+FOLLOW_UPS = (
+    "Thanks. And how long will it take?",
+    "Can I change the address?",
+    "What does it cost?",
+    "OK, please go ahead.",
+)
 
 
 def conversations(count: int, turns: int) -> list[list[str]]:

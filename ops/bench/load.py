@@ -39,8 +39,9 @@ def _text(texts: Sequence[str], i: int) -> str:
     return texts[i % len(texts)]
 
 
-def drive(send: Sender, texts: Sequence[str], schedule: Sequence[float], progress: Progress,
-          threads: int = 16) -> LoadResult:  # fmt: skip
+def drive(
+    send: Sender, texts: Sequence[str], schedule: Sequence[float], progress: Progress, threads: int = 16
+) -> LoadResult:
     """Send every message at its scheduled time (open loop: sends never wait for answers).
 
     `send(text)` runs on a pool of threads, so a slow send delays no other; threads

@@ -36,8 +36,12 @@ from workers.vllm_options import vllm_installed
 DEFAULT_MODEL_PATH = "var/models/SmolLM2-135M-Instruct"
 NEW_TOKENS = 32
 ANSWER_TOKENS = 64
-QUESTIONS = ["Where is my parcel? It was due yesterday.", "How do I reset my password?",
-             "Can I change the delivery address of order 4411?", "Do you ship to Norway?"]  # fmt: skip
+QUESTIONS = [
+    "Where is my parcel? It was due yesterday.",
+    "How do I reset my password?",
+    "Can I change the delivery address of order 4411?",
+    "Do you ship to Norway?",
+]
 
 
 def dtypes_for(device: str) -> list[str]:

@@ -68,9 +68,11 @@ def _summary(track: _Track) -> dict[str, float | None]:
     start, end = track.rss[settled], track.rss[-1]
     return {
         "cpu_cores": (track.cpu_s[-1] - track.cpu_s[0]) / span if span > 0 else None,
-        "rss_mib_start": start / MIB, "rss_mib_end": end / MIB, "rss_mib_max": max(track.rss) / MIB,
+        "rss_mib_start": start / MIB,
+        "rss_mib_end": end / MIB,
+        "rss_mib_max": max(track.rss) / MIB,
         "rss_growth": end / start - 1 if start else None,
-    }  # fmt: skip
+    }
 
 
 def _settled_index(at: list[float]) -> int:

@@ -50,11 +50,13 @@ def summarize(samples: Sequence[JobSample], offered_rate: float) -> dict[str, An
         "throughput_jobs_s": len(done) / span if span > 0 else 0.0,
         "latency_ms": {f"p{q}": percentile(latencies, q) for q in (50, 90, 99)},
         "queue_wait_ms": {f"p{q}": percentile(waits, q) for q in (50, 99)},
-        "batch_size": {"mean": sum(sizes) / len(sizes) if sizes else None,
-                       "histogram": {str(k): v for k, v in sorted(Counter(sizes).items())}},
+        "batch_size": {
+            "mean": sum(sizes) / len(sizes) if sizes else None,
+            "histogram": {str(k): v for k, v in sorted(Counter(sizes).items())},
+        },
         "model_busy_fraction": min(1.0, busy / span) if span > 0 else 0.0,
         "heard_after_stored_ms": _heard_after_stored(done),
-    }  # fmt: skip
+    }
 
 
 def _heard_after_stored(done: Sequence[JobSample]) -> dict[str, float | None] | None:

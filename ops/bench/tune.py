@@ -95,8 +95,9 @@ def run_tune(settings: Settings, options: TuneOptions, progress: Progress) -> di
     return result
 
 
-def _sweep_dtype(settings: Settings, base: Profile, dtype: str, texts: list[str], options: TuneOptions,
-                 progress: Progress) -> list[Trial]:  # fmt: skip
+def _sweep_dtype(
+    settings: Settings, base: Profile, dtype: str, texts: list[str], options: TuneOptions, progress: Progress
+) -> list[Trial]:
     """Every ladder of every engine in one precision; each engine's model is loaded (or its vLLM
     engine started) once for all its ladders: loading is not measured."""
     trials: list[Trial] = []
@@ -147,12 +148,20 @@ def engine_runners(
         close_runner(runner)
 
 
-def _climb(make: MakeRunner, base: Profile, ladder: list[Candidate], texts: list[str],
-           options: TuneOptions, progress: Progress) -> list[Trial]:  # fmt: skip
+def _climb(
+    make: MakeRunner,
+    base: Profile,
+    ladder: list[Candidate],
+    texts: list[str],
+    options: TuneOptions,
+    progress: Progress,
+) -> list[Trial]:
     climbed: list[Trial] = []
     for candidate in ladder:
-        progress(f"{candidate.engine} batch {candidate.max_batch_size} wait {candidate.max_wait_ms:g} ms "
-                 f"{candidate.dtype}")  # fmt: skip
+        progress(
+            f"{candidate.engine} batch {candidate.max_batch_size} wait {candidate.max_wait_ms:g} ms "
+            f"{candidate.dtype}"
+        )
         climbed.append(measure(make, _profile(base, candidate), texts, options.jobs, options.seed))
         if not keeps_growing(climbed):
             break
@@ -160,8 +169,13 @@ def _climb(make: MakeRunner, base: Profile, ladder: list[Candidate], texts: list
 
 
 def _profile(base: Profile, candidate: Candidate) -> Profile:
-    return replace(base, engine=candidate.engine, max_batch_size=candidate.max_batch_size,
-                   max_wait_ms=candidate.max_wait_ms, dtype=candidate.dtype)  # fmt: skip
+    return replace(
+        base,
+        engine=candidate.engine,
+        max_batch_size=candidate.max_batch_size,
+        max_wait_ms=candidate.max_wait_ms,
+        dtype=candidate.dtype,
+    )
 
 
 def measure(make: MakeRunner, profile: Profile, texts: Sequence[str], jobs: int, seed: int = 0) -> Trial:
@@ -211,8 +225,9 @@ def half_load_p99_ms(
     return percentile(latencies, 99)
 
 
-def _timed(future: Future[Any], submitted: float, latencies: list[float], done: threading.Semaphore
-           ) -> Future[Any]:  # fmt: skip
+def _timed(
+    future: Future[Any], submitted: float, latencies: list[float], done: threading.Semaphore
+) -> Future[Any]:
     def note(_future: Future[Any]) -> None:
         latencies.append((time.perf_counter() - submitted) * 1000.0)
         done.release()
@@ -225,25 +240,34 @@ def write_profile(source: Path | None, target: Path, name: str, candidate: Candi
     """The routing table at `source` (the packaged default if None) with the profile set to the
     candidate, checked as a table, then written to `target` in one step (no half-written file)."""
     data = read_table_data(source)
-    data["profiles"][name].update(engine=candidate.engine, max_batch_size=candidate.max_batch_size,
-                                  max_wait_ms=candidate.max_wait_ms, dtype=candidate.dtype)  # fmt: skip
+    data["profiles"][name].update(
+        engine=candidate.engine,
+        max_batch_size=candidate.max_batch_size,
+        max_wait_ms=candidate.max_wait_ms,
+        dtype=candidate.dtype,
+    )
     table_from_dict(data)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     staging.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     staging.replace(target)
 
 
-def _result(settings: Settings, options: TuneOptions, trials: list[Trial], choice: Choice,
-            max_new_tokens: int) -> dict[str, Any]:  # fmt: skip
+def _result(
+    settings: Settings, options: TuneOptions, trials: list[Trial], choice: Choice, max_new_tokens: int
+) -> dict[str, Any]:
     return {
-        "chosen": asdict(choice.trial.candidate), "met_target": choice.met_target,
-        "jobs_s": choice.trial.jobs_s, "p99_ms": choice.trial.p99_ms,
-        "p99_target_ms": options.p99_target_ms, "device": resolve_device(settings.device),
+        "chosen": asdict(choice.trial.candidate),
+        "met_target": choice.met_target,
+        "jobs_s": choice.trial.jobs_s,
+        "p99_ms": choice.trial.p99_ms,
+        "p99_target_ms": options.p99_target_ms,
+        "device": resolve_device(settings.device),
         "cpus": os.cpu_count(),
-        "jobs_per_trial": options.jobs, "max_new_tokens": max_new_tokens,
+        "jobs_per_trial": options.jobs,
+        "max_new_tokens": max_new_tokens,
         "trials": [asdict(t) | {"own_target_ms": t.own_target_ms} for t in trials],
         "written_to": str(options.write) if options.write else None,
-    }  # fmt: skip
+    }
 
 
 def _json(result: dict[str, Any]) -> str:
@@ -266,8 +290,11 @@ def _plot(trials: list[Trial], choice: Choice, path: Path) -> None:
         axes.annotate(f"{c.engine[0]}{c.max_batch_size}/{c.max_wait_ms:g}ms", (p99, jobs_s))
     for _trial, (p99, jobs_s) in _points([choice.trial]):
         axes.scatter(p99, jobs_s, s=300, facecolors="none", edgecolors="red")
-    axes.set(xlabel="P99 at half load (ms, in-process)", ylabel="jobs/s at saturation",
-             title="babelq tune (blue: static, orange: vllm; circled: chosen)")  # fmt: skip
+    axes.set(
+        xlabel="P99 at half load (ms, in-process)",
+        ylabel="jobs/s at saturation",
+        title="babelq tune (blue: static, orange: vllm; circled: chosen)",
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -79,9 +79,11 @@ def poisson(send: Send, rate: float, duration_s: float, offset: int) -> dict[str
             futures.append(pool.submit(send, text))
         latencies = [future.result() for future in futures]
     return {
-        "rate": rate, "jobs": len(latencies),
-        "p50_s": round(percentile(latencies, 50) or 0, 3), "p99_s": round(percentile(latencies, 99) or 0, 3),
-    }  # fmt: skip
+        "rate": rate,
+        "jobs": len(latencies),
+        "p50_s": round(percentile(latencies, 50) or 0, 3),
+        "p99_s": round(percentile(latencies, 99) or 0, 3),
+    }
 
 
 def measure(name: str, send: Send, args: argparse.Namespace) -> dict[str, Any]:
@@ -128,8 +130,20 @@ def celery_batches_worker(
     from celery import Celery
 
     app = Celery("baseline", broker=broker, backend=broker)
-    command = [sys.executable, "-m", "celery", "-A", "ops.bench.celery_batches_vllm", "worker",
-               "--pool", "solo", "-Q", "baseline", "--loglevel", "WARNING"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "ops.bench.celery_batches_vllm",
+        "worker",
+        "--pool",
+        "solo",
+        "-Q",
+        "baseline",
+        "--loglevel",
+        "WARNING",
+    ]
     path = os.pathsep.join([str(CELERY_BATCHES_DIR), str(REPO)])
     log = Path(tempfile.mkstemp(prefix="celery-batches-", suffix=".log")[1])
     process = _start(command, {**env, "PYTHONPATH": path, "BASELINE_BROKER": broker}, log)
@@ -204,8 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids: list[int] = tokenizer(template.render(prompt), add_special_tokens=False).input_ids
         return ids
 
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "dtype": dtype}, "jobs": args.jobs,
-                               "max_new_tokens": args.max_new_tokens}  # fmt: skip
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "dtype": dtype},
+        "jobs": args.jobs,
+        "max_new_tokens": args.max_new_tokens,
+    }
     systems = args.systems.split(",")
     env = {**os.environ, "BABELQ_MAX_NEW_TOKENS": str(args.max_new_tokens)}
     if "offline" in systems:
@@ -219,16 +236,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vLLM offline: {results['vllm_offline_jobs_s']} jobs/s", flush=True)
     if "celery-batches" in systems:
         _install_celery_batches()
-        baseline_env = {**env, "BASELINE_MODEL": model, "BASELINE_DTYPE": dtype,
-                        "BASELINE_MAX_NEW_TOKENS": str(args.max_new_tokens),
-                        "BASELINE_REPETITION_PENALTY": str(profile.repetition_penalty)}  # fmt: skip
+        baseline_env = {
+            **env,
+            "BASELINE_MODEL": model,
+            "BASELINE_DTYPE": dtype,
+            "BASELINE_MAX_NEW_TOKENS": str(args.max_new_tokens),
+            "BASELINE_REPETITION_PENALTY": str(profile.repetition_penalty),
+        }
         with celery_batches_worker(baseline_env, args.broker, tokenize) as send:
             results["celery_batches_vllm"] = measure("celery-batches + vLLM", send, args)
     if "babelq" in systems:
         port = free_port()
         var = tempfile.mkdtemp(prefix="versus-babelq-")
-        babelq_env = {**env, "BABELQ_API_PORT": str(port), "BABELQ_VAR_DIR": var,
-                      "BABELQ_MODEL_CACHE_DIR": str(settings.models_dir.resolve())}  # fmt: skip
+        babelq_env = {
+            **env,
+            "BABELQ_API_PORT": str(port),
+            "BABELQ_VAR_DIR": var,
+            "BABELQ_MODEL_CACHE_DIR": str(settings.models_dir.resolve()),
+        }
         with babelq_run(babelq_env, port) as send:
             results["babelq_run"] = measure("babelq run", send, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -241,8 +266,20 @@ def _install_celery_batches() -> None:
     """celery-batches beside babelq's packages, not among them (it declares celery<5.7)."""
     if (CELERY_BATCHES_DIR / "celery_batches").is_dir():
         return
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                    str(CELERY_BATCHES_DIR), "celery-batches==0.11"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(CELERY_BATCHES_DIR),
+            "celery-batches==0.11",
+        ],
+        check=True,
+    )
 
 
 if __name__ == "__main__":

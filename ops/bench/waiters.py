@@ -28,8 +28,17 @@ class WaiterStats:
 
 def park_jobs(factory: SessionFactory, queue: str, count: int) -> list[str]:
     """Store `count` queued jobs without publishing them."""
-    jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text=PARKED_TEXT, language="en", queue=queue,
-                    channel="bench") for _ in range(count)]  # fmt: skip
+    jobs = [
+        ChatJob(
+            job_id=new_id(),
+            conversation_id=new_id(),
+            text=PARKED_TEXT,
+            language="en",
+            queue=queue,
+            channel="bench",
+        )
+        for _ in range(count)
+    ]
     user_turns.record_user_turns(factory, [user_turns.UserTurn(job, "explicit", True) for job in jobs])
     return [job.job_id for job in jobs]
 
@@ -45,8 +54,11 @@ def waiting_callers(url: str, job_ids: list[str], wait_s: float) -> Iterator[Wai
     """One caller per job, each asking again as soon as its wait ends, until the block ends."""
     stats = WaiterStats()
     stop = threading.Event()
-    thread = threading.Thread(target=lambda: asyncio.run(_callers(url, job_ids, wait_s, stop, stats)),
-                              name="bench-waiters", daemon=True)  # fmt: skip
+    thread = threading.Thread(
+        target=lambda: asyncio.run(_callers(url, job_ids, wait_s, stop, stats)),
+        name="bench-waiters",
+        daemon=True,
+    )
     thread.start()
     try:
         yield stats
@@ -60,8 +72,10 @@ async def _callers(
 ) -> None:
     limits = httpx.Limits(max_connections=len(job_ids), max_keepalive_connections=len(job_ids))
     async with httpx.AsyncClient(base_url=url, timeout=wait_s + 30, limits=limits) as client:
-        callers = [asyncio.create_task(_caller(client, job_id, wait_s, stats, i, len(job_ids)))
-                   for i, job_id in enumerate(job_ids)]  # fmt: skip
+        callers = [
+            asyncio.create_task(_caller(client, job_id, wait_s, stats, i, len(job_ids)))
+            for i, job_id in enumerate(job_ids)
+        ]
         while not stop.is_set():
             await asyncio.sleep(0.1)
         for caller in callers:  # hang up at once, not at the end of each wait
@@ -69,8 +83,9 @@ async def _callers(
         await asyncio.gather(*callers, return_exceptions=True)
 
 
-async def _caller(client: httpx.AsyncClient, job_id: str, wait_s: float, stats: WaiterStats, index: int,
-                  count: int) -> None:  # fmt: skip
+async def _caller(
+    client: httpx.AsyncClient, job_id: str, wait_s: float, stats: WaiterStats, index: int, count: int
+) -> None:
     """The `index`th of `count` callers: arrives in the first seconds (ARRIVALS_PER_S), and its first
     wait is cut to a share of a full one, so that the callers' next calls are spread over the
     wait, as independent callers' are, and do not all come back in the same second."""

@@ -59,9 +59,13 @@ class FaultRun:
         self.directory = setup.workdir / name
         self.directory.mkdir(parents=True, exist_ok=True)
         self.values = {
-            "database_url": setup.database_url, "model": setup.model, "var_dir": str(self.directory / "var"),
-            "cache_ttl_s": "0", **setup.settings, **values,
-        }  # fmt: skip
+            "database_url": setup.database_url,
+            "model": setup.model,
+            "var_dir": str(self.directory / "var"),
+            "cache_ttl_s": "0",
+            **setup.settings,
+            **values,
+        }
         upgrade(self.values["database_url"])
         self.stack: Stack = build_stack(load_settings(**self.values))
         self._empty_queues()
@@ -80,13 +84,18 @@ class FaultRun:
         env.update({f"BABELQ_{k.upper()}": v for k, v in {**self.values, **values}.items()})
         return {**env, "PYTHONUNBUFFERED": "1", **self.setup.worker_env}
 
-    def start(self, args: Sequence[str], log_name: str, env: Mapping[str, str] | None = None,
-              timeout_s: float = 120) -> subprocess.Popen[bytes]:  # fmt: skip
+    def start(
+        self, args: Sequence[str], log_name: str, env: Mapping[str, str] | None = None, timeout_s: float = 120
+    ) -> subprocess.Popen[bytes]:
         """Start the program with `args`, wait until its log says it is ready."""
         log = self.directory / f"{log_name}.log"
         with log.open("ab") as sink:
-            process = subprocess.Popen([*self.setup.worker_program, *args], env=dict(env or self.env()),
-                                       stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+            process = subprocess.Popen(
+                [*self.setup.worker_program, *args],
+                env=dict(env or self.env()),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         self.processes.append(process)
         wait_for(lambda: READY in log.read_text(errors="replace") or process.poll() is not None, timeout_s)
         if process.poll() is not None:
@@ -106,8 +115,9 @@ class FaultRun:
         ids = []
         for i in range(self.setup.jobs):
             body = json.dumps({"text": f"Question {i}: where is my parcel {new_id()[:8]}?", "language": "en"})
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/messages", body.encode(),
-                                             {"Content-Type": "application/json"})  # fmt: skip
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/messages", body.encode(), {"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(request, timeout=30) as response:
                 ids.append(json.loads(response.read())["job_id"])
         return ids
@@ -172,8 +182,11 @@ def _fate(row: Any, answers: int) -> JobFate:
     if row is None:
         return JobFate(status=None, answers=answers, finished_at=None)
     finished = row.finished_at
-    return JobFate(status=str(row.status), answers=answers,
-                   finished_at=finished.timestamp() if finished is not None else None)  # fmt: skip
+    return JobFate(
+        status=str(row.status),
+        answers=answers,
+        finished_at=finished.timestamp() if finished is not None else None,
+    )
 
 
 def node_of(process: subprocess.Popen[bytes]) -> str:

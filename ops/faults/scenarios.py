@@ -171,9 +171,15 @@ def bad_messages(run: FaultRun) -> tuple[list[str], float, str]:
     )
     app.send_task("babelq.no_such_task", args=[{}], queue=queue, routing_key=queue)
     with app.producer_or_acquire() as producer:
-        producer.publish(b"{not json", content_type="application/json", content_encoding="utf-8",
-                         headers={"task": ANSWER_TASK, "id": "garbled", "lang": "py"}, exchange="",
-                         routing_key=queue, declare=[app.amqp.queues[queue]])  # fmt: skip
+        producer.publish(
+            b"{not json",
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers={"task": ANSWER_TASK, "id": "garbled", "lang": "py"},
+            exchange="",
+            routing_key=queue,
+            declare=[app.amqp.queues[queue]],
+        )
     return ids, time.time(), "4 bad messages: expect 4 other letters"
 
 

@@ -43,18 +43,28 @@ class Row:
 
 
 def tally(
-    scenario: str, broker: str, fates: Mapping[str, JobFate], dead: set[str], other_letters: int,
-    cleared_at: float, note: str = "",
-) -> Row:  # fmt: skip
+    scenario: str,
+    broker: str,
+    fates: Mapping[str, JobFate],
+    dead: set[str],
+    other_letters: int,
+    cleared_at: float,
+    note: str = "",
+) -> Row:
     """Count each published job once: answered twice, dead-lettered, answered once, failed or
     expired, else lost (not final when the scenario ended)."""
     counts = {"duplicated": 0, "dead_lettered": 0, "answered_once": 0, "failed": 0, "lost": 0}
     for job_id, fate in fates.items():
         counts[_fate(job_id, fate, dead)] += 1
     return Row(
-        scenario=scenario, broker=broker, published=len(fates), other_letters=other_letters,
-        last_final_s=_last_final_s(fates.values(), cleared_at), note=note, **counts,
-    )  # fmt: skip
+        scenario=scenario,
+        broker=broker,
+        published=len(fates),
+        other_letters=other_letters,
+        last_final_s=_last_final_s(fates.values(), cleared_at),
+        note=note,
+        **counts,
+    )
 
 
 def _fate(job_id: str, fate: JobFate, dead: set[str]) -> str:
@@ -77,8 +87,19 @@ def _last_final_s(fates: Iterable[JobFate], cleared_at: float) -> float | None:
     return round(max(0.0, max(end for end in ends if end is not None) - cleared_at), 1)
 
 
-COLUMNS = ("scenario", "broker", "published", "answered_once", "duplicated", "failed", "dead_lettered",
-           "lost", "other_letters", "last_final_s", "met")  # fmt: skip
+COLUMNS = (
+    "scenario",
+    "broker",
+    "published",
+    "answered_once",
+    "duplicated",
+    "failed",
+    "dead_lettered",
+    "lost",
+    "other_letters",
+    "last_final_s",
+    "met",
+)
 
 
 def table(rows: Sequence[Row]) -> str:

@@ -22,24 +22,36 @@ def setup(
     redis_url: str, amqp_url: str, postgres_url: str, tiny_model_dir: Path, tmp_path: Path
 ) -> FaultSetup:
     return FaultSetup(
-        brokers={"redis": redis_url, "amqp": amqp_url}, database_url=postgres_url, model=str(tiny_model_dir),
-        workdir=tmp_path, worker_program=tuple(SCRIPTED_WORKER), jobs=JOBS, settings={"max_new_tokens": "8"},
+        brokers={"redis": redis_url, "amqp": amqp_url},
+        database_url=postgres_url,
+        model=str(tiny_model_dir),
+        workdir=tmp_path,
+        worker_program=tuple(SCRIPTED_WORKER),
+        jobs=JOBS,
+        settings={"max_new_tokens": "8"},
         # batches last half a second, so that a fault lands while one runs
         worker_env={"SCRIPTED_BATCH_DELAY_S": "0.5", "SCRIPTED_POISON_TEXT": POISON},
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "broker"),
-    [("worker-kill-9", "redis"), ("worker-kill-9", "amqp"),
-     pytest.param("worker-frozen-kill-9", "redis", marks=pytest.mark.long),
-     pytest.param("worker-frozen-kill-9", "amqp", marks=pytest.mark.long),
-     ("worker-sigterm", "redis"),
-     ("worker-sigterm", "amqp"), ("broker-restart", "redis"), ("broker-restart", "amqp"),
-     ("store-down-10s", "redis"), ("store-down-publishing", "redis"), ("bad-messages", "redis"),
-     ("bad-messages", "amqp"),
-     ("embedded-kill-9", "memory")],
-)  # fmt: skip
+    [
+        ("worker-kill-9", "redis"),
+        ("worker-kill-9", "amqp"),
+        pytest.param("worker-frozen-kill-9", "redis", marks=pytest.mark.long),
+        pytest.param("worker-frozen-kill-9", "amqp", marks=pytest.mark.long),
+        ("worker-sigterm", "redis"),
+        ("worker-sigterm", "amqp"),
+        ("broker-restart", "redis"),
+        ("broker-restart", "amqp"),
+        ("store-down-10s", "redis"),
+        ("store-down-publishing", "redis"),
+        ("bad-messages", "redis"),
+        ("bad-messages", "amqp"),
+        ("embedded-kill-9", "memory"),
+    ],
+)
 def test_every_job_ends_once_within_the_target(setup: FaultSetup, name: str, broker: str):
     row = run_scenario(setup, choose([name])[0], broker)
     assert (row.published, row.answered_once, row.lost, row.duplicated) == (JOBS, JOBS, 0, 0), row

@@ -31,8 +31,13 @@ def test_redis_cache_stores_with_ttl_caps_its_size_and_counts(clean_redis: str):
     cache = RedisAnswerCache(clean_redis, ttl_s=60, max_entries=3)
     for i in range(5):
         cache.put(f"{KEY_PREFIX}test:{i}", f"answer {i}")
-    assert [cache.get(f"{KEY_PREFIX}test:{i}") for i in range(5)] == [None, None, "answer 2", "answer 3",
-                                                                       "answer 4"]  # fmt: skip
+    assert [cache.get(f"{KEY_PREFIX}test:{i}") for i in range(5)] == [
+        None,
+        None,
+        "answer 2",
+        "answer 3",
+        "answer 4",
+    ]
     ttl = redis.Redis.from_url(clean_redis).pttl(f"{KEY_PREFIX}test:4")
     assert 0 < ttl <= 60_000
     stats = cache.stats()
@@ -43,8 +48,14 @@ def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
     clean_redis: str, tiny_model_dir: Path, tmp_path: Path
 ):
     store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
-    values = dict(broker_url=clean_redis, redis_url=clean_redis, database_url=store_url,
-                  model=str(tiny_model_dir), max_new_tokens="6", var_dir=str(tmp_path / "var"))  # fmt: skip
+    values = dict(
+        broker_url=clean_redis,
+        redis_url=clean_redis,
+        database_url=store_url,
+        model=str(tiny_model_dir),
+        max_new_tokens="6",
+        var_dir=str(tmp_path / "var"),
+    )
     stack = fresh_stack(values)
     log = tmp_path / "worker.log"
     with (
@@ -74,6 +85,10 @@ def test_a_repeated_first_question_is_answered_from_the_cache_without_a_worker(
         assert follow_up.cached is False
         time.sleep(0.5)
         assert log.read_text().count("received") == received + 1  # only the follow-up reached a worker
-        assert client.get("/v1/cache").json() | {"entries": 1} == {"backend": "redis", "hits": 1, "misses": 1,
-                                                                   "entries": 1}  # fmt: skip
+        assert client.get("/v1/cache").json() | {"entries": 1} == {
+            "backend": "redis",
+            "hits": 1,
+            "misses": 1,
+            "entries": 1,
+        }
     stack.close()

@@ -85,6 +85,10 @@ def test_the_fleet_picks_its_notices_from_its_services(redis_url: str, postgres_
         "rabbitmq + sqlite": load_settings(broker_url=amqp_url),
     }
     kinds = {name: type(open_answer_notices(settings)).__name__ for name, settings in picks.items()}
-    assert kinds == {"embedded": "LocalNotices", "redis broker": "RedisNotices",
-                     "rabbitmq + redis cache": "RedisNotices", "rabbitmq + postgres": "PostgresNotices",
-                     "rabbitmq + sqlite": "NoNotices"}  # fmt: skip
+    assert kinds == {
+        "embedded": "LocalNotices",
+        "redis broker": "RedisNotices",
+        "rabbitmq + redis cache": "RedisNotices",
+        "rabbitmq + postgres": "PostgresNotices",
+        "rabbitmq + sqlite": "NoNotices",
+    }

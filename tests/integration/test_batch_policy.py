@@ -30,8 +30,13 @@ def _worker_env(redis_url: str, tiny_model_dir: Path, tmp_path: Path, engine: st
     store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
     upgrade(store_url)
     routes = routes_with(tmp_path, engine=engine, max_batch_size=8)
-    return babelq_env(broker_url=redis_url, database_url=store_url, model=str(tiny_model_dir),
-                      var_dir=str(tmp_path), routes_file=str(routes))  # fmt: skip
+    return babelq_env(
+        broker_url=redis_url,
+        database_url=store_url,
+        model=str(tiny_model_dir),
+        var_dir=str(tmp_path),
+        routes_file=str(routes),
+    )
 
 
 def test_static_policy_is_read_and_changed_live(redis_url: str, tiny_model_dir: Path, tmp_path: Path):

@@ -12,15 +12,28 @@ from tests.support.processes import BABELQ, babelq_env
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
-FIELDS = {"offered_rate", "throughput_jobs_s", "direct_jobs_s", "efficiency", "latency_ms", "queue_wait_ms",
-          "batch_size", "model_busy_fraction"}  # fmt: skip
+FIELDS = {
+    "offered_rate",
+    "throughput_jobs_s",
+    "direct_jobs_s",
+    "efficiency",
+    "latency_ms",
+    "queue_wait_ms",
+    "batch_size",
+    "model_busy_fraction",
+}
 
 
 def bench(tmp_path: Path, *args: str, **settings: str) -> dict:
     out = tmp_path / "out"
     env = babelq_env(var_dir=str(tmp_path / "var"), api_port=str(free_port()), **settings)
-    done = subprocess.run([BABELQ, "bench", "--runner", "null", "--duration", "2", "--out", str(out), *args],
-                          env=env, capture_output=True, text=True, timeout=240)  # fmt: skip
+    done = subprocess.run(
+        [BABELQ, "bench", "--runner", "null", "--duration", "2", "--out", str(out), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert (out / "bench.png").stat().st_size > 10_000
     return dict(json.loads((out / "bench.json").read_text()))

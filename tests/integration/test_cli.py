@@ -86,8 +86,10 @@ def test_flower_shows_the_language_queues_with_their_lengths(
         "database_url": f"sqlite:///{tmp_path}/b.db",
     }
     stack = fresh_stack(values)
-    jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text="hola", language="es", queue="chat.es")
-            for _ in range(3)]  # fmt: skip
+    jobs = [
+        ChatJob(job_id=new_id(), conversation_id=new_id(), text="hola", language="es", queue="chat.es")
+        for _ in range(3)
+    ]
     for job in jobs:
         publish_job(stack.celery, job)
     stack.close()
@@ -118,8 +120,10 @@ def test_api_runs_several_processes_on_one_port(redis_url: str, tmp_path: Path):
         # expect two server processes, and the API answering through them
         assert len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) == 2
         url = f"http://127.0.0.1:{port}"
-        statuses = [httpx.post(f"{url}/v1/messages", json={"text": f"hi {i}"}, timeout=10).status_code
-                    for i in range(4)]  # fmt: skip
+        statuses = [
+            httpx.post(f"{url}/v1/messages", json={"text": f"hi {i}"}, timeout=10).status_code
+            for i in range(4)
+        ]
         assert statuses == [202] * 4
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
         # and /metrics adds both processes' counters up, whichever process answers the scrape

@@ -22,13 +22,16 @@ DEAD = "chat.dead"
 
 @pytest.fixture(params=["redis", "amqp"])
 def values(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    return {"broker_url": str(request.getfixturevalue(f"{request.param}_url")),
-            "database_url": f"sqlite:///{tmp_path / 'babelq.db'}"}  # fmt: skip
+    return {
+        "broker_url": str(request.getfixturevalue(f"{request.param}_url")),
+        "database_url": f"sqlite:///{tmp_path / 'babelq.db'}",
+    }
 
 
 def _dead(values: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BABELQ, "dead", *args], env=babelq_env(**values), capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    return subprocess.run(
+        [BABELQ, "dead", *args], env=babelq_env(**values), capture_output=True, text=True, timeout=60
+    )
 
 
 def test_dead_letters_are_listed_shown_replayed_once_and_purged(values: dict[str, str]):

@@ -22,8 +22,14 @@ pytestmark = pytest.mark.integration
 
 
 def _answered_job(stack, minutes_ago: float) -> str:
-    job = ChatJob(job_id=new_id(), conversation_id=new_id(), text="Where is my parcel?", language="en",
-                  queue="chat.en", channel="shop")  # fmt: skip
+    job = ChatJob(
+        job_id=new_id(),
+        conversation_id=new_id(),
+        text="Where is my parcel?",
+        language="en",
+        queue="chat.en",
+        channel="shop",
+    )
     record_user_turn(stack.factory, job, "detected", new_conversation=True)
     start_job(stack.factory, job.job_id, "w1")
     store_answer(

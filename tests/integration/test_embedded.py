@@ -119,13 +119,15 @@ def test_restart_answers_jobs_the_in_memory_broker_lost(tiny_model_dir: Path, tm
     upgrade(settings.store_url)
     engine = make_engine(settings.store_url)
     factory = make_session_factory(engine)
-    job = ChatJob(job_id=new_id(), conversation_id=new_id(), text="Where is my parcel?", language="en",
-                  queue="chat.en")  # fmt: skip
+    job = ChatJob(
+        job_id=new_id(), conversation_id=new_id(), text="Where is my parcel?", language="en", queue="chat.en"
+    )
     store.record_user_turn(factory, job, "detected")
     # When the embedded stack starts again on that store
     port = free_port()
-    env = babelq_env(model=str(tiny_model_dir), max_new_tokens="4", var_dir=str(tmp_path / "var"),
-                     api_port=str(port))  # fmt: skip
+    env = babelq_env(
+        model=str(tiny_model_dir), max_new_tokens="4", var_dir=str(tmp_path / "var"), api_port=str(port)
+    )
     # Expect the job to be answered without anyone sending it again
     with (
         babelq_process(["run"], env, tmp_path / "run.log", ready_marker="ready.", timeout=120),

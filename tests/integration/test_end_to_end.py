@@ -197,8 +197,12 @@ def test_a_jobs_life_shows_in_the_task_events_flower_reads(deployment: Deploymen
         time.sleep(1)  # the worker has switched its events on
         job_id = deployment.api.send(MESSAGES["en"]).job_id
         lifecycle = ["task-received", "task-started", "task-succeeded"]
-        wait_until(lambda: lifecycle == [t for t in seen.get(job_id, []) if t in lifecycle], 30,
-                   "the job's task events", deployment.worker_log)  # fmt: skip
+        wait_until(
+            lambda: lifecycle == [t for t in seen.get(job_id, []) if t in lifecycle],
+            30,
+            "the job's task events",
+            deployment.worker_log,
+        )
     finally:
         app.control.disable_events()
 
@@ -206,8 +210,13 @@ def test_a_jobs_life_shows_in_the_task_events_flower_reads(deployment: Deploymen
 def test_a_message_that_is_no_job_goes_to_the_dead_letter_queue(deployment: Deployment):
     app = deployment.stack.celery
     letter_job = new_id()
-    app.send_task(ANSWER_TASK, args=[{"v": 1, "job_id": letter_job, "text": 3}], queue="chat.en",
-                  routing_key="chat.en", task_id=letter_job)  # fmt: skip
+    app.send_task(
+        ANSWER_TASK,
+        args=[{"v": 1, "job_id": letter_job, "text": 3}],
+        queue="chat.en",
+        routing_key="chat.en",
+        task_id=letter_job,
+    )
     newer = {"v": 99, "job_id": new_id(), "text": "from a newer producer"}
     app.send_task(ANSWER_TASK, args=[newer], queue="chat.en", routing_key="chat.en", task_id=newer["job_id"])
 
@@ -228,10 +237,14 @@ def test_an_unknown_task_and_an_undecodable_body_go_to_the_dead_letter_queue(dep
     garbled = new_id()
     with app.producer_or_acquire() as producer:
         producer.publish(
-            b"{this is not json", content_type="application/json", content_encoding="utf-8",
-            headers={"task": ANSWER_TASK, "id": garbled, "lang": "py"}, exchange="", routing_key="chat.en",
+            b"{this is not json",
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers={"task": ANSWER_TASK, "id": garbled, "lang": "py"},
+            exchange="",
+            routing_key="chat.en",
             declare=[app.amqp.queues["chat.en"]],
-        )  # fmt: skip
+        )
 
     def letters() -> dict[str, tuple[str, object]]:
         found = walk_dead_letters(app, "chat.dead")
@@ -251,8 +264,13 @@ def test_a_retry_held_back_by_its_countdown_starts_only_then(deployment: Deploym
     accepted = deployment.api.send(MESSAGES["en"])
     deployment.done(accepted.job_id, 30, "the first answer")
     # a follow-up published the way a worker publishes a retry: with a countdown (backoff)
-    follow_up = ChatJob(job_id=new_id(), conversation_id=accepted.conversation_id, text="And when?",
-                        language="en", queue=accepted.queue)  # fmt: skip
+    follow_up = ChatJob(
+        job_id=new_id(),
+        conversation_id=accepted.conversation_id,
+        text="And when?",
+        language="en",
+        queue=accepted.queue,
+    )
     store.record_user_turn(deployment.stack.factory, follow_up, "explicit")
     publish_job(deployment.stack.celery, follow_up, retries=1, countdown=2.0)
     queued_ms = deployment.done(follow_up.job_id, 30, "the held job's answer").timings.queued_ms

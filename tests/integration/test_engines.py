@@ -30,12 +30,20 @@ def test_the_profile_engine_answers_concurrent_jobs(
     upgrade(store_url)
     routes = routes_with(tmp_path, engine=engine) if engine else DEFAULT_ROUTES
     assert load_table(routes).profiles["default"].engine == (engine or "auto")
-    values = dict(broker_url=redis_url, database_url=store_url, model=str(tiny_model_dir), max_new_tokens="6",
-                  var_dir=str(tmp_path), routes_file=str(routes))  # fmt: skip
+    values = dict(
+        broker_url=redis_url,
+        database_url=store_url,
+        model=str(tiny_model_dir),
+        max_new_tokens="6",
+        var_dir=str(tmp_path),
+        routes_file=str(routes),
+    )
     stack = build_stack(load_settings(**values))
     log = tmp_path / "worker.log"
-    with babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."), \
-            TestClient(create_app(stack)) as client:  # fmt: skip
+    with (
+        babelq_process(["worker"], babelq_env(**values), log, ready_marker="ready."),
+        TestClient(create_app(stack)) as client,
+    ):
         api = in_process(client)
         accepted = [api.send(f"Where is order {i}? It is late.") for i in range(6)]
         # one more while those are in flight, waited for (a 202 if not answered in time: not done)

@@ -40,8 +40,15 @@ WORKER = ["worker", "--queues", "chat.en"]
 
 def _settings(broker_url: str, tiny_model_dir: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
     store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
-    return dict(broker_url=broker_url, database_url=store_url, model=str(tiny_model_dir), max_new_tokens="4",
-                var_dir=str(tmp_path / "var"), torch_threads="1", **extra)  # fmt: skip
+    return dict(
+        broker_url=broker_url,
+        database_url=store_url,
+        model=str(tiny_model_dir),
+        max_new_tokens="4",
+        var_dir=str(tmp_path / "var"),
+        torch_threads="1",
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -76,8 +83,14 @@ def _attempts(stack: Stack, job_ids: list[str]) -> list[int]:
 def test_a_failing_worker_stops_consuming_and_a_healthy_one_answers_its_jobs(
     redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
 ):
-    values = _settings(redis_url, tiny_model_dir, tmp_path, breaker_reset_s="3", health_interval_s="1",
-                       routes_file=str(routes_with(tmp_path, engine="static")))  # fmt: skip
+    values = _settings(
+        redis_url,
+        tiny_model_dir,
+        tmp_path,
+        breaker_reset_s="3",
+        health_interval_s="1",
+        routes_file=str(routes_with(tmp_path, engine="static")),
+    )
     stack = _stack(values, make_stack)
     flag = tmp_path / "broken"
     env = {**babelq_env(**values), "SCRIPTED_FAIL_FLAG": str(flag)}
@@ -116,8 +129,17 @@ def test_a_conversations_turns_are_answered_in_order_by_several_busy_workers(
     stack = _stack(values, make_stack)
     env = {**babelq_env(**values), "SCRIPTED_BATCH_DELAY_S": "0.1"}
     conversations = [new_id() for _ in range(6)]
-    jobs = [ChatJob(job_id=new_id(), conversation_id=cid, text=f"turn {turn} of {cid[:8]}", language="en",
-                    queue="chat.en") for turn in range(4) for cid in conversations]  # fmt: skip
+    jobs = [
+        ChatJob(
+            job_id=new_id(),
+            conversation_id=cid,
+            text=f"turn {turn} of {cid[:8]}",
+            language="en",
+            queue="chat.en",
+        )
+        for turn in range(4)
+        for cid in conversations
+    ]
     with (
         babelq_process(WORKER, env, tmp_path / "w1.log", "ready.", program=SCRIPTED_WORKER),
         babelq_process(WORKER, env, tmp_path / "w2.log", "ready.", program=SCRIPTED_WORKER),
@@ -143,16 +165,19 @@ def test_a_conversations_turns_are_answered_in_order_by_several_busy_workers(
 
 def _started_finished(stack: Stack, job_ids: list[str]) -> list[tuple[datetime, datetime]]:
     with stack.factory() as session:
-        rows = {job.job_id: (job.started_at, job.finished_at) for job in session.scalars(
-            select(Job).where(Job.job_id.in_(job_ids)))}  # fmt: skip
+        rows = {
+            job.job_id: (job.started_at, job.finished_at)
+            for job in session.scalars(select(Job).where(Job.job_id.in_(job_ids)))
+        }
     return [rows[job_id] for job_id in job_ids]
 
 
 def test_a_worker_whose_trials_keep_failing_exits_for_its_supervisor_to_restart_it(
     redis_url: str, tiny_model_dir: Path, tmp_path: Path, make_stack: list[Stack]
 ):
-    values = _settings(redis_url, tiny_model_dir, tmp_path, breaker_fail_max="1", breaker_reset_s="1",
-                       breaker_max_trials="2")  # fmt: skip
+    values = _settings(
+        redis_url, tiny_model_dir, tmp_path, breaker_fail_max="1", breaker_reset_s="1", breaker_max_trials="2"
+    )
     stack = _stack(values, make_stack)
     flag = tmp_path / "broken"
     env = {**babelq_env(**values), "SCRIPTED_FAIL_FLAG": str(flag)}

@@ -54,9 +54,12 @@ def _republisher(stack: Stack, published: list[str] | None = None) -> Republishe
     """The re-publisher a worker runs; jobs it publishes anew are noted in `published`."""
     sink = published if published is not None else []
     return Republisher(
-        stack.factory, lambda job: sink.append(job.job_id), after_s=900, dead_after_s=DEAD_AFTER_S,
+        stack.factory,
+        lambda job: sink.append(job.job_id),
+        after_s=900,
+        dead_after_s=DEAD_AFTER_S,
         held=HeldMessages(stack.celery),
-    )  # fmt: skip
+    )
 
 
 def _held_ids(app: Celery) -> set[str]:

@@ -32,9 +32,11 @@ def nginx(tmp_path: Path, listen: int, apis: list[int]) -> Iterator[str]:
     if NGINX is None:
         pytest.fail("nginx is not installed (make test installs it: apt-get install nginx)")
     values = {
-        "BABELQ_NGINX_LISTEN": f"127.0.0.1:{listen}", "BABELQ_API_1": f"127.0.0.1:{apis[0]}",
-        "BABELQ_API_2": f"127.0.0.1:{apis[1]}", "BABELQ_API_BACKUP": f"127.0.0.1:{apis[2]}",
-    }  # fmt: skip
+        "BABELQ_NGINX_LISTEN": f"127.0.0.1:{listen}",
+        "BABELQ_API_1": f"127.0.0.1:{apis[0]}",
+        "BABELQ_API_2": f"127.0.0.1:{apis[1]}",
+        "BABELQ_API_BACKUP": f"127.0.0.1:{apis[2]}",
+    }
     # As the nginx image's envsubst does: ${NAME} of the given names only (nginx's own $host stays).
     site = re.sub(r"\$\{(BABELQ_[A-Z0-9_]+)\}", lambda m: values[m[1]], TEMPLATE.read_text())
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -86,10 +88,16 @@ def test_nginx_spreads_fails_over_and_caps_bodies(redis_url: str, tmp_path: Path
     fresh_stack(values).close()
     with ExitStack() as stack:
         apis = [
-            stack.enter_context(babelq_process(["api"], babelq_env(**values, api_port=str(port)),
-                                               tmp_path / f"api{port}.log", "Application startup complete"))
+            stack.enter_context(
+                babelq_process(
+                    ["api"],
+                    babelq_env(**values, api_port=str(port)),
+                    tmp_path / f"api{port}.log",
+                    "Application startup complete",
+                )
+            )
             for port in ports
-        ]  # fmt: skip
+        ]
         url = stack.enter_context(nginx(tmp_path / "nginx", free_port(), ports))
         first, second, backup = (f"127.0.0.1:{port}" for port in ports)
 

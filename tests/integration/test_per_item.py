@@ -19,16 +19,30 @@ from transport.queues import publish_job
 pytestmark = pytest.mark.integration
 
 
-def test_an_expired_job_fails_alone_and_its_neighbours_are_answered(redis_url: str, tiny_model_dir: Path,
-                                                                     tmp_path: Path):  # fmt: skip
+def test_an_expired_job_fails_alone_and_its_neighbours_are_answered(
+    redis_url: str, tiny_model_dir: Path, tmp_path: Path
+):
     store_url = f"sqlite:///{tmp_path / 'babelq.db'}"
     upgrade(store_url)
-    values = dict(broker_url=redis_url, database_url=store_url, model=str(tiny_model_dir), max_new_tokens="4",
-                  var_dir=str(tmp_path))  # fmt: skip
+    values = dict(
+        broker_url=redis_url,
+        database_url=store_url,
+        model=str(tiny_model_dir),
+        max_new_tokens="4",
+        var_dir=str(tmp_path),
+    )
     stack = build_stack(load_settings(**values))
-    jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text=f"question {i}", language="en",
-                    queue="chat.en", deadline_at=utcnow() - timedelta(seconds=1) if i == 2 else None)
-            for i in range(5)]  # fmt: skip
+    jobs = [
+        ChatJob(
+            job_id=new_id(),
+            conversation_id=new_id(),
+            text=f"question {i}",
+            language="en",
+            queue="chat.en",
+            deadline_at=utcnow() - timedelta(seconds=1) if i == 2 else None,
+        )
+        for i in range(5)
+    ]
     for job in jobs:
         store.record_user_turn(stack.factory, job, "explicit")
         publish_job(stack.celery, job)

@@ -54,9 +54,15 @@ def _prometheus(config: Path, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}"], stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url), 30, "prometheus ready", tmp_path / "prometheus.log")
@@ -94,10 +100,14 @@ def test_prometheus_scrapes_the_api_and_a_worker_and_every_dashboard_query_evalu
 ):
     api_port, worker_port = free_port(), free_port()
     values = {
-        "broker_url": redis_url, "database_url": f"sqlite:///{tmp_path}/b.db", "model": str(tiny_model_dir),
-        "max_new_tokens": "8", "var_dir": str(tmp_path / "var"), "api_port": str(api_port),
+        "broker_url": redis_url,
+        "database_url": f"sqlite:///{tmp_path}/b.db",
+        "model": str(tiny_model_dir),
+        "max_new_tokens": "8",
+        "var_dir": str(tmp_path / "var"),
+        "api_port": str(api_port),
         "worker_metrics_port": str(worker_port),
-    }  # fmt: skip
+    }
     fresh_stack(values).close()
     env = babelq_env(**values)
     with (

@@ -49,8 +49,14 @@ def test_a_rerun_after_a_failure_publishes_each_line_once(redis_url: str, tmp_pa
     gateway = BrokerGateway(stack.intake, stack.factory)
     # the broker goes away at the fourth line: three are published and journaled
     with pytest.raises(PublishError):
-        publish_file(FailingAt(gateway, lines[3].key), lines, wait=False, out=tmp_path / "a.jsonl",
-                     timeout_s=1, journal=journal)  # fmt: skip
+        publish_file(
+            FailingAt(gateway, lines[3].key),
+            lines,
+            wait=False,
+            out=tmp_path / "a.jsonl",
+            timeout_s=1,
+            journal=journal,
+        )
     assert journaled(journal) == {line.key for line in lines[:3]} and _jobs(stack) == 3
     # a rerun of the whole file without --resume asks again for every line, and makes no new job
     # for the three (their idempotency keys name their jobs); --resume skips them without asking

@@ -21,10 +21,13 @@ def test_a_worker_holding_unfinished_jobs_shows_them_as_unacked(
     broker: str, request: pytest.FixtureRequest, tiny_model_dir: Path, tmp_path: Path
 ):
     values = {
-        "broker_url": request.getfixturevalue(f"{broker}_url"), "database_url": f"sqlite:///{tmp_path}/b.db",
-        "model": str(tiny_model_dir), "max_new_tokens": "4", "var_dir": str(tmp_path / "var"),
+        "broker_url": request.getfixturevalue(f"{broker}_url"),
+        "database_url": f"sqlite:///{tmp_path}/b.db",
+        "model": str(tiny_model_dir),
+        "max_new_tokens": "4",
+        "var_dir": str(tmp_path / "var"),
         "routes_file": str(routes_with(tmp_path, engine="static")),
-    }  # fmt: skip
+    }
     stack = fresh_stack(values)
     depths = QueueDepths(stack.celery, ["chat.en"])
     # its first batch outlasts the check (a read of the depth), and stopping it costs two batches

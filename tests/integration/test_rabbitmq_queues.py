@@ -103,13 +103,22 @@ def test_a_queue_with_other_arguments_stops_a_worker_with_what_to_do(amqp_url: s
     try:
         with pytest.raises(ConfigurationError, match="queues declare --recreate-empty"):
             declare_queues(quorum)
-        env = babelq_env(broker_url=amqp_url, routes_file=str(routes), rabbitmq_queue_type="quorum",
-                         database_url=f"sqlite:///{tmp_path / 'b.db'}")  # fmt: skip
+        env = babelq_env(
+            broker_url=amqp_url,
+            routes_file=str(routes),
+            rabbitmq_queue_type="quorum",
+            database_url=f"sqlite:///{tmp_path / 'b.db'}",
+        )
         worker = subprocess.run([BABELQ, "worker"], env=env, capture_output=True, text=True, timeout=120)
         assert worker.returncode == 2 and "exists with other arguments" in worker.stderr
         # empty, they are declared anew on request
-        done = subprocess.run([BABELQ, "queues", "declare", "--recreate-empty"], env=env, capture_output=True,
-                              text=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [BABELQ, "queues", "declare", "--recreate-empty"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0 and "recreated" in done.stdout, done.stderr
         declare_queues(quorum)
     finally:
@@ -118,9 +127,15 @@ def test_a_queue_with_other_arguments_stops_a_worker_with_what_to_do(amqp_url: s
 
 def test_a_worker_answers_from_quorum_queues(amqp_url: str, tmp_path: Path, tiny_model_dir: Path):
     routes = _table(tmp_path, f"qw{new_id()[:6]}")
-    values = {"broker_url": amqp_url, "routes_file": str(routes), "rabbitmq_queue_type": "quorum",
-              "database_url": f"sqlite:///{tmp_path / 'b.db'}", "model": str(tiny_model_dir),
-              "max_new_tokens": "8", "var_dir": str(tmp_path / "var")}  # fmt: skip
+    values = {
+        "broker_url": amqp_url,
+        "routes_file": str(routes),
+        "rabbitmq_queue_type": "quorum",
+        "database_url": f"sqlite:///{tmp_path / 'b.db'}",
+        "model": str(tiny_model_dir),
+        "max_new_tokens": "8",
+        "var_dir": str(tmp_path / "var"),
+    }
     stack = fresh_stack(values)
     try:
         with babelq_process(["worker"], babelq_env(**values), tmp_path / "worker.log", "ready."):

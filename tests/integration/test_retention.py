@@ -28,13 +28,27 @@ pytestmark = pytest.mark.integration
 def _conversation(factory: SessionFactory, turns: int, answered: bool = True) -> str:
     conversation_id = new_id()
     for i in range(turns):
-        job = ChatJob(job_id=new_id(), conversation_id=conversation_id, text=f"question {i}", language="en",
-                      queue="chat.en")  # fmt: skip
+        job = ChatJob(
+            job_id=new_id(),
+            conversation_id=conversation_id,
+            text=f"question {i}",
+            language="en",
+            queue="chat.en",
+        )
         store.record_user_turn(factory, job, "explicit")
         if answered:
-            store.store_answer(factory, ChatAnswer(job_id=job.job_id, text=f"answer {i}", language="en",
-                                                         model="tiny", status=JobStatus.DONE,
-                                                         prompt_tokens=7, completion_tokens=3))  # fmt: skip
+            store.store_answer(
+                factory,
+                ChatAnswer(
+                    job_id=job.job_id,
+                    text=f"answer {i}",
+                    language="en",
+                    model="tiny",
+                    status=JobStatus.DONE,
+                    prompt_tokens=7,
+                    completion_tokens=3,
+                ),
+            )
     return conversation_id
 
 

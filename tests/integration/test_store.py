@@ -69,8 +69,9 @@ def test_a_batch_of_starts_gives_each_job_its_own_outcome(migrated_store_url: st
         begun = job_lifecycle.begin_jobs(factory, starts, history=10)
         assert begun[0] == (JobStatus.QUEUED, begun[0][1])
         assert [(t.role, t.text) for t in begun[0][1]] == [
-            ("user", "where is my order?"), ("assistant", "on its way"),
-        ]  # fmt: skip
+            ("user", "where is my order?"),
+            ("assistant", "on its way"),
+        ]
         assert isinstance(begun[1], EarlierTurnPending)
         assert begun[2] == (JobStatus.QUEUED, [])
         assert begun[3] == (JobStatus.DONE, [])
@@ -86,10 +87,13 @@ def test_a_batch_of_answers_is_written_once_each(migrated_store_url: str):
         one, two, failed = (_queued(factory, new_id(), text) for text in ("a", "b", "c"))
         store.store_answer(factory, _done(two, "already"))
         answers = [
-            _done(one, "first"), _done(one, "duplicate"), _done(two, "late"),
-            _done(failed, "", JobStatus.FAILED), _done(failed, "retried ok"),
+            _done(one, "first"),
+            _done(one, "duplicate"),
+            _done(two, "late"),
+            _done(failed, "", JobStatus.FAILED),
+            _done(failed, "retried ok"),
             ChatAnswer(job_id="missing", text="x", language="en", status=JobStatus.DONE, model="m"),
-        ]  # fmt: skip
+        ]
         outcomes = job_lifecycle.store_answers(factory, answers)
         assert outcomes[:5] == [True, False, False, True, True]
         assert isinstance(outcomes[5], JobNotFound)

@@ -98,8 +98,10 @@ def test_a_streamed_request_hears_its_answer_grow(engine: StreamingRunner) -> No
 def test_the_engine_state_reaches_metrics_and_a_repeated_prefix_is_cached(engine: StreamingRunner) -> None:
     registry = CollectorRegistry()
     registry.register(EngineStatsCollector(engine.stats, "vllm"))  # type: ignore[attr-defined]
-    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: " + "my order " * 20}
-               for i in range(8)]  # fmt: skip
+    history = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: " + "my order " * 20}
+        for i in range(8)
+    ]
     conversation = [PROMPT[0], *history, {"role": "user", "content": "and now?"}]
     engine.generate([conversation], 4)
     before = engine.stats.snapshot()  # type: ignore[attr-defined]

@@ -57,8 +57,13 @@ def stacks() -> Iterator[list[Stack]]:
 
 
 def _values(redis_url: str, model: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return dict(broker_url=redis_url, database_url=f"sqlite:///{tmp_path / 'babelq.db'}", model=str(model),
-                var_dir=str(tmp_path / "var"), **extra)  # fmt: skip
+    return dict(
+        broker_url=redis_url,
+        database_url=f"sqlite:///{tmp_path / 'babelq.db'}",
+        model=str(model),
+        var_dir=str(tmp_path / "var"),
+        **extra,
+    )
 
 
 def _engine_processes(worker: subprocess.Popen[bytes]) -> list[psutil.Process]:

@@ -47,8 +47,16 @@ def waiting_ids(app: Celery, queue: str) -> list[str]:
 
 
 def publish_english_jobs(stack: Stack, count: int, label: str = "question") -> list[ChatJob]:
-    jobs = [ChatJob(job_id=new_id(), conversation_id=new_id(), text=f"{label} {i}: where is my parcel?",
-                    language="en", queue="chat.en") for i in range(count)]  # fmt: skip
+    jobs = [
+        ChatJob(
+            job_id=new_id(),
+            conversation_id=new_id(),
+            text=f"{label} {i}: where is my parcel?",
+            language="en",
+            queue="chat.en",
+        )
+        for i in range(count)
+    ]
     for job in jobs:
         store.record_user_turn(stack.factory, job, "explicit")
         publish_job(stack.celery, job)

@@ -72,6 +72,12 @@ def babelq_process(
 
 def fleet_status(values: dict[str, str]) -> dict[str, dict[str, object]]:
     """`babelq status --json` for the fleet on these settings: each worker's snapshot by node."""
-    done = subprocess.run([BABELQ, "status", "--json"], env=babelq_env(**values), capture_output=True,
-                          text=True, timeout=60, check=True)  # fmt: skip
+    done = subprocess.run(
+        [BABELQ, "status", "--json"],
+        env=babelq_env(**values),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return {node: snapshot for reply in json.loads(done.stdout) for node, snapshot in reply.items()}

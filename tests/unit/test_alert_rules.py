@@ -33,8 +33,11 @@ def test_the_rules_are_valid():
 def test_each_rule_fires_when_it_should_and_not_otherwise():
     tested = _promtool("test", "rules", "alerts_test.yml")
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    alerts = {line.split(":", 1)[1].strip() for line in (RULES / "alerts.yml").read_text().splitlines()
-              if line.strip().startswith("- alert:")}  # fmt: skip
+    alerts = {
+        line.split(":", 1)[1].strip()
+        for line in (RULES / "alerts.yml").read_text().splitlines()
+        if line.strip().startswith("- alert:")
+    }
     covered = (RULES / "alerts_test.yml").read_text()
     assert all(f"alertname: {alert}" in covered for alert in alerts)
 

@@ -271,9 +271,14 @@ def test_a_stream_shows_status_tokens_and_the_answer_in_order(tmp_path: Path):
     stack.close()
     kinds = [(kind, data.get("status") or data.get("delta")) for kind, data in events]
     assert kinds == [
-        ("status", "queued"), ("status", "running"), ("token", "Hola,"), ("token", " ¿en qué"),
-        ("token", "Bonjour"), ("status", "done"), ("answer", "done"),
-    ]  # fmt: skip
+        ("status", "queued"),
+        ("status", "running"),
+        ("token", "Hola,"),
+        ("token", " ¿en qué"),
+        ("token", "Bonjour"),
+        ("status", "done"),
+        ("answer", "done"),
+    ]
     assert events[4][1]["text"] == "Bonjour"  # a text that does not extend the last: the whole
     assert events[-1][1]["answer"] == "Hola, ¿en qué puedo ayudarle?"
 

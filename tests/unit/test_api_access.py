@@ -132,8 +132,14 @@ def _factory(tmp_path: Path):
 def test_every_route_and_the_key_schemes_are_in_the_openapi_document(production):
     http, _keys = production
     document = http.get("/openapi.json").json()
-    for path in ("/", "/v1/messages", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events",
-                 "/v1/conversations/{conversation_id}", "/v1/channels/{name}/webhook"):  # fmt: skip
+    for path in (
+        "/",
+        "/v1/messages",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/events",
+        "/v1/conversations/{conversation_id}",
+        "/v1/channels/{name}/webhook",
+    ):
         assert path in document["paths"], path
     schemes = document["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}

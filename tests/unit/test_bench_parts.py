@@ -34,8 +34,15 @@ def test_percentile_interpolates():
 def sample(sent_s: float, done_s: float | None, status: str = "done", size: int = 4) -> JobSample:
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     finished = t0 + timedelta(seconds=done_s) if done_s is not None else None
-    return JobSample(t0 + timedelta(seconds=sent_s), t0 + timedelta(seconds=sent_s), finished, status,
-                     queued_ms=5.0, infer_ms=100.0, batch_size=size)  # fmt: skip
+    return JobSample(
+        t0 + timedelta(seconds=sent_s),
+        t0 + timedelta(seconds=sent_s),
+        finished,
+        status,
+        queued_ms=5.0,
+        infer_ms=100.0,
+        batch_size=size,
+    )
 
 
 def test_summary_counts_throughput_latency_batches_and_busy_time():

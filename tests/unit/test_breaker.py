@@ -112,8 +112,12 @@ def test_switch_cancels_and_re_adds_every_queue_once_per_change():
     assert not switch.consuming
     switch.resume()
     assert switch.consuming
-    assert consumer.calls == [("cancel_task_queue", "chat.en"), ("cancel_task_queue", "chat.fallback"),
-                              ("add_task_queue", "chat.en"), ("add_task_queue", "chat.fallback")]  # fmt: skip
+    assert consumer.calls == [
+        ("cancel_task_queue", "chat.en"),
+        ("cancel_task_queue", "chat.fallback"),
+        ("add_task_queue", "chat.en"),
+        ("add_task_queue", "chat.fallback"),
+    ]
 
 
 def test_record_ignores_outcomes_while_open_and_faults_that_are_not_the_models():

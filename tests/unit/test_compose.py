@@ -43,8 +43,19 @@ SUBCOMMANDS: tuple[tuple[str, ...], ...] = (
     ("model", "prepare"),
 )
 PROFILES = ("rabbitmq", "gpu", "gpu1", "monitoring")
-DEFAULT_SERVICES = {"redis", "postgres", "migrate", "model", "nginx", "api-1", "api-2", "api-backup",
-                    "worker-cpu", "flower", "deliverer"}  # fmt: skip
+DEFAULT_SERVICES = {
+    "redis",
+    "postgres",
+    "migrate",
+    "model",
+    "nginx",
+    "api-1",
+    "api-2",
+    "api-backup",
+    "worker-cpu",
+    "flower",
+    "deliverer",
+}
 OUR_IMAGE = re.compile(r"^(\$\{BABELQ_IMAGE:-)?babelq(:|$)")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|(^|_)(TOKEN|AUTH|KEY)$")
 # ${NAME}, ${NAME:?msg}, ${NAME?msg}, ${NAME:-default}, ${NAME-default}; `$${` is a literal `${`.
@@ -392,9 +403,10 @@ def test_given_apis_when_loaded_expect_migrated_health_checked_and_only_nginx_pu
         assert depends_on["postgres"]["condition"] == "service_healthy"
         assert "/readyz" in " ".join(services[name]["healthcheck"]["test"])
     published = {
-        name for name, service in services.items()
+        name
+        for name, service in services.items()
         if any(not str(port).startswith("127.0.0.1:") for port in service.get("ports", []))
-    }  # fmt: skip
+    }
     assert published == {"nginx"}  # the rest is local to the host, or not published at all
     nginx = services["nginx"]
     assert nginx["environment"]["BABELQ_API_BACKUP"] == "api-backup:8000"
@@ -570,8 +582,10 @@ def test_given_sixteen_gpus_when_the_generated_override_is_used_expect_a_worker_
         worker = services[f"worker-gpu{index}"]
         assert worker["command"][-2:] == ["--gpus", "0"] and "healthcheck" in worker
         devices[index] = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert all(found == [{"capabilities": ["gpu"], "driver": "nvidia", "device_ids": [str(i)]}]
-               for i, found in devices.items())  # fmt: skip
+    assert all(
+        found == [{"capabilities": ["gpu"], "driver": "nvidia", "device_ids": [str(i)]}]
+        for i, found in devices.items()
+    )
 
 
 def _api_settings(tmp_path: Path, env_file: Path) -> dict[str, str]:

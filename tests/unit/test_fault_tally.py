@@ -16,8 +16,13 @@ def test_each_job_counts_once_with_duplicates_and_dead_letters_first():
     }
     row = tally("s", "redis", fates, dead={"c"}, other_letters=3, cleared_at=990.0)
     assert (row.published, row.answered_once, row.duplicated, row.dead_lettered, row.failed, row.lost) == (
-        4, 1, 1, 1, 1, 0,
-    )  # fmt: skip
+        4,
+        1,
+        1,
+        1,
+        1,
+        0,
+    )
     assert row.last_final_s == 30.0 and row.other_letters == 3
     assert not row.met  # one answered twice
 

@@ -47,11 +47,16 @@ def test_a_fleet_whose_worker_keeps_crashing_stops_and_exits_non_zero(monkeypatc
     # gpu0 crashes at once every time; gpu1 runs until it is told to stop
     marker = tmp_path / "gpu1-stopped"
     crashing = [sys.executable, "-c", "import sys; sys.exit(7)"]
-    healthy = [sys.executable, "-c", (
-        "import signal, sys, time, pathlib\n"
-        f"signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path({str(marker)!r}).touch(), sys.exit(0)))\n"
-        "time.sleep(60)"
-    )]  # fmt: skip
+    healthy = [
+        sys.executable,
+        "-c",
+        (
+            "import signal, sys, time, pathlib\n"
+            f"stopped = pathlib.Path({str(marker)!r})\n"
+            "signal.signal(signal.SIGTERM, lambda *_: (stopped.touch(), sys.exit(0)))\n"
+            "time.sleep(60)"
+        ),
+    ]
     monkeypatch.setattr(gpus, "child_command", lambda gpu, queues: crashing if gpu == 0 else healthy)
     started = time.monotonic()
     code = gpus.GpuFleet([0, 1], ["chat.en"], {}).run()

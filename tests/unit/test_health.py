@@ -23,8 +23,11 @@ def _monitor(breaker: ModelBreaker, switch: ConsumptionSwitch, probe=lambda: Non
 
 def test_snapshot_reports_what_the_worker_runs_and_does():
     switch = ConsumptionSwitch(["chat.en"])
-    monitor = _monitor(ModelBreaker(5, 30), switch, gpu=lambda: {"gpu_util_pct": 87.0,
-                       "gpu_memory_used_mib": 1000.0, "gpu_memory_total_mib": 80000.0})  # fmt: skip
+    monitor = _monitor(
+        ModelBreaker(5, 30),
+        switch,
+        gpu=lambda: {"gpu_util_pct": 87.0, "gpu_memory_used_mib": 1000.0, "gpu_memory_total_mib": 80000.0},
+    )
     monitor.activity.add_in_flight(1)
     monitor.activity.batch_done(6, 0.5)
     snapshot = monitor.check()
@@ -65,8 +68,9 @@ def test_a_dead_engine_shows_as_no_model_and_an_open_breaker_gives_up_at_once():
     switch = ConsumptionSwitch(["chat.en"])
     breaker = ModelBreaker(1, 3600, on_change=lambda s: switch.pause() if s == "open" else None)
     gave_up: list[bool] = []
-    monitor = HealthMonitor(FACTS, breaker, switch, Activity(), _fail, interval_s=30, tick_s=0.02,
-                            model_alive=lambda: False)  # fmt: skip
+    monitor = HealthMonitor(
+        FACTS, breaker, switch, Activity(), _fail, interval_s=30, tick_s=0.02, model_alive=lambda: False
+    )
     monitor.max_failed_trials = 0  # 0: never give up on a live engine
     monitor.on_give_up = lambda: gave_up.append(True)
     assert monitor.snapshot()["model_loaded"] is False
@@ -83,9 +87,16 @@ def test_status_rows_show_each_worker_sorted_with_paused_queues_and_errors():
     switch = ConsumptionSwitch(["chat.en"])
     switch.pause()
     snapshot = _monitor(ModelBreaker(5, 30), switch).snapshot()
-    replies = [{"gpu1@b": {**snapshot, "gpu": {"gpu_util_pct": 50.0, "gpu_memory_used_mib": 2048.0,
-                                               "gpu_memory_total_mib": 81920.0}}},
-               {"cpu-1@a": snapshot}, {"old@c": {"error": "this worker has no babelq runtime"}}]  # fmt: skip
+    replies = [
+        {
+            "gpu1@b": {
+                **snapshot,
+                "gpu": {"gpu_util_pct": 50.0, "gpu_memory_used_mib": 2048.0, "gpu_memory_total_mib": 81920.0},
+            }
+        },
+        {"cpu-1@a": snapshot},
+        {"old@c": {"error": "this worker has no babelq runtime"}},
+    ]
     rows = status_rows(replies)
     assert [row[0] for row in rows] == ["cpu-1@a", "gpu1@b", "old@c"]
     assert rows[0][1] == "chat.en (paused)" and rows[0][7] == "never" and rows[0][8] == "-"
@@ -98,8 +109,11 @@ def test_gpu_readings_are_absent_without_a_gpu_and_complete_with_one():
     if visible_gpu_count() == 0:  # CI: no NVIDIA driver, so no reading and no error
         assert reading is None
     else:
-        assert reading is not None and set(reading) == {"gpu_util_pct", "gpu_memory_used_mib",
-                                                         "gpu_memory_total_mib"}  # fmt: skip
+        assert reading is not None and set(reading) == {
+            "gpu_util_pct",
+            "gpu_memory_used_mib",
+            "gpu_memory_total_mib",
+        }
 
 
 def test_the_monitor_gives_up_after_max_failed_trials_in_a_row():

@@ -81,10 +81,17 @@ def _keda_schema() -> dict[str, Any]:
 def test_every_resource_validates_against_its_schema(folder: str):
     resources = render(K8S / folder)
     kinds = {(r["kind"], r["metadata"]["name"]) for r in resources}
-    assert {("Deployment", "babelq-api"), ("Service", "babelq-api"), ("PodDisruptionBudget", "babelq-api"),
-            ("Deployment", "babelq-worker"), ("Job", "babelq-migrate"), ("Deployment", "babelq-flower"),
-            ("ScaledObject", "babelq-worker"), ("ConfigMap", "babelq-config"),
-            ("NetworkPolicy", "babelq-default-deny-ingress")} <= kinds  # fmt: skip
+    assert {
+        ("Deployment", "babelq-api"),
+        ("Service", "babelq-api"),
+        ("PodDisruptionBudget", "babelq-api"),
+        ("Deployment", "babelq-worker"),
+        ("Job", "babelq-migrate"),
+        ("Deployment", "babelq-flower"),
+        ("ScaledObject", "babelq-worker"),
+        ("ConfigMap", "babelq-config"),
+        ("NetworkPolicy", "babelq-default-deny-ingress"),
+    } <= kinds
     for resource in resources:
         if resource["apiVersion"].startswith("keda.sh/"):
             jsonschema.validate(resource, _keda_schema())
@@ -187,8 +194,12 @@ def test_keda_scales_on_true_depth_and_load_with_the_ten_minute_rule_and_the_220
 
 
 def test_the_keda_schema_refuses_a_wrong_scaled_object():
-    wrong = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
-             "spec": {"scaleTargetRef": {"name": "w"}, "triggers": [{"metadata": {}}]}}  # fmt: skip
+    wrong = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "x"},
+        "spec": {"scaleTargetRef": {"name": "w"}, "triggers": [{"metadata": {}}]},
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(wrong, _keda_schema())  # a trigger needs its type
 

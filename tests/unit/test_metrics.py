@@ -24,9 +24,14 @@ def test_an_answer_counts_once_with_its_timings_in_seconds_and_no_job_id_label()
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
     job = _job()
-    answer = ChatAnswer(job_id=job.job_id, language="es", status=JobStatus.DONE, prompt_tokens=30,
-                        completion_tokens=12, timings=Timings(queued_ms=40, batch_wait_ms=5, infer_ms=150,
-                                                              total_ms=195))  # fmt: skip
+    answer = ChatAnswer(
+        job_id=job.job_id,
+        language="es",
+        status=JobStatus.DONE,
+        prompt_tokens=30,
+        completion_tokens=12,
+        timings=Timings(queued_ms=40, batch_wait_ms=5, infer_ms=150, total_ms=195),
+    )
     metrics.answered(job, answer)
     metrics.batch_done(24, 0.8, 24 * 300)
     assert _value(registry, "babelq_jobs_finished_total", queue="chat.es", language="es", status="done") == 1

@@ -89,8 +89,16 @@ def make_pipeline(factory: SessionFactory) -> Iterator[Callable[..., JobPipeline
         batcher: Batcher[PromptRequest, Generation] = Batcher(BatchPolicy(8, max_wait_ms, 100_000), run)
         batcher.start()
         profile = load_table(None).profiles["default"]
-        responder = Responder(factory, batcher, profile, "tiny", lambda messages: 10, history_turns=4,
-                              timeout_s=timeout_s, admit=admit)  # fmt: skip
+        responder = Responder(
+            factory,
+            batcher,
+            profile,
+            "tiny",
+            lambda messages: 10,
+            history_turns=4,
+            timeout_s=timeout_s,
+            admit=admit,
+        )
         pipeline = JobPipeline(responder, "w1", max_retries)
         pipeline.start()
         made.append((pipeline, batcher))
@@ -105,8 +113,13 @@ def make_pipeline(factory: SessionFactory) -> Iterator[Callable[..., JobPipeline
 
 
 def _queued(factory: SessionFactory, text: str, conversation_id: str | None = None) -> ChatJob:
-    job = ChatJob(job_id=new_id(), conversation_id=conversation_id or new_id(), text=text, language="en",
-                  queue="chat.en")  # fmt: skip
+    job = ChatJob(
+        job_id=new_id(),
+        conversation_id=conversation_id or new_id(),
+        text=text,
+        language="en",
+        queue="chat.en",
+    )
     store.record_user_turn(factory, job, "explicit")
     return job
 
@@ -149,8 +162,9 @@ def test_a_model_failure_is_retried_and_past_its_retries_stored_failed(
     assert view is not None and view.status is JobStatus.FAILED and "after 3 attempts" in (view.error or "")
 
 
-def test_a_job_that_fails_alone_among_healthy_batch_mates_gets_few_retries(factory: SessionFactory,
-                                                                          make_pipeline):  # fmt: skip
+def test_a_job_that_fails_alone_among_healthy_batch_mates_gets_few_retries(
+    factory: SessionFactory, make_pipeline
+):
     # given a poison job on its third try (2 retries spent) among healthy jobs, and a job of a
     # batch where everything failed (no evidence against it) with as many retries spent
     pipeline = make_pipeline(_poisoned, max_retries=10, max_wait_ms=500)  # one batch for all six
@@ -175,8 +189,9 @@ def test_a_job_that_fails_alone_among_healthy_batch_mates_gets_few_retries(facto
     assert again.outcome == ("dead-lettered", "retries exhausted")
 
 
-def test_a_malformed_an_unknown_and_a_duplicate_delivery_are_acked_alone(factory: SessionFactory,
-                                                                        make_pipeline):  # fmt: skip
+def test_a_malformed_an_unknown_and_a_duplicate_delivery_are_acked_alone(
+    factory: SessionFactory, make_pipeline
+):
     good, done = _queued(factory, "fine"), _queued(factory, "answered already")
     pipeline = make_pipeline()
     _deliver(pipeline, FakeDelivery(done.to_wire()))
@@ -185,8 +200,10 @@ def test_a_malformed_an_unknown_and_a_duplicate_delivery_are_acked_alone(factory
     deliveries = [FakeDelivery(broken), FakeDelivery(unknown.to_wire()), FakeDelivery(done.to_wire())]
     _deliver(pipeline, *deliveries)
     assert [d.outcome for d in deliveries] == [
-        ("dead-lettered", "malformed"), ("answered", "unknown job"), ("answered", "duplicate"),
-    ]  # fmt: skip
+        ("dead-lettered", "malformed"),
+        ("answered", "unknown job"),
+        ("answered", "duplicate"),
+    ]
     assert _status(factory, good) is JobStatus.FAILED  # its malformed message failed it in the store
 
 
@@ -212,8 +229,9 @@ def test_a_follow_up_waits_for_its_earlier_turn_and_is_handed_back(factory: Sess
     assert _status(factory, follow_up) is JobStatus.QUEUED
 
 
-def test_answers_that_cannot_be_stored_hand_their_jobs_back(factory: SessionFactory, make_pipeline,
-                                                            monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+def test_answers_that_cannot_be_stored_hand_their_jobs_back(
+    factory: SessionFactory, make_pipeline, monkeypatch: pytest.MonkeyPatch
+):
     job = _queued(factory, "hello")
     pipeline = make_pipeline()
 

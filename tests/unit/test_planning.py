@@ -40,16 +40,33 @@ def test_a_shape_that_is_no_day_is_refused(shape):
 
 
 def _bench(path: Path, capacity: float) -> str:
-    runs = [{"offered_rate": capacity * f, "throughput_jobs_s": capacity * min(f, 1.0),
-             "latency_ms": {"p99": 500 if f <= 1 else 9000}} for f in (0.25, 0.5, 1.0, 1.25)]  # fmt: skip
+    runs = [
+        {
+            "offered_rate": capacity * f,
+            "throughput_jobs_s": capacity * min(f, 1.0),
+            "latency_ms": {"p99": 500 if f <= 1 else 9000},
+        }
+        for f in (0.25, 0.5, 1.0, 1.25)
+    ]
     path.write_text(json.dumps({"runs": runs}))
     return str(path)
 
 
 def test_the_command_writes_the_table_the_json_and_the_png(tmp_path: Path):
     cpu, gpu = _bench(tmp_path / "cpu.json", 2.0), _bench(tmp_path / "gpu.json", 40.0)
-    arguments = ["plan", "--bench", f"cpu={cpu}", "--bench", f"gpu={gpu}", "--price", "cpu=0.1",
-                 "--price", "gpu=2.5", "--out", str(tmp_path / "out")]  # fmt: skip
+    arguments = [
+        "plan",
+        "--bench",
+        f"cpu={cpu}",
+        "--bench",
+        f"gpu={gpu}",
+        "--price",
+        "cpu=0.1",
+        "--price",
+        "gpu=2.5",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "plan.json").read_text())

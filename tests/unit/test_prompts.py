@@ -20,8 +20,12 @@ def _turn(role: str, text: str) -> Turn:
     return Turn(role=role, text=text, language="en", created_at=NOW, job_id="j")
 
 
-HISTORY = [_turn("user", "one two three"), _turn("assistant", "four five"),
-           _turn("user", "six seven eight nine"), _turn("assistant", "ten")]  # fmt: skip
+HISTORY = [
+    _turn("user", "one two three"),
+    _turn("assistant", "four five"),
+    _turn("user", "six seven eight nine"),
+    _turn("assistant", "ten"),
+]
 
 
 def test_the_whole_history_fits_a_large_budget():
@@ -40,7 +44,9 @@ def test_the_oldest_turns_go_first_and_the_budget_holds():
         assert not prompt[1:-1] or prompt[1]["role"] == "user"  # never opens with an orphan answer
     # 9 tokens hold the last question and its answer (6 + 3), not more
     assert [m["content"] for m in build_prompt_within("Be kind.", HISTORY, "and now?", 9, words)[1:-1]] == [
-        "six seven eight nine", "ten"]  # fmt: skip
+        "six seven eight nine",
+        "ten",
+    ]
 
 
 def test_no_budget_means_no_history():

@@ -24,8 +24,9 @@ def _responder(factory: SessionFactory, run, budget: int = 10_000, admit=lambda:
     batcher: Batcher[PromptRequest, Generation] = Batcher(BatchPolicy(4, 1, budget), run)
     batcher.start()
     profile = load_table(None).profiles["default"]
-    return Responder(factory, batcher, profile, "tiny", lambda messages: 10, history_turns=4,
-                     timeout_s=5, admit=admit)  # fmt: skip
+    return Responder(
+        factory, batcher, profile, "tiny", lambda messages: 10, history_turns=4, timeout_s=5, admit=admit
+    )
 
 
 def _job(factory: SessionFactory, text: str = "Where is my parcel?") -> ChatJob:
@@ -86,8 +87,13 @@ def test_a_follow_ups_prompt_carries_the_previous_turn(factory: SessionFactory):
     responder = _responder(factory, echo)
     first = _job(factory, "Where is my parcel?")
     responder.answer(first, "w1")
-    follow_up = ChatJob(job_id=new_id(), conversation_id=first.conversation_id, text="And now?",
-                        language="en", queue="chat.en")  # fmt: skip
+    follow_up = ChatJob(
+        job_id=new_id(),
+        conversation_id=first.conversation_id,
+        text="And now?",
+        language="en",
+        queue="chat.en",
+    )
     store.record_user_turn(factory, follow_up, "explicit")
     responder.answer(follow_up, "w1")
     assert [m["content"] for m in seen[1][1:]] == ["Where is my parcel?", "answer 1", "And now?"]

@@ -12,10 +12,18 @@ from ops.cli import app
 
 def _cases(path: Path, *cases: tuple[str, str]) -> Path:
     lines = [
-        json.dumps({"text": text, "expected": expected, "kind": "sentence",
-                    "conversation_language": None, "channel_default": "en"}, ensure_ascii=False)
+        json.dumps(
+            {
+                "text": text,
+                "expected": expected,
+                "kind": "sentence",
+                "conversation_language": None,
+                "channel_default": "en",
+            },
+            ensure_ascii=False,
+        )
         for text, expected in cases
-    ]  # fmt: skip
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

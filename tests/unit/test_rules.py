@@ -47,7 +47,15 @@ def test_a_users_locale_answers_a_first_message_that_does_not_say_its_language()
     )
     assert (choice.language, choice.source) == ("pt", "locale")
     # a clear message in another language still wins, and so does the conversation's language
-    assert choose_language(SURE_ES, explicit=None, conversation_language=None, channel_default="en",
-                           user_locale="pt").language == "es"  # fmt: skip
-    assert choose_language(UNSURE, explicit=None, conversation_language="de", channel_default="en",
-                           user_locale="pt").language == "de"  # fmt: skip
+    assert (
+        choose_language(
+            SURE_ES, explicit=None, conversation_language=None, channel_default="en", user_locale="pt"
+        ).language
+        == "es"
+    )
+    assert (
+        choose_language(
+            UNSURE, explicit=None, conversation_language="de", channel_default="en", user_locale="pt"
+        ).language
+        == "de"
+    )

@@ -17,8 +17,12 @@ from ops.scaling import Decision
 
 def _bench(tmp_path: Path, runs: list[tuple[float, float, float]]) -> Path:
     path = tmp_path / "bench.json"
-    body = {"runs": [{"offered_rate": r, "throughput_jobs_s": t, "latency_ms": {"p50": p / 2, "p99": p}}
-                     for r, t, p in runs]}  # fmt: skip
+    body = {
+        "runs": [
+            {"offered_rate": r, "throughput_jobs_s": t, "latency_ms": {"p50": p / 2, "p99": p}}
+            for r, t, p in runs
+        ]
+    }
     path.write_text(json.dumps(body))
     return path
 
@@ -55,6 +59,10 @@ def test_a_decision_becomes_a_compose_or_kubectl_command():
     compose = apply_command(decision, "compose", "worker-cpu", Path("compose/docker-compose.yml"))
     assert compose[:2] == ["docker", "compose"] and "worker-cpu=6" in compose and "--no-recreate" in compose
     assert apply_command(decision, "k8s", "babelq-worker", Path()) == [
-        "kubectl", "scale", "deployment/babelq-worker", "--replicas=6"]  # fmt: skip
+        "kubectl",
+        "scale",
+        "deployment/babelq-worker",
+        "--replicas=6",
+    ]
     with pytest.raises(InvalidInput):
         apply_command(decision, "nomad", "x", Path())

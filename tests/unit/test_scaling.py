@@ -93,8 +93,13 @@ def test_a_second_scale_up_waits_for_the_cool_down():
     assert policy.decide(NOON, 6, rising, LastAction("add", NOON - timedelta(minutes=11))).action == "add"
 
 
-BAD_RULES = [{"target_load": 0.9}, {"min_workers": 0}, {"min_workers": 5, "max_workers": 4},
-             {"release_fraction": 1.0}, {"offpeak_hour": 24}]  # fmt: skip
+BAD_RULES = [
+    {"target_load": 0.9},
+    {"min_workers": 0},
+    {"min_workers": 5, "max_workers": 4},
+    {"release_fraction": 1.0},
+    {"offpeak_hour": 24},
+]
 
 
 @pytest.mark.parametrize("bad", BAD_RULES)

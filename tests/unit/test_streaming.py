@@ -148,9 +148,15 @@ def test_the_responder_reports_only_the_streamed_jobs_text(factory: SessionFacto
     )
     batcher.start()
     responder = Responder(
-        factory, batcher, load_table(None).profiles["default"], "null", runner.count_tokens,
-        history_turns=4, timeout_s=5, partials=partials,
-    )  # fmt: skip
+        factory,
+        batcher,
+        load_table(None).profiles["default"],
+        "null",
+        runner.count_tokens,
+        history_turns=4,
+        timeout_s=5,
+        partials=partials,
+    )
     streamed, quiet = (_job(factory) for _ in range(2))
     partials.want(streamed.job_id, ttl_s=60)
     for job in (streamed, quiet):

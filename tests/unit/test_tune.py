@@ -30,8 +30,14 @@ def test_a_configuration_is_measured_at_saturation_and_half_load(loaded: LoadedM
 def test_the_sweep_picks_and_writes_a_routing_table_that_loads(tiny_model_dir: Path, tmp_path: Path):
     settings = load_settings(model=str(tiny_model_dir), max_new_tokens=3, var_dir=str(tmp_path), device="cpu")
     routes = tmp_path / "routes.yaml"
-    options = TuneOptions(engines=("static",), batch_sizes=(1, 2), jobs=4, out=tmp_path / "out",
-                          write=routes, p99_target_ms=600_000)  # fmt: skip
+    options = TuneOptions(
+        engines=("static",),
+        batch_sizes=(1, 2),
+        jobs=4,
+        out=tmp_path / "out",
+        write=routes,
+        p99_target_ms=600_000,
+    )
     steps: list[str] = []
     result = run_tune(settings, options, steps.append)
     # expect every configuration measured (or left when a larger batch stopped paying), one chosen

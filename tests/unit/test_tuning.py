@@ -7,8 +7,14 @@ import pytest
 from ops.bench.tuning import Candidate, Trial, choose, keeps_growing, ladders
 
 
-def trial(engine: str, size: int, jobs_s: float | None, p99_ms: float | None, wait: float = 20,
-          error: str | None = None) -> Trial:  # fmt: skip
+def trial(
+    engine: str,
+    size: int,
+    jobs_s: float | None,
+    p99_ms: float | None,
+    wait: float = 20,
+    error: str | None = None,
+) -> Trial:
     return Trial(Candidate(engine, size, wait, "float32"), jobs_s, p99_ms, error)
 
 
@@ -36,8 +42,7 @@ def test_a_batch_grows_while_it_pays_and_stops_at_oom_or_a_drop():
 
 
 def test_the_fastest_configuration_that_meets_the_target_wins():
-    trials = [trial("static", 8, 2.0, 3000), trial("static", 32, 3.5, 9000),
-              trial("vllm", 16, 3.0, 4000)]  # fmt: skip
+    trials = [trial("static", 8, 2.0, 3000), trial("static", 32, 3.5, 9000), trial("vllm", 16, 3.0, 4000)]
     assert choose(trials, p99_target_ms=5000).trial.candidate == Candidate("vllm", 16, 20, "float32")
     assert choose(trials, p99_target_ms=10_000).trial.candidate.max_batch_size == 32
 
@@ -51,8 +56,11 @@ def test_without_a_target_each_trial_is_held_to_its_own_batch_time():
 
 
 def test_when_nothing_meets_the_target_the_lowest_p99_is_offered_and_flagged():
-    trials = [trial("static", 8, 2.0, 3000), trial("static", 16, 2.5, 2500),
-              trial("static", 32, None, None, error="out of memory")]  # fmt: skip
+    trials = [
+        trial("static", 8, 2.0, 3000),
+        trial("static", 16, 2.5, 2500),
+        trial("static", 32, None, None, error="out of memory"),
+    ]
     picked = choose(trials, p99_target_ms=100)
     assert not picked.met_target and picked.trial.candidate.max_batch_size == 16
 

@@ -95,9 +95,15 @@ def test_the_worker_prompts_in_the_reply_language_and_puts_the_line_first(factor
     batcher.start()
     table = table_from_dict(_table_data())
     responder = Responder(
-        factory, batcher, table.profiles["default"], "null", NullRunner().count_tokens, history_turns=4,
-        timeout_s=5, replies=Replies(table, unanswered_notices()).plan,
-    )  # fmt: skip
+        factory,
+        batcher,
+        table.profiles["default"],
+        "null",
+        NullRunner().count_tokens,
+        history_turns=4,
+        timeout_s=5,
+        replies=Replies(table, unanswered_notices()).plan,
+    )
     job = ChatJob(job_id=new_id(), conversation_id=new_id(), text=TAGALOG, language="tl", queue="chat.en")
     store.record_user_turn(factory, job, "detected")
     answer = responder.answer(job, "w1")
@@ -147,8 +153,11 @@ def test_people_answer_a_job_handed_to_them_and_it_ends_like_any_other(tmp_path:
         assert answered.status_code == 200, answered.text
         body = answered.json()
         assert (body["status"], body["answer"], body["model"], body["handling"]) == (
-            "done", "Pasensya na po, titingnan namin.", "human:ana", "human",
-        )  # fmt: skip
+            "done",
+            "Pasensya na po, titingnan namin.",
+            "human:ana",
+            "human",
+        )
         assert client.get("/v1/human/jobs").json() == []  # answered: no longer waiting
         turns = client.get(f"/v1/conversations/{handed['conversation_id']}").json()["turns"]
         assert [turn["role"] for turn in turns] == ["user", "assistant"]
@@ -219,9 +228,16 @@ def test_a_streamed_answer_in_the_default_language_shows_the_line_first(factory:
     batcher.start()
     table = table_from_dict(_table_data())
     responder = Responder(
-        factory, batcher, table.profiles["default"], "null", NullRunner().count_tokens, history_turns=4,
-        timeout_s=5, replies=Replies(table, unanswered_notices()).plan, partials=partials,
-    )  # fmt: skip
+        factory,
+        batcher,
+        table.profiles["default"],
+        "null",
+        NullRunner().count_tokens,
+        history_turns=4,
+        timeout_s=5,
+        replies=Replies(table, unanswered_notices()).plan,
+        partials=partials,
+    )
     job = ChatJob(job_id=new_id(), conversation_id=new_id(), text=TAGALOG, language="tl", queue="chat.en")
     store.record_user_turn(factory, job, "detected")
     partials.want(job.job_id, 60)

@@ -50,10 +50,14 @@ class StaticBatchRunner:
         batch = self._encode(prompts)
         with torch.inference_mode(), _release_cuda_cache_on_oom():
             output = self._generate(
-                **batch, max_new_tokens=max_new_tokens, do_sample=False,
-                repetition_penalty=self.repetition_penalty, streamer=self._streamer(listeners),
-                pad_token_id=self.loaded.tokenizer.pad_token_id, eos_token_id=list(self._eos_ids),
-            )  # fmt: skip
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=self.repetition_penalty,
+                streamer=self._streamer(listeners),
+                pad_token_id=self.loaded.tokenizer.pad_token_id,
+                eos_token_id=list(self._eos_ids),
+            )
         new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         return [self._result(row, n) for row, n in zip(new_tokens, prompt_lengths, strict=True)]
@@ -76,8 +80,11 @@ class StaticBatchRunner:
         """
         encoded = self.loaded.tokenizer(
             [self.render(prompt) for prompt in prompts],
-            return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False,
-        )  # fmt: skip
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+            add_special_tokens=False,
+        )
         return {key: value.to(self.device) for key, value in encoded.items()}
 
     def _result(self, new_tokens: list[int], prompt_tokens: int) -> Generation:
