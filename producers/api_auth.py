@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse
@@ -13,9 +12,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from core.errors import ConversationNotFound, NotPermitted, RateLimited, Unauthenticated
 from persistence.api_keys import Caller
-from producers.access import Access
+from producers.api_context import Api
 
-RunBlocking = Callable[..., Awaitable[Any]]
 bearer_scheme = HTTPBearer(
     auto_error=False,
     description="An API key (`Authorization: Bearer bq_…`) or a visitor session (`Bearer bqv_…`).",
@@ -23,32 +21,29 @@ bearer_scheme = HTTPBearer(
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key in `X-API-Key`.")
 
 
-def caller_dependency(access: Access, run: RunBlocking) -> Callable[..., Awaitable[Caller | None]]:
-    """A FastAPI dependency giving the request's caller (the key is checked off the event loop)."""
+async def request_caller(
+    api: Api,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    header: Annotated[str | None, Security(_header)],
+) -> Caller | None:
+    """The request's caller (its key is checked off the event loop)."""
+    key = bearer.credentials if bearer is not None else header
+    if key is None:
+        return api.stack.access.caller(None)  # no I/O: None, or Unauthenticated where keys are required
+    return await api.run(api.stack.access.caller, key)
 
-    async def caller(
-        bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-        header: str | None = Security(_header),
-    ) -> Caller | None:
-        key = bearer.credentials if bearer is not None else header
-        if key is None:
-            return access.caller(None)  # no I/O: None, or Unauthenticated where keys are required
-        return await run(access.caller, key)  # type: ignore[no-any-return]
 
+CallerOf = Annotated[Caller | None, Depends(request_caller)]
+
+
+async def request_reader(api: Api, caller: CallerOf) -> Caller | None:
+    """The caller of a read, a wait or a stream, once within its key's `reads` limit."""
+    if caller is not None:
+        await api.run(api.stack.access.within_read_limit, caller)
     return caller
 
 
-def reader_dependency(
-    access: Access, run: RunBlocking, caller_of: Callable[..., Awaitable[Caller | None]]
-) -> Callable[..., Awaitable[Caller | None]]:
-    """The caller of a read, a wait or a stream, once within its key's `reads` limit."""
-
-    async def reader(caller: Caller | None = Depends(caller_of)) -> Caller | None:
-        if caller is not None:
-            await run(access.within_read_limit, caller)
-        return caller
-
-    return reader
+ReaderOf = Annotated[Caller | None, Depends(request_reader)]
 
 
 def stream_owner(caller: Caller | None) -> str | None:

@@ -5,25 +5,23 @@ streams woken, the answer pushed to a delivering channel."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator
 
 from core.jobs import ChatAnswer, JobStatus, keepable_text
 from persistence import deliveries, job_lifecycle, views
-from persistence.answer_notices import AnswerNotices
 from persistence.api_keys import Caller
-from persistence.db import SessionFactory
-from producers.access import Access, require_scope
+from producers.access import require_scope
+from producers.api_auth import CallerOf, ReaderOf
+from producers.api_context import Api
 from producers.messages import storable
 from producers.route_ids import uuid_or_404
 from producers.schemas import JobOut
 from routing.table import RoutingTable
 
-RunBlocking = Callable[..., Awaitable[Any]]
 HUMAN_WORKER = "human"
 
 
@@ -58,74 +56,46 @@ class HumanAnswerIn(BaseModel):
         return storable(value, "agent")
 
 
-def add_human_routes(
-    app: FastAPI,
-    factory: SessionFactory,
-    access: Access,
-    run: RunBlocking,
-    notices: AnswerNotices,
-    table: RoutingTable,
-    request_delivery: Callable[[str], None],
-    caller_of: Callable[..., Any],
-    reader_of: Callable[..., Any],
-) -> None:
-    _add_listing(app, factory, run, table, reader_of)
-    _add_answer(app, factory, access, run, notices, table, request_delivery, caller_of)
+router = APIRouter()
 
 
-def _add_listing(
-    app: FastAPI,
-    factory: SessionFactory,
-    run: RunBlocking,
-    table: RoutingTable,
-    caller_of: Callable[..., Any],
-) -> None:
-    @app.get("/v1/human/jobs", response_model=list[HandedJobOut])
-    async def handed_jobs(
-        limit: Annotated[int, Query(ge=1, le=500, description="At most this many, the oldest first.")] = 50,
-        caller: Caller | None = Depends(caller_of),
-    ) -> list[HandedJobOut]:
-        """The jobs waiting for people, with the customer's message (agent keys: their channel's;
-        admin keys: every channel's)."""
-        require_scope(caller, "agent", "admin")
-        channel = caller.channel if caller is not None and caller.scope == "agent" else None
-        rows = await run(views.handed_jobs, factory, table.unanswered.human_queue, channel, limit)
-        return [HandedJobOut(**row.__dict__) for row in rows]
+@router.get("/v1/human/jobs", response_model=list[HandedJobOut])
+async def handed_jobs(
+    api: Api,
+    caller: ReaderOf,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many, the oldest first.")] = 50,
+) -> list[HandedJobOut]:
+    """The jobs waiting for people, with the customer's message (agent keys: their channel's;
+    admin keys: every channel's)."""
+    require_scope(caller, "agent", "admin")
+    channel = caller.channel if caller is not None and caller.scope == "agent" else None
+    queue = api.stack.table.unanswered.human_queue
+    rows = await api.run(views.handed_jobs, api.stack.factory, queue, channel, limit)
+    return [HandedJobOut(**row.__dict__) for row in rows]
 
 
-def _add_answer(
-    app: FastAPI,
-    factory: SessionFactory,
-    access: Access,
-    run: RunBlocking,
-    notices: AnswerNotices,
-    table: RoutingTable,
-    request_delivery: Callable[[str], None],
-    caller_of: Callable[..., Any],
-) -> None:
-    @app.post(
-        "/v1/jobs/{job_id}/answer",
-        response_model=JobOut,
-        responses={404: {"description": "Unknown job"}, 409: {"description": "Not for people, or ended"}},
-    )
-    async def answer_job(
-        job_id: str, answer: HumanAnswerIn, caller: Caller | None = Depends(caller_of)
-    ) -> JobOut:
-        """Answer a job handed to people; it ends `done` with this text, signed with the agent
-        key's name."""
-        require_scope(caller, "agent", "admin")
-        view = await run(views.get_job, factory, uuid_or_404(job_id, "job"))
-        if view is None or not access.may_read(caller, view.channel):
-            raise HTTPException(status_code=404, detail=f"no job {job_id}")
-        _check_answerable(view, table)
-        stored = await run(job_lifecycle.store_answers, factory, [_outcome(view, answer, caller)])
-        if stored[0] is not True:  # another person (or a retry) answered first
-            raise HTTPException(status_code=409, detail=f"job {job_id} has ended already")
-        notices.announce([view.job_id])
-        if await run(deliveries.get, factory, view.job_id) is not None:
-            await run(request_delivery, view.job_id)
-        ended = await run(views.get_job, factory, view.job_id)
-        return JobOut.of(ended or view, table)
+@router.post(
+    "/v1/jobs/{job_id}/answer",
+    response_model=JobOut,
+    responses={404: {"description": "Unknown job"}, 409: {"description": "Not for people, or ended"}},
+)
+async def answer_job(api: Api, job_id: str, answer: HumanAnswerIn, caller: CallerOf) -> JobOut:
+    """Answer a job handed to people; it ends `done` with this text, signed with the agent
+    key's name."""
+    require_scope(caller, "agent", "admin")
+    stack = api.stack
+    view = await api.run(views.get_job, stack.factory, uuid_or_404(job_id, "job"))
+    if view is None or not stack.access.may_read(caller, view.channel):
+        raise HTTPException(status_code=404, detail=f"no job {job_id}")
+    _check_answerable(view, stack.table)
+    stored = await api.run(job_lifecycle.store_answers, stack.factory, [_outcome(view, answer, caller)])
+    if stored[0] is not True:  # another person (or a retry) answered first
+        raise HTTPException(status_code=409, detail=f"job {job_id} has ended already")
+    stack.notices.announce([view.job_id])
+    if await api.run(deliveries.get, stack.factory, view.job_id) is not None:
+        await api.run(stack.request_delivery, view.job_id)
+    ended = await api.run(views.get_job, stack.factory, view.job_id)
+    return JobOut.of(ended or view, stack.table)
 
 
 def _check_answerable(view: views.JobView, table: RoutingTable) -> None:

@@ -17,67 +17,52 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import APIRouter, HTTPException
 from sse_starlette import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
 from core.jobs import JobStatus
 from persistence import views
-from persistence.api_keys import Caller
-from persistence.db import SessionFactory
-from producers.access import Access, job_readable
-from producers.api_auth import stream_owner
-from producers.partial_feed import Follower, PartialFeed
+from producers.access import job_readable
+from producers.api_auth import ReaderOf, stream_owner
+from producers.api_context import Api, ApiContext
+from producers.partial_feed import Follower
 from producers.route_ids import uuid_or_404
 from producers.schemas import JobOut
-from producers.stream_slots import StreamSlot, StreamSlots
-from producers.waiters import AnswerWaiters
-from routing.table import RoutingTable
+from producers.stream_slots import StreamSlot
 
-RunBlocking = Callable[..., Awaitable[Any]]
 KEEPALIVE_S = 15  # a comment line this often keeps proxies from closing a quiet stream
+router = APIRouter()
 
 
-def add_event_routes(
-    app: FastAPI,
-    factory: SessionFactory,
-    access: Access,
-    run: RunBlocking,
-    waiters: AnswerWaiters,
-    feed: PartialFeed,
-    caller_of: Callable[..., Any],
-    default_deadline_s: float,
-    table: RoutingTable,
-    slots: StreamSlots,
-) -> None:
-    @app.get(
-        "/v1/jobs/{job_id}/events",
-        response_class=EventSourceResponse,
-        responses={
-            200: {"content": {"text/event-stream": {}}, "description": "status…, token…, answer"},
-            404: {"description": "Unknown job"},
-        },
-    )
-    async def job_events(job_id: str, caller: Caller | None = Depends(caller_of)) -> EventSourceResponse:
-        """The job's status changes, its answer so far while it is generated, and its answer, as
-        server-sent events."""
-        view = await run(views.get_job, factory, uuid_or_404(job_id, "job"))
-        if view is None or not await run(job_readable, factory, caller, view):
-            raise HTTPException(status_code=404, detail=f"no job {job_id}")
-        slot = slots.take(stream_owner(caller))  # 429 past a cap, before the stream begins
-        try:
-            until = _stream_end(view, default_deadline_s)
-            if view.status == JobStatus.QUEUED and feed.live:  # not begun: its worker will stream it
-                await run(feed.want, view.job_id, until - time.monotonic())
-        except BaseException:
-            slot.release()
-            raise
-        stream = _Stream(factory, run, waiters, feed, until, table)
-        return _HeldStream(slot, stream.events(view), ping=KEEPALIVE_S)
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "status…, token…, answer"},
+        404: {"description": "Unknown job"},
+    },
+)
+async def job_events(api: Api, job_id: str, caller: ReaderOf) -> EventSourceResponse:
+    """The job's status changes, its answer so far while it is generated, and its answer, as
+    server-sent events."""
+    factory, feed = api.stack.factory, api.feed
+    view = await api.run(views.get_job, factory, uuid_or_404(job_id, "job"))
+    if view is None or not await api.run(job_readable, factory, caller, view):
+        raise HTTPException(status_code=404, detail=f"no job {job_id}")
+    slot = api.slots.take(stream_owner(caller))  # 429 past a cap, before the stream begins
+    try:
+        until = _stream_end(view, api.settings.job_deadline_s)
+        if view.status == JobStatus.QUEUED and feed.live:  # not begun: its worker will stream it
+            await api.run(feed.want, view.job_id, until - time.monotonic())
+    except BaseException:
+        slot.release()
+        raise
+    return _HeldStream(slot, _Stream(api, until).events(view), ping=KEEPALIVE_S)
 
 
 class _HeldStream(EventSourceResponse):
@@ -105,23 +90,13 @@ def _stream_end(view: views.JobView, default_deadline_s: float) -> float:
 
 
 class _Stream:
-    """One client's stream of one job."""
+    """One client's stream of one job, until the monotonic time `until`."""
 
-    def __init__(
-        self,
-        factory: SessionFactory,
-        run: RunBlocking,
-        waiters: AnswerWaiters,
-        feed: PartialFeed,
-        until: float,
-        table: RoutingTable,
-    ) -> None:
-        self._factory = factory
-        self._run = run
-        self._waiters = waiters
-        self._feed = feed
+    def __init__(self, api: ApiContext, until: float) -> None:
+        self._api = api
+        self._waiters = api.waiters
+        self._feed = api.feed
         self._until = until
-        self._table = table  # tells how the job is handled, in the answer event
 
     async def events(self, first: views.JobView) -> AsyncIterator[dict[str, str]]:
         view, last = first, None
@@ -134,14 +109,16 @@ class _Stream:
                     last = view.status
                     yield {"event": "status", "data": _status(view)}
                 if view.status.final:
-                    yield {"event": "answer", "data": JobOut.of(view, self._table).model_dump_json()}
+                    answer = JobOut.of(view, self._api.stack.table)  # with how the job is handled
+                    yield {"event": "answer", "data": answer.model_dump_json()}
                     return
                 left = self._until - time.monotonic()
                 if left <= 0:
                     return
                 async for token in self._tokens_until_announced(announced, follower, left):
                     yield token
-                view = await self._run(views.get_job, self._factory, first.job_id) or view
+                latest = await self._api.run(views.get_job, self._api.stack.factory, first.job_id)
+                view = latest or view
 
     async def _tokens_until_announced(
         self, announced: asyncio.Event, follower: Follower, left: float

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from functools import cache
-from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from core.errors import InvalidInput
-from core.jobs import DEFAULT_MAX_TEXT_CHARS, MAX_DEADLINE_S, canonical_uuid, valid_channel
+from core.jobs import MAX_DEADLINE_S, TEXT_CHARS_CEILING, canonical_uuid, valid_channel
 from routing.language_codes import normalize_language_code
 
 
@@ -17,9 +15,6 @@ class MessageIn(BaseModel):
     """An incoming chat message (HTTP body, JSONL line, webhook payload)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-    # The longest text taken: BABELQ_MAX_TEXT_CHARS in a channel (see `message_model`).
-    text_limit: ClassVar[int] = DEFAULT_MAX_TEXT_CHARS
-
     text: str = Field(description="The customer's message (1 to BABELQ_MAX_TEXT_CHARS characters).")
     conversation_id: str | None = Field(default=None, description="UUID of an existing or new conversation.")
     channel: str = Field(default="api", description="Where the message came from (web, api, cli, …).")
@@ -44,12 +39,11 @@ class MessageIn(BaseModel):
 
     @field_validator("text")
     @classmethod
-    def _text(cls, text: str) -> str:
+    def _text(cls, text: str, info: ValidationInfo) -> str:
         if not text.strip():
             raise ValueError("text is empty or only whitespace")
-        if len(text) > cls.text_limit:
-            raise ValueError(f"text is {len(text)} characters; the limit is {cls.text_limit}")
-        return storable(text, "text").strip()
+        limit = (info.context or {}).get("max_text_chars", TEXT_CHARS_CEILING)
+        return within_text_limit(storable(text, "text").strip(), limit)
 
     @field_validator("user_ref")
     @classmethod
@@ -105,10 +99,13 @@ def request_hash(message: MessageIn) -> str:
     return hashlib.sha256(message.model_dump_json(exclude={"stream"}).encode()).hexdigest()
 
 
-@cache
-def message_model(max_text_chars: int) -> type[MessageIn]:
-    """MessageIn under a configured text limit (one class per limit, made once). A class, not a
-    validation context, because FastAPI validates a request body with the route's model alone."""
-    if max_text_chars == MessageIn.text_limit:
-        return MessageIn
-    return type("MessageIn", (MessageIn,), {"text_limit": max_text_chars, "__module__": __name__})
+def read_message(data: object, max_text_chars: int) -> MessageIn:
+    """A message validated under this process's text limit (BABELQ_MAX_TEXT_CHARS)."""
+    return MessageIn.model_validate(data, context={"max_text_chars": max_text_chars})
+
+
+def within_text_limit(text: str, limit: int) -> str:
+    """`text`, if it is at most `limit` characters (as stored: without its outer whitespace)."""
+    if len(text) > limit:
+        raise ValueError(f"text is {len(text)} characters; the limit is {limit}")
+    return text

@@ -27,7 +27,7 @@ from persistence.db import SessionFactory
 from persistence.views import get_job
 from producers.client import Client
 from producers.intake import Intake
-from producers.messages import MessageIn, message_model
+from producers.messages import MessageIn, read_message
 from producers.schemas import JobOut
 
 REFUSED = "refused"
@@ -51,7 +51,6 @@ class Line:
 
 def read_messages(path: Path, max_text_chars: int) -> list[Line]:
     """Parse the whole file; any bad line fails the lot before anything is published."""
-    model = message_model(max_text_chars)
     source = path.read_text(encoding="utf-8")
     digest = hashlib.sha256(source.encode()).hexdigest()[:24]
     problems: list[str] = []
@@ -60,7 +59,9 @@ def read_messages(path: Path, max_text_chars: int) -> list[Line]:
         if not text.strip():
             continue
         try:
-            lines.append(Line(number, model.model_validate(json.loads(text)), f"publish:{digest}:{number}"))
+            lines.append(
+                Line(number, read_message(json.loads(text), max_text_chars), f"publish:{digest}:{number}")
+            )
         except (json.JSONDecodeError, ValidationError) as exc:
             problems.append(f"line {number}: {_short(exc)}")
     if problems:

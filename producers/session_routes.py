@@ -6,18 +6,17 @@ With a live session as its bearer: the same visitor, renewed. Anything else is 4
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated
 
-from fastapi import FastAPI, Request, Security
+from fastapi import APIRouter, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from core.errors import Unauthenticated
-from producers.access import Access
 from producers.api_auth import bearer_scheme
+from producers.api_context import Api
 
-RunBlocking = Callable[..., Awaitable[Any]]
+router = APIRouter()
 
 
 class SessionOut(BaseModel):
@@ -29,19 +28,21 @@ class SessionOut(BaseModel):
     expires_at: float
 
 
-def add_session_routes(app: FastAPI, access: Access, run: RunBlocking, web_channel: str) -> None:
-    @app.post(
-        "/v1/sessions", response_model=SessionOut, responses={401: {"description": "Not a live session"}}
-    )
-    async def new_session(
-        request: Request, bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
-    ) -> SessionOut:
-        """A session for one visitor of the web channel, or a live one renewed."""
-        if bearer is not None:
-            caller = access.sessions.check(bearer.credentials)  # no I/O: an HMAC and the clock
-            if caller.visitor is None:
-                raise Unauthenticated("only a visitor session is renewed here")
-            return SessionOut(**access.sessions.issue(caller.channel, caller.visitor).__dict__)
-        client = request.client.host if request.client is not None else "unknown"
-        await run(access.within_session_limit, web_channel, client)
-        return SessionOut(**access.sessions.issue(web_channel).__dict__)
+@router.post(
+    "/v1/sessions", response_model=SessionOut, responses={401: {"description": "Not a live session"}}
+)
+async def new_session(
+    api: Api,
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> SessionOut:
+    """A session for one visitor of the web channel, or a live one renewed."""
+    access, web_channel = api.stack.access, api.settings.web_channel
+    if bearer is not None:
+        caller = access.sessions.check(bearer.credentials)  # no I/O: an HMAC and the clock
+        if caller.visitor is None:
+            raise Unauthenticated("only a visitor session is renewed here")
+        return SessionOut(**access.sessions.issue(caller.channel, caller.visitor).__dict__)
+    client = request.client.host if request.client is not None else "unknown"
+    await api.run(access.within_session_limit, web_channel, client)
+    return SessionOut(**access.sessions.issue(web_channel).__dict__)

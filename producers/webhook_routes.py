@@ -5,73 +5,65 @@ channel (404), a bad signature or stale timestamp (401), a body that is no messa
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from core.errors import BadSignature, ConfigurationError, IdempotencyConflict, InvalidInput, PublishError
 from persistence import deliveries, idempotency, views
 from persistence.db import SessionFactory
-from producers.access import Access
-from producers.intake import Intake, Submitted
-from producers.messages import message_model
+from producers.api_context import Api, ApiContext
+from producers.intake import Submitted
+from producers.messages import read_message
 from producers.webhooks import ChatIds, Incoming, Reply, read_webhook, replay_key
 from routing.language_codes import normalize_language_code
 
-RunBlocking = Callable[..., Awaitable[Any]]
+router = APIRouter()
 
 
-def add_webhook_routes(
-    app: FastAPI,
-    intake: Intake,
-    access: Access,
-    run: RunBlocking,
-    max_text_chars: int,
-    pushes: AnswerPushes,
-    ids: ChatIds,
-) -> None:
-    model = message_model(max_text_chars)
+@router.post(
+    "/v1/channels/{name}/webhook",
+    responses={
+        401: {"description": "Bad signature, token or stale timestamp"},
+        404: {"description": "No webhook for this channel"},
+        422: {"description": "Not a message"},
+    },
+)
+async def channel_webhook(api: Api, name: str, request: Request) -> JSONResponse:
+    """A webhook from a channel configured in BABELQ_CHANNELS_FILE (generic HMAC, Telegram
+    or Slack); its message becomes a job of that channel."""
+    stack = api.stack
+    hook = stack.access.channels.channels.get(name)
+    if hook is None or hook.webhook is None:
+        raise HTTPException(status_code=404, detail=f"no webhook for channel {name!r}")
+    incoming = _read(name, hook.webhook, await request.body(), request, stack.chat_ids)
+    if isinstance(incoming, Reply):
+        return JSONResponse(incoming.body)
+    await api.run(stack.access.within_channel_limit, name)
+    await api.run(stack.access.within_user_limit, name, incoming.user_ref)
+    event = incoming.event_key or replay_key(request.headers)
+    submitted = await api.run(_submit, api, name, incoming, event)
+    if isinstance(submitted, str):  # the provider sent this event before
+        return JSONResponse({"ok": True, "job_id": submitted, "duplicate": True})
+    if hook.delivery is not None:
+        pushes = AnswerPushes(stack.factory, stack.request_delivery)
+        await api.run(pushes.expect, submitted.job.job_id, name, incoming.reply_to or incoming.user_ref)
+    status = 202 if hook.webhook.kind == "generic" else 200  # bot platforms want a plain 200
+    return JSONResponse(_accepted(submitted), status_code=status)
 
-    @app.post(
-        "/v1/channels/{name}/webhook",
-        responses={
-            401: {"description": "Bad signature, token or stale timestamp"},
-            404: {"description": "No webhook for this channel"},
-            422: {"description": "Not a message"},
-        },
-    )
-    async def channel_webhook(name: str, request: Request) -> JSONResponse:
-        """A webhook from a channel configured in BABELQ_CHANNELS_FILE (generic HMAC, Telegram
-        or Slack); its message becomes a job of that channel."""
-        hook = access.channels.channels.get(name)
-        if hook is None or hook.webhook is None:
-            raise HTTPException(status_code=404, detail=f"no webhook for channel {name!r}")
-        incoming = _read(name, hook.webhook, await request.body(), request, ids)
-        if isinstance(incoming, Reply):
-            return JSONResponse(incoming.body)
-        await run(access.within_channel_limit, name)
-        await run(access.within_user_limit, name, incoming.user_ref)
-        event = incoming.event_key or replay_key(request.headers)
-        submitted = await run(_submit, intake, model, name, incoming, event)
-        if isinstance(submitted, str):  # the provider sent this event before
-            return JSONResponse({"ok": True, "job_id": submitted, "duplicate": True})
-        job = submitted.job
-        if hook.delivery is not None:
-            await run(pushes.expect, job.job_id, name, incoming.reply_to or incoming.user_ref)
-        status = 202 if hook.webhook.kind == "generic" else 200  # bot platforms want a plain 200
-        return JSONResponse(
-            {
-                "ok": True,
-                "job_id": job.job_id,
-                "conversation_id": job.conversation_id,
-                "language": job.language,
-                "queue": job.queue,
-            },
-            status_code=status,
-        )
+
+def _accepted(submitted: Submitted) -> dict[str, object]:
+    job = submitted.job
+    return {
+        "ok": True,
+        "job_id": job.job_id,
+        "conversation_id": job.conversation_id,
+        "language": job.language,
+        "queue": job.queue,
+    }
 
 
 class AnswerPushes:
@@ -103,21 +95,22 @@ def _read(name: str, hook: Any, body: bytes, request: Request, ids: ChatIds) -> 
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
-def _submit(intake: Intake, model: Any, name: str, incoming: Incoming, event: str) -> Submitted | str:
+def _submit(api: ApiContext, name: str, incoming: Incoming, event: str) -> Submitted | str:
     """The job of a webhook's event: its provider's retries and a replayed request are the same job."""
+    fields = {
+        "text": incoming.text,
+        "conversation_id": incoming.conversation_id,
+        "channel": name,
+        "user_ref": incoming.user_ref[:255],
+        "language": incoming.language,
+        "locale": _locale(incoming.locale),
+    }
     try:
-        message = model(
-            text=incoming.text,
-            conversation_id=incoming.conversation_id,
-            channel=name,
-            user_ref=incoming.user_ref[:255],
-            language=incoming.language,
-            locale=_locale(incoming.locale),
-        )
+        message = read_message(fields, api.settings.max_text_chars)
     except ValidationError as exc:
         raise HTTPException(status_code=422, detail=_first_error(exc)) from exc
     try:
-        return intake.submit_once(message, idempotency.scoped_key("webhook", name, event))
+        return api.stack.intake.submit_once(message, idempotency.scoped_key("webhook", name, event))
     except PublishError as exc:
         raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except IdempotencyConflict as exc:
