@@ -18,6 +18,7 @@ LOCAL_BROKERS = {"redis": "redis://127.0.0.1:6379/0", "amqp": "amqp://guest:gues
 
 def fault_setup(
     settings: Settings,
+    *,
     brokers: Sequence[str],
     workdir: Path,
     worker_program: str,

@@ -89,7 +89,9 @@ def register_delivery_task(
     """Register DELIVER_TASK on `app` (the process that serves DELIVERY_QUEUE)."""
 
     def dead(payload: dict[str, Any], error: str) -> None:
-        dead_letter(app, dead_letter_queue, payload, "delivery_failed", error, DELIVERY_QUEUE)
+        dead_letter(
+            app, dead_letter_queue, payload, reason="delivery_failed", error=error, source=DELIVERY_QUEUE
+        )
 
     deliverer = Deliverer(factory, channels, http, dead)
 

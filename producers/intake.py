@@ -46,6 +46,7 @@ class Intake:
         factory: SessionFactory,
         publish: Publish,
         answers: AnswerLookup | None = None,
+        *,
         default_deadline_s: float | None = None,
         metrics: ProducerMetrics | None = None,
         mark_streamed: MarkStreamed | None = None,

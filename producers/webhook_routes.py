@@ -86,7 +86,7 @@ class AnswerPushes:
 def _read(name: str, hook: Any, body: bytes, request: Request, ids: ChatIds) -> Incoming | Reply:
     try:
         secret = hook.secret()
-        return read_webhook(name, hook, secret, body, request.headers, time.time(), ids)
+        return read_webhook(name, hook, secret, body, request.headers, now=time.time(), ids=ids)
     except ConfigurationError as exc:  # the operator's mistake, not the sender's
         raise HTTPException(status_code=503, detail=str(exc)) from exc
     except BadSignature as exc:

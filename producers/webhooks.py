@@ -82,6 +82,7 @@ def read_webhook(
     secret: str,
     body: bytes,
     headers: Mapping[str, str],
+    *,
     now: float,
     ids: ChatIds,
 ) -> Incoming | Reply:

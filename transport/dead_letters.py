@@ -33,7 +33,9 @@ class DeadLetter:
         return {k: v for k, v in self.__dict__.items() if k != "payload"}
 
 
-def dead_letter(app: Celery, queue: str, payload: Any, reason: str, error: str, source: str | None) -> None:
+def dead_letter(
+    app: Celery, queue: str, payload: Any, *, reason: str, error: str, source: str | None
+) -> None:
     """Put a message on the dead-letter `queue`; PublishError if the broker does not take it."""
     job_id = payload.get("job_id") if isinstance(payload, dict) else None
     meta = {"reason": reason, "error": error, "queue": source, "job_id": job_id, "at": utcnow().isoformat()}

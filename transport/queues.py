@@ -106,7 +106,8 @@ def publish_job(
     alone in a batch before (a header: its retries are few)."""
     try:
         with app.producer_or_acquire() as producer:
-            _send(app, producer, job, retries, countdown, {SUSPECT_HEADER: True} if suspect else None)
+            headers = {SUSPECT_HEADER: True} if suspect else None
+            _send(app, producer, job, retries=retries, countdown=countdown, headers=headers)
     except Exception as exc:  # kombu raises many transport-specific types
         raise PublishError(f"could not publish job {job.job_id} to {job.queue}: {exc}") from exc
 
@@ -115,6 +116,7 @@ def _send(
     app: Celery,
     producer: Any,
     job: ChatJob,
+    *,
     retries: int,
     countdown: float | None,
     headers: dict[str, Any] | None,

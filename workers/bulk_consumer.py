@@ -162,7 +162,9 @@ class CeleryDelivery:
     def dead_letter(self, reason: str, error: str) -> None:
         source = self._request.delivery_info.get("routing_key")
         try:
-            dead_letter(self._app, self._dead_letter_queue, self.payload, reason, error, source)
+            dead_letter(
+                self._app, self._dead_letter_queue, self.payload, reason=reason, error=error, source=source
+            )
         except Exception:
             log.exception(
                 "job %s: could not dead-letter it; handed back instead", self._request.id, extra=self._log

@@ -41,7 +41,7 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
         source = (message.delivery_info or {}).get("routing_key")
         try:
             queue = pipeline_of(self.app).dead_letter_queue
-            dead_letter(self.app, queue, readable(message), reason, error, source)
+            dead_letter(self.app, queue, readable(message), reason=reason, error=error, source=source)
         except Exception:
             # The broker did not take the letter: the message goes back, for another try.
             log.exception("could not dead-letter a message from %s (%s); it goes back", source, reason)

@@ -92,7 +92,10 @@ def run_bench(settings: Settings, options: BenchOptions, progress: ProgressFacto
     try:
         with spawn as pids:
             rates = _rates(options, baselines.capacity)
-            runs = [_run_once(stack, options, r, texts, progress, pids, parked) for r in rates]
+            runs = [
+                _run_once(stack, options, rate, texts=texts, progress=progress, pids=pids, parked=parked)
+                for rate in rates
+            ]
     finally:
         release_jobs(stack.factory, parked)
     stack.close()
@@ -138,6 +141,7 @@ def _run_once(
     stack: Stack,
     options: BenchOptions,
     rate: float,
+    *,
     texts: list[str],
     progress: ProgressFactory,
     pids: dict[str, int],

@@ -76,11 +76,17 @@ def direct_best_for(
         device, dtype = loaded.device, loaded.dtype
         del loaded
         release_memory()
-    return best.with_vllm(*_vllm_offline(settings, profile, prompts, device, dtype, jobs))
+    return best.with_vllm(*_vllm_offline(settings, profile, prompts, device=device, dtype=dtype, jobs=jobs))
 
 
 def _vllm_offline(
-    settings: Settings, profile: Profile, prompts: list[list[ChatMessage]], device: str, dtype: str, jobs: int
+    settings: Settings,
+    profile: Profile,
+    prompts: list[list[ChatMessage]],
+    *,
+    device: str,
+    dtype: str,
+    jobs: int,
 ) -> tuple[float | None, str | None]:
     """vLLM's offline jobs/s on the same prompts, or why it could not run (not installed, int8)."""
     model = resolve_model(settings, profile)

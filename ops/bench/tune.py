@@ -84,7 +84,7 @@ def run_tune(settings: Settings, options: TuneOptions, progress: Progress) -> di
     texts = load_texts(options.dataset)
     trials: list[Trial] = []
     for dtype in options.dtypes:
-        trials.extend(_sweep_dtype(settings, base, dtype, texts, options, progress))
+        trials.extend(_sweep_dtype(settings, base, dtype, texts=texts, options=options, progress=progress))
     choice = choose(trials, options.p99_target_ms)
     result = _result(settings, options, trials, choice, base.max_new_tokens)
     options.out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,13 @@ def run_tune(settings: Settings, options: TuneOptions, progress: Progress) -> di
 
 
 def _sweep_dtype(
-    settings: Settings, base: Profile, dtype: str, texts: list[str], options: TuneOptions, progress: Progress
+    settings: Settings,
+    base: Profile,
+    dtype: str,
+    *,
+    texts: list[str],
+    options: TuneOptions,
+    progress: Progress,
 ) -> list[Trial]:
     """Every ladder of every engine in one precision; each engine's model is loaded (or its vLLM
     engine started) once for all its ladders: loading is not measured."""
@@ -107,7 +113,7 @@ def _sweep_dtype(
             continue
         with engine_runners(settings, base, engine, dtype, max(options.batch_sizes)) as (resolved, make):
             for ladder in ladders([engine], options.batch_sizes, options.waits_ms, resolved):
-                trials.extend(_climb(make, base, ladder, texts, options, progress))
+                trials.extend(_climb(make, base, ladder, texts=texts, options=options, progress=progress))
     return trials
 
 
@@ -152,6 +158,7 @@ def _climb(
     make: MakeRunner,
     base: Profile,
     ladder: list[Candidate],
+    *,
     texts: list[str],
     options: TuneOptions,
     progress: Progress,

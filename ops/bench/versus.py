@@ -30,19 +30,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from ops.bench.arrivals import poisson_schedule
 from ops.bench.dataset import load_texts
 from ops.bench.direct import first_turn_prompts
 from ops.bench.stats import percentile
 from ops.faults.services import free_port
 from routing.language import LanguageDetector
-from routing.table import load_table
+from routing.table import Profile, load_table
 from workers.model_loader import ChatTemplate, load_tokenizer, resolve_dtype
 from workers.runtime import resolve_model, vllm_options
 
@@ -196,6 +197,29 @@ def _wait_for(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    model = _default_model()
+    tokenize = _tokenizer(model)
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "dtype": model.dtype},
+        "jobs": args.jobs,
+        "max_new_tokens": args.max_new_tokens,
+    }
+    systems = args.systems.split(",")
+    env = {**os.environ, "BABELQ_MAX_NEW_TOKENS": str(args.max_new_tokens)}
+    if "offline" in systems:
+        results["vllm_offline_jobs_s"] = _vllm_offline(model, args)
+    if "celery-batches" in systems:
+        results["celery_batches_vllm"] = _celery_batches(model, env, tokenize, args)
+    if "babelq" in systems:
+        results["babelq_run"] = _babelq(model.settings, env, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ops.bench.versus")
     parser.add_argument("--jobs", type=int, default=128)
     parser.add_argument("--max-new-tokens", type=int, default=32)
@@ -204,62 +228,79 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--systems", default="offline,celery-batches,babelq")
     parser.add_argument("--out", type=Path, default=Path("var/versus.json"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    """The default profile's model as all three systems run it: on the CPU, in its dtype."""
+
+    settings: Settings
+    profile: Profile
+    model: str
+    dtype: str
+
+
+def _default_model() -> DefaultModel:
     settings = load_settings()
     profile = load_table().profiles["default"]
-    model = resolve_model(settings, profile)
-    dtype = resolve_dtype(profile.dtype, "cpu")
-    tokenizer = load_tokenizer(model)
+    return DefaultModel(
+        settings, profile, resolve_model(settings, profile), resolve_dtype(profile.dtype, "cpu")
+    )
+
+
+def _tokenizer(model: DefaultModel) -> Callable[[str], list[int]]:
+    """A text as the token ids of its first-turn prompt: what the celery-batches baseline is sent."""
+    tokenizer = load_tokenizer(model.model)
     template = ChatTemplate(tokenizer)
     detector = LanguageDetector()  # loaded once: not per job, in the baseline's send path
 
     def tokenize(text: str) -> list[int]:
-        (prompt,) = first_turn_prompts(profile, [text], detector)
+        (prompt,) = first_turn_prompts(model.profile, [text], detector)
         ids: list[int] = tokenizer(template.render(prompt), add_special_tokens=False).input_ids
         return ids
 
-    results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "dtype": dtype},
-        "jobs": args.jobs,
-        "max_new_tokens": args.max_new_tokens,
-    }
-    systems = args.systems.split(",")
-    env = {**os.environ, "BABELQ_MAX_NEW_TOKENS": str(args.max_new_tokens)}
-    if "offline" in systems:
-        from ops.bench.vllm_offline import offline_jobs_per_s
+    return tokenize
 
-        options = vllm_options(settings, profile, model, "cpu", dtype)
-        prompts = first_turn_prompts(profile, unique_texts(args.jobs))
-        results["vllm_offline_jobs_s"] = round(
-            offline_jobs_per_s(options, prompts, args.jobs, args.max_new_tokens), 2
-        )
-        print(f"vLLM offline: {results['vllm_offline_jobs_s']} jobs/s", flush=True)
-    if "celery-batches" in systems:
-        _install_celery_batches()
-        baseline_env = {
-            **env,
-            "BASELINE_MODEL": model,
-            "BASELINE_DTYPE": dtype,
-            "BASELINE_MAX_NEW_TOKENS": str(args.max_new_tokens),
-            "BASELINE_REPETITION_PENALTY": str(profile.repetition_penalty),
-        }
-        with celery_batches_worker(baseline_env, args.broker, tokenize) as send:
-            results["celery_batches_vllm"] = measure("celery-batches + vLLM", send, args)
-    if "babelq" in systems:
-        port = free_port()
-        var = tempfile.mkdtemp(prefix="versus-babelq-")
-        babelq_env = {
-            **env,
-            "BABELQ_API_PORT": str(port),
-            "BABELQ_VAR_DIR": var,
-            "BABELQ_MODEL_CACHE_DIR": str(settings.models_dir.resolve()),
-        }
-        with babelq_run(babelq_env, port) as send:
-            results["babelq_run"] = measure("babelq run", send, args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
-    return 0
+
+def _vllm_offline(model: DefaultModel, args: argparse.Namespace) -> float:
+    """vLLM's offline `LLM.generate` on every prompt at once: jobs/s."""
+    from ops.bench.vllm_offline import offline_jobs_per_s
+
+    options = vllm_options(model.settings, model.profile, model.model, "cpu", model.dtype)
+    prompts = first_turn_prompts(model.profile, unique_texts(args.jobs))
+    jobs_s = round(offline_jobs_per_s(options, prompts, args.jobs, args.max_new_tokens), 2)
+    print(f"vLLM offline: {jobs_s} jobs/s", flush=True)
+    return jobs_s
+
+
+def _celery_batches(
+    model: DefaultModel, env: dict[str, str], tokenize: Callable[[str], list[int]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The celery-batches + vLLM worker, measured."""
+    _install_celery_batches()
+    baseline_env = {
+        **env,
+        "BASELINE_MODEL": model.model,
+        "BASELINE_DTYPE": model.dtype,
+        "BASELINE_MAX_NEW_TOKENS": str(args.max_new_tokens),
+        "BASELINE_REPETITION_PENALTY": str(model.profile.repetition_penalty),
+    }
+    with celery_batches_worker(baseline_env, args.broker, tokenize) as send:
+        return measure("celery-batches + vLLM", send, args)
+
+
+def _babelq(settings: Settings, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """`babelq run` with its shipped defaults, in its own var dir, measured through its API."""
+    port = free_port()
+    babelq_env = {
+        **env,
+        "BABELQ_API_PORT": str(port),
+        "BABELQ_VAR_DIR": tempfile.mkdtemp(prefix="versus-babelq-"),
+        "BABELQ_MODEL_CACHE_DIR": str(settings.models_dir.resolve()),
+    }
+    with babelq_run(babelq_env, port) as send:
+        return measure("babelq run", send, args)
 
 
 def _install_celery_batches() -> None:

@@ -73,7 +73,7 @@ async def _callers(
     limits = httpx.Limits(max_connections=len(job_ids), max_keepalive_connections=len(job_ids))
     async with httpx.AsyncClient(base_url=url, timeout=wait_s + 30, limits=limits) as client:
         callers = [
-            asyncio.create_task(_caller(client, job_id, wait_s, stats, i, len(job_ids)))
+            asyncio.create_task(_caller(client, job_id, wait_s, stats, index=i, count=len(job_ids)))
             for i, job_id in enumerate(job_ids)
         ]
         while not stop.is_set():
@@ -84,7 +84,7 @@ async def _callers(
 
 
 async def _caller(
-    client: httpx.AsyncClient, job_id: str, wait_s: float, stats: WaiterStats, index: int, count: int
+    client: httpx.AsyncClient, job_id: str, wait_s: float, stats: WaiterStats, *, index: int, count: int
 ) -> None:
     """The `index`th of `count` callers: arrives in the first seconds (ARRIVALS_PER_S), and its first
     wait is cut to a share of a full one, so that the callers' next calls are spread over the

@@ -51,7 +51,15 @@ def run_scenario(setup: FaultSetup, scenario: Scenario, broker: str) -> Row:
         ids, cleared_at, note = scenario.run(run)
         run.wait_final(ids, SETTLE_S)
         dead, others = run.letters(ids)
-        return tally(scenario.name, broker, run.fates(ids), dead, others, cleared_at, note)
+        return tally(
+            scenario.name,
+            broker,
+            run.fates(ids),
+            dead=dead,
+            other_letters=others,
+            cleared_at=cleared_at,
+            note=note,
+        )
 
 
 @contextmanager

@@ -46,6 +46,7 @@ def tally(
     scenario: str,
     broker: str,
     fates: Mapping[str, JobFate],
+    *,
     dead: set[str],
     other_letters: int,
     cleared_at: float,

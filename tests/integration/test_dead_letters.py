@@ -42,8 +42,22 @@ def test_dead_letters_are_listed_shown_replayed_once_and_purged(values: dict[str
     store.record_user_turn(stack.factory, job, "explicit")
     store.start_job(stack.factory, job.job_id, "w@h")
     store.store_answer(stack.factory, store_failed(job))
-    dead_letter(stack.celery, DEAD, job.to_wire(), "retries exhausted", "RuntimeError: CUDA", "chat.en")
-    dead_letter(stack.celery, DEAD, {"v": 1, "text": 3}, "malformed", "text: not a string", "chat.en")
+    dead_letter(
+        stack.celery,
+        DEAD,
+        job.to_wire(),
+        reason="retries exhausted",
+        error="RuntimeError: CUDA",
+        source="chat.en",
+    )
+    dead_letter(
+        stack.celery,
+        DEAD,
+        {"v": 1, "text": 3},
+        reason="malformed",
+        error="text: not a string",
+        source="chat.en",
+    )
     listed = [json.loads(line) for line in _dead(values, "list").stdout.splitlines()]
     assert [(x["reason"], x["job_id"]) for x in listed] == [
         ("retries exhausted", job.job_id),

@@ -39,7 +39,11 @@ def test_a_job_not_final_is_lost_and_the_row_never_ends():
 
 
 def test_the_target_is_two_minutes_after_the_fault_cleared():
-    on_time = tally("s", "redis", {"a": JobFate("done", 1, 1_120.0)}, set(), 0, cleared_at=1_000.0)
-    late = tally("s", "redis", {"a": JobFate("done", 1, 1_121.0)}, set(), 0, cleared_at=1_000.0)
+    on_time = tally(
+        "s", "redis", {"a": JobFate("done", 1, 1_120.0)}, dead=set(), other_letters=0, cleared_at=1_000.0
+    )
+    late = tally(
+        "s", "redis", {"a": JobFate("done", 1, 1_121.0)}, dead=set(), other_letters=0, cleared_at=1_000.0
+    )
     assert on_time.met and not late.met
     assert on_time.as_dict()["met"] is True

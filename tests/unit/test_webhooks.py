@@ -41,7 +41,7 @@ def test_a_signed_generic_message_is_read_with_its_user_and_chat():
     raw, headers = _generic(
         {"text": "¿Dónde está mi pedido?", "user": "u-7", "chat": "c-1", "event_id": "e-9"}
     )
-    incoming = read_webhook("shop", GENERIC, SECRET, raw, headers, NOW + 10, IDS)
+    incoming = read_webhook("shop", GENERIC, SECRET, raw, headers, now=NOW + 10, ids=IDS)
     assert incoming == Incoming(
         "¿Dónde está mi pedido?", "u-7", IDS.conversation("shop", "c-1"), "e-9", None, "c-1"
     )
@@ -69,19 +69,19 @@ def test_a_chats_conversation_id_is_keyed_with_the_deployments_secret():
 def test_a_generic_message_that_does_not_verify_is_refused(tamper):
     raw, headers = tamper(*_generic({"text": "hi", "user": "u"}))
     with pytest.raises(BadSignature):
-        read_webhook("shop", GENERIC, SECRET, raw, headers, NOW, IDS)
+        read_webhook("shop", GENERIC, SECRET, raw, headers, now=NOW, ids=IDS)
 
 
 @pytest.mark.parametrize(("skew", "why"), [(-301, "stale"), (31, "future"), (299, "future")])
 def test_a_stale_or_future_timestamp_is_refused_even_when_signed(skew, why):
     raw, headers = _generic({"text": "hi", "user": "u"}, at=NOW + skew)
     with pytest.raises(BadSignature, match=why):
-        read_webhook("shop", GENERIC, SECRET, raw, headers, NOW, IDS)
+        read_webhook("shop", GENERIC, SECRET, raw, headers, now=NOW, ids=IDS)
 
 
 def test_a_clock_a_little_ahead_is_taken():
     raw, headers = _generic({"text": "hi", "user": "u"}, at=NOW + 25)
-    assert isinstance(read_webhook("shop", GENERIC, SECRET, raw, headers, NOW, IDS), Incoming)
+    assert isinstance(read_webhook("shop", GENERIC, SECRET, raw, headers, now=NOW, ids=IDS), Incoming)
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_a_clock_a_little_ahead_is_taken():
 )
 def test_malformed_signature_headers_are_a_bad_signature(headers):
     with pytest.raises(BadSignature):
-        read_webhook("shop", GENERIC, SECRET, b"{}", headers, NOW, IDS)
+        read_webhook("shop", GENERIC, SECRET, b"{}", headers, now=NOW, ids=IDS)
 
 
 @pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"text": ' + b"9" * 5000 + b"}"])
@@ -105,7 +105,7 @@ def test_signed_bodies_python_cannot_read_are_invalid_input(body):
     _, headers = _generic({}, at=NOW)
     headers["x-babelq-signature"] = sign_generic(SECRET, body, int(NOW))
     with pytest.raises(InvalidInput):
-        read_webhook("shop", GENERIC, SECRET, body, headers, NOW, IDS)
+        read_webhook("shop", GENERIC, SECRET, body, headers, now=NOW, ids=IDS)
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1]", json.dumps({"user": "u"}).encode()])
@@ -115,7 +115,7 @@ def test_a_generic_body_that_is_no_message_is_invalid(body):
         "x-babelq-signature": sign_generic(SECRET, body, int(NOW)),
     }
     with pytest.raises(InvalidInput):
-        read_webhook("shop", GENERIC, SECRET, body, headers, NOW, IDS)
+        read_webhook("shop", GENERIC, SECRET, body, headers, now=NOW, ids=IDS)
 
 
 def _update(text: object = "Hallo, wo ist mein Paket?", **extra: object) -> bytes:
@@ -125,11 +125,13 @@ def _update(text: object = "Hallo, wo ist mein Paket?", **extra: object) -> byte
 
 def test_a_telegram_update_needs_its_secret_token():
     token = {"x-telegram-bot-api-secret-token": SECRET}
-    incoming = read_webhook("tg", TELEGRAM, SECRET, _update(), token, NOW, IDS)
+    incoming = read_webhook("tg", TELEGRAM, SECRET, _update(), token, now=NOW, ids=IDS)
     assert isinstance(incoming, Incoming)
     assert (incoming.user_ref, incoming.event_key, incoming.reply_to) == ("42", "777", "-100")
     with pytest.raises(BadSignature):
-        read_webhook("tg", TELEGRAM, SECRET, _update(), {"x-telegram-bot-api-secret-token": "no"}, NOW, IDS)
+        read_webhook(
+            "tg", TELEGRAM, SECRET, _update(), {"x-telegram-bot-api-secret-token": "no"}, now=NOW, ids=IDS
+        )
 
 
 def test_telegram_updates_that_are_not_a_persons_text_are_acknowledged_and_ignored():
@@ -137,31 +139,31 @@ def test_telegram_updates_that_are_not_a_persons_text_are_acknowledged_and_ignor
     sticker = json.dumps({"update_id": 1, "message": {"chat": {"id": 1}, "sticker": {}}}).encode()
     from_bot = _update(**{"from": {"id": 9, "is_bot": True}})
     for body in (sticker, from_bot, json.dumps({"update_id": 2, "edited_message": {}}).encode()):
-        assert isinstance(read_webhook("tg", TELEGRAM, SECRET, body, token, NOW, IDS), Reply)
+        assert isinstance(read_webhook("tg", TELEGRAM, SECRET, body, token, now=NOW, ids=IDS), Reply)
 
 
 def test_slack_url_verification_is_answered_with_its_challenge():
     raw, headers = _slack({"type": "url_verification", "challenge": "abc123", "token": "t"})
-    assert read_webhook("sl", SLACK, SECRET, raw, headers, NOW, IDS) == Reply({"challenge": "abc123"})
+    assert read_webhook("sl", SLACK, SECRET, raw, headers, now=NOW, ids=IDS) == Reply({"challenge": "abc123"})
 
 
 def test_a_slack_message_event_is_read_and_bots_and_edits_are_ignored():
     event = {"type": "message", "user": "U1", "text": "Où est ma commande ?", "channel": "D9", "ts": "1.2"}
     raw, headers = _slack({"type": "event_callback", "event_id": "Ev1", "event": event})
-    incoming = read_webhook("sl", SLACK, SECRET, raw, headers, NOW, IDS)
+    incoming = read_webhook("sl", SLACK, SECRET, raw, headers, now=NOW, ids=IDS)
     assert isinstance(incoming, Incoming) and (incoming.user_ref, incoming.event_key) == ("U1", "Ev1")
     for other in ({"bot_id": "B1"}, {"subtype": "message_changed"}):
         raw, headers = _slack({"type": "event_callback", "event_id": "Ev2", "event": {**event, **other}})
-        assert isinstance(read_webhook("sl", SLACK, SECRET, raw, headers, NOW, IDS), Reply)
+        assert isinstance(read_webhook("sl", SLACK, SECRET, raw, headers, now=NOW, ids=IDS), Reply)
 
 
 def test_slack_signatures_and_their_five_minute_window_are_checked():
     raw, headers = _slack({"type": "url_verification", "challenge": "x"}, secret="wrong")
     with pytest.raises(BadSignature):
-        read_webhook("sl", SLACK, SECRET, raw, headers, NOW, IDS)
+        read_webhook("sl", SLACK, SECRET, raw, headers, now=NOW, ids=IDS)
     raw, headers = _slack({"type": "url_verification", "challenge": "x"}, at=NOW - 301)
     with pytest.raises(BadSignature, match="stale"):
-        read_webhook("sl", SLACK, SECRET, raw, headers, NOW, IDS)
+        read_webhook("sl", SLACK, SECRET, raw, headers, now=NOW, ids=IDS)
 
 
 CHANNELS = """
@@ -218,7 +220,9 @@ def test_slack_verification_through_the_route(hooks, tmp_path: Path):
 def test_a_telegram_users_language_setting_is_kept_as_their_locale():
     token = {"x-telegram-bot-api-secret-token": SECRET}
     sender = {"id": 42, "is_bot": False, "language_code": "pt-br"}
-    incoming = read_webhook("tg", TELEGRAM, SECRET, _update("ok", **{"from": sender}), token, NOW, IDS)
+    incoming = read_webhook(
+        "tg", TELEGRAM, SECRET, _update("ok", **{"from": sender}), token, now=NOW, ids=IDS
+    )
     assert isinstance(incoming, Incoming) and incoming.locale == "pt-br"
 
 
@@ -281,4 +285,4 @@ def test_ids_a_store_cannot_keep_are_422_and_store_nothing(hooks, tmp_path: Path
 def test_a_slack_event_of_an_odd_shape_is_ignored_not_an_error():
     event = {"type": "message", "user": "U1", "text": "hi", "channel": "D9", "subtype": ["x"]}
     raw, headers = _slack({"type": "event_callback", "event_id": "Ev3", "event": event})
-    assert isinstance(read_webhook("sl", SLACK, SECRET, raw, headers, NOW, IDS), Reply)
+    assert isinstance(read_webhook("sl", SLACK, SECRET, raw, headers, now=NOW, ids=IDS), Reply)
