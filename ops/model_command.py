@@ -1,4 +1,7 @@
-"""`babelq model prepare` with a progress bar, and the check `babelq run` does before starting."""
+"""`babelq model prepare` with a progress bar, and the check `babelq run` does before starting.
+
+Rich's progress bars are imported where they are drawn: `babelq` loads this module at every
+start, whatever the command."""
 
 from __future__ import annotations
 
@@ -6,14 +9,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+import typer
 
 from core.settings import Settings
+from ops.common_commands import command_settings
+
+model_app = typer.Typer(help="The model workers run.", no_args_is_help=True)
+
+
+@model_app.command("prepare")
+def prepare() -> None:
+    """Download, verify and convert the default model (SmolLM2-135M-Instruct) into the cache."""
+    typer.echo(prepare_with_progress(command_settings()))
 
 
 def prepare_with_progress(settings: Settings) -> Path:
     """Prepare the default model into the cache, showing each stage as a progress bar."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from workers.default_model import prepare_default_model
 
     columns = (TextColumn("{task.description:<12}"), BarColumn(), TimeElapsedColumn())
@@ -38,6 +51,9 @@ def ensure_model(settings: Settings) -> None:
 @contextmanager
 def bench_progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """A progress bar per benchmark run: `make(label, total)` returns the `advance(n)` to call."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
