@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from core.deployment_key import deployment_key
 from core.settings import load_settings
 from ops.logs import configure_logging
-from ops.stack import build_stack
 from producers.api import create_app
+from producers.stack import build_stack
 
 
 def create_api() -> FastAPI:

@@ -16,8 +16,8 @@ from ops.logs import configure_logging
 if TYPE_CHECKING:
     from celery import Celery
 
-    from ops.stack import Stack
     from persistence.db import SessionFactory
+    from producers.stack import Stack
 
 
 def command_settings() -> Settings:
@@ -57,7 +57,7 @@ def celery_app_for(command: str) -> Celery:
 @contextmanager
 def open_stack(command: str) -> Iterator[Stack]:
     """The whole stack (store, Celery app, routing table) on the shared broker, for one command."""
-    from ops.stack import build_stack
+    from producers.stack import build_stack
 
     stack = build_stack(broker_settings(command))
     try:

@@ -16,7 +16,7 @@ from core.jobs import ChatJob, JobStatus
 from ops.common_commands import open_stack
 
 if TYPE_CHECKING:
-    from ops.stack import Stack
+    from producers.stack import Stack
     from transport.dead_letters import DeadLetter
 
 dead_app = typer.Typer(

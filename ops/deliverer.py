@@ -13,9 +13,9 @@ import httpx
 from celery import Celery
 
 from core.settings import Settings
-from ops.stack import Stack, build_stack
 from persistence import deliveries
 from producers.delivery_task import register_delivery_task
+from producers.stack import Stack, build_stack
 from transport.queues import DELIVERY_QUEUE, declare_queues
 from workers.liveness import Heartbeat
 

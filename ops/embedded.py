@@ -15,10 +15,10 @@ from core.deployment_key import deployment_key
 from core.settings import Settings
 from ops.deliverer import delivering
 from ops.logs import uvicorn_log_config
-from ops.stack import Stack, build_stack
 from persistence import job_lifecycle
 from persistence.migrate import upgrade
 from producers.api import create_app
+from producers.stack import Stack, build_stack
 from transport.queues import DELIVERY_QUEUE, publish_job
 from workers.launcher import run_worker
 

@@ -32,8 +32,8 @@ def publish(
     ] = "",
 ) -> None:
     """Publish chat messages from a JSONL file; with --wait, write the answers as JSONL."""
-    from ops.stack import publish_gateway
     from producers.publish import journaled, publish_file, read_messages
+    from producers.stack import publish_gateway
 
     settings = command_settings()
     lines = read_messages(file, settings.max_text_chars)  # the whole file, before publishing any

@@ -8,9 +8,9 @@ from rich.console import Group
 
 from core.jobs import utcnow
 from ops.fleet_status import status_table
-from ops.stack import Stack
 from ops.top import queue_rows, queue_table, top_view
 from persistence.views import finished_since
+from producers.stack import Stack
 from transport.control import fleet_status
 from transport.queue_depth import QueueDepths
 

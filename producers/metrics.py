@@ -1,5 +1,5 @@
 """The producer side's Prometheus metrics (the API process serves them on /metrics, with the
-queue depths: see ops.stack)."""
+queue depths: see producers.stack)."""
 
 from __future__ import annotations
 

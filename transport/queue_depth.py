@@ -9,7 +9,7 @@ ready-only count (what Celery exporters report); babelq counts both.
   declare and unacked is not known (None).
 - The embedded memory broker: ready from a passive declare; nothing is unacked across processes.
 
-Exported by the API process alone (ops.stack), so that N workers do not count it N times.
+Exported by the API process alone (producers.stack), so that N workers do not count it N times.
 """
 
 from __future__ import annotations

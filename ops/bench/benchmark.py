@@ -24,9 +24,9 @@ from ops.bench.report import write_json, write_plot
 from ops.bench.resources import ResourceSampler
 from ops.bench.stats import JobSample, summarize
 from ops.bench.waiters import park_jobs, release_jobs, waiting_callers
-from ops.stack import Stack, build_stack
 from persistence.migrate import upgrade
 from persistence.views import count_final, job_timings
+from producers.stack import Stack, build_stack
 from routing.table import Profile, load_table
 
 Path_ = Literal["http", "publish"]

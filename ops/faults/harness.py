@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from core.jobs import new_id
 from core.settings import load_settings
 from ops.faults.tally import FINAL, JobFate
-from ops.stack import Stack, build_stack
 from persistence.db import connect
 from persistence.migrate import upgrade
 from persistence.tables import ASSISTANT, jobs, messages
 from producers.messages import MessageIn
+from producers.stack import Stack, build_stack
 from transport.dead_letters import purge_dead_letters, walk_dead_letters
 from transport.queue_depth import QueueDepths
 

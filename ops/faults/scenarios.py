@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from core.jobs import new_id
 from ops.faults.harness import FaultRun, wait_for
 from ops.faults.services import CuttableProxy, PrivateRedis
-from ops.stack import Stack
 from producers.messages import MessageIn
+from producers.stack import Stack
 from transport.queues import ANSWER_TASK
 
 Cleared = tuple[float, str]  # when the fault cleared (epoch s), a note for its row

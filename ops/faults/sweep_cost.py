@@ -19,10 +19,10 @@ from sqlalchemy import delete, update
 from core.errors import ConfigurationError
 from core.jobs import ChatJob, new_id, utcnow
 from core.settings import Settings
-from ops.stack import Stack, build_stack
 from persistence import job_lifecycle, liveness
 from persistence.models import Conversation, Job, Message, WorkerBeat
 from persistence.user_turns import UserTurn, record_user_turns
+from producers.stack import Stack, build_stack
 from transport.held_messages import HeldMessages
 from transport.queues import publish_job
 

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from core.jobs import ChatAnswer, JobStatus
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence.answer_notices import PostgresNotices, RedisNotices, open_answer_notices
 from persistence.db import SessionFactory
 from persistence.job_lifecycle import store_answers, unfinished_jobs
 from persistence.migrate import upgrade
 from producers.api import create_app
+from producers.stack import build_stack
 from producers.waiters import SAFETY_RECHECK_S
 
 pytestmark = pytest.mark.integration

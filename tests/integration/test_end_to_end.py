@@ -18,12 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.jobs import ChatJob, new_id
-from ops.stack import Stack
 from persistence import views
 from persistence.partial_answers import PartialAnswers, open_partial_answers
 from producers.api import create_app
 from producers.client import Client
 from producers.schemas import JobOut
+from producers.stack import Stack
 from tests.support import store
 from tests.support.api import TESTCLIENT_TIMEOUTS, answered, in_process, roles
 from tests.support.jobs import fresh_stack

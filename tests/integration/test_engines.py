@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence.migrate import upgrade
 from producers.api import create_app
 from producers.schemas import Accepted, JobOut
+from producers.stack import build_stack
 from routing.table import load_table
 from tests.support.api import TESTCLIENT_TIMEOUTS, in_process
 from tests.support.processes import babelq_env, babelq_process

@@ -18,12 +18,12 @@ from core.errors import ApiError
 from core.jobs import new_id, utcnow
 from core.settings import load_settings
 from ops.faults.services import CuttableProxy
-from ops.stack import Stack, build_stack
 from persistence import idempotency
 from persistence.migrate import upgrade
 from persistence.models import IdempotencyKey
 from producers.api import create_app
 from producers.messages import MessageIn, request_hash
+from producers.stack import Stack, build_stack
 from tests.support.api import in_process, queued
 from tests.support.services import free_port
 

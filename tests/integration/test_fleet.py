@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from core.jobs import ChatJob, JobStatus, new_id
-from ops.stack import Stack
 from persistence.models import Job
+from producers.stack import Stack
 from tests.support import store
 from tests.support.jobs import (
     all_done,

@@ -13,9 +13,9 @@ from celery import Celery
 from sqlalchemy import update
 
 from core.jobs import ChatJob, JobStatus, new_id, utcnow
-from ops.stack import Stack
 from persistence import liveness, views
 from persistence.models import Job, WorkerBeat
+from producers.stack import Stack
 from tests.support import store
 from tests.support.jobs import fresh_stack, waiting_ids
 from transport.held_messages import HeldMessages

@@ -9,9 +9,9 @@ import pytest
 
 from core.jobs import ChatJob, JobStatus, new_id, utcnow
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence import views
 from persistence.migrate import upgrade
+from producers.stack import build_stack
 from tests.support import store
 from tests.support.processes import babelq_env, babelq_process, wait_until
 from transport.queues import publish_job

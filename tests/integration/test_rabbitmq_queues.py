@@ -14,9 +14,9 @@ from celery import Celery
 from core.errors import ConfigurationError
 from core.jobs import ChatJob, new_id
 from core.settings import load_settings
-from ops.stack import Stack
 from persistence import views
 from producers.messages import MessageIn
+from producers.stack import Stack
 from routing.table import load_table
 from tests.support import store
 from tests.support.jobs import fresh_stack

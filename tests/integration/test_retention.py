@@ -13,12 +13,12 @@ from sqlalchemy import update
 from core.errors import InvalidInput
 from core.jobs import ChatAnswer, ChatJob, JobStatus, new_id, utcnow
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence import job_lifecycle
 from persistence.db import SessionFactory
 from persistence.models import Conversation
 from persistence.retention import export_conversation, parse_age, purge
 from producers.api import create_app
+from producers.stack import build_stack
 from tests.support import store
 from tests.support.processes import BABELQ, babelq_env
 

@@ -23,7 +23,7 @@ import pytest
 
 from core.jobs import JobStatus
 from ops.faults.services import free_port
-from ops.stack import Stack
+from producers.stack import Stack
 from tests.conftest import IN_CI
 from tests.support.jobs import (
     all_done,

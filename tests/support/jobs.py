@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from core.jobs import ChatJob, JobStatus, new_id
 from core.settings import load_settings
-from ops.stack import Stack, build_stack
 from persistence import views
 from persistence.migrate import upgrade
 from persistence.models import Job, Message
+from producers.stack import Stack, build_stack
 from tests.support import store
 from transport.queues import publish_job
 

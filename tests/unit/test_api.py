@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from core.errors import ConfigurationError
 from core.jobs import TEXT_CHARS_CEILING, new_id
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence.migrate import upgrade
 from producers.api import create_app
+from producers.stack import build_stack
 
 
 @contextmanager

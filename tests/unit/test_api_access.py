@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from core.errors import ApiError
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence import api_keys
 from persistence.migrate import upgrade
 from producers.api import create_app
 from producers.client import Client
 from producers.schemas import Accepted
+from producers.stack import build_stack
 
 
 @contextmanager

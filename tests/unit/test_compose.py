@@ -295,7 +295,7 @@ def test_given_the_api_image_expect_no_model_stack_in_it() -> None:
         line.split("==")[0] for line in api.splitlines()
     }
     probe = (
-        "import sys, ops.cli, ops.stack, ops.deliverer, producers.api; "
+        "import sys, ops.cli, producers.stack, ops.deliverer, producers.api; "
         "print(sorted({'torch', 'transformers', 'vllm'} & set(sys.modules)))"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)

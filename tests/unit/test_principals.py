@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from core.errors import InvalidInput, Unauthenticated
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence import api_keys, views
 from persistence.db import SessionFactory
 from persistence.migrate import upgrade
 from producers.api import create_app
+from producers.stack import build_stack
 from producers.visitor_sessions import VisitorSessions
 from tests.unit.test_unanswered import TAGALOG, _table_data
 

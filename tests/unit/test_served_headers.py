@@ -58,9 +58,9 @@ def test_a_bugs_500_carries_the_headers_and_no_traceback(tmp_path: Path):
     from fastapi.testclient import TestClient
 
     from core.settings import load_settings
-    from ops.stack import build_stack
     from persistence.migrate import upgrade
     from producers.api import create_app
+    from producers.stack import build_stack
 
     settings = load_settings(var_dir=str(tmp_path))
     upgrade(settings.store_url)

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from core.errors import ConfigurationError
 from core.jobs import ChatJob, new_id
 from core.settings import load_settings
-from ops.stack import build_stack
 from persistence.db import SessionFactory
 from persistence.migrate import upgrade
 from producers.api import create_app
+from producers.stack import build_stack
 from routing.replies import FALLBACK_NOTICE, Replies, ReplyPlan, unanswered_notices
 from routing.table import load_table, table_from_dict
 from tests.support import store
