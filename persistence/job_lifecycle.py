@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, exists, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
@@ -78,15 +79,22 @@ _HISTORIES = (
     .order_by(_ranked.c.for_job, _ranked.c.id)
 )
 
-# The status a job had before it was started (a final one: a duplicate delivery, do nothing),
-# and the conversation's turns before it.
-Begun = tuple[JobStatus, list[Turn]]
+
+class Begun(NamedTuple):
+    """A job begun: marked running, unless it was final already. A named tuple rather than a
+    dataclass because the tests' one-job store helpers read it by position."""
+
+    before: JobStatus  # its status before this start; a final one: a duplicate delivery, left alone
+    history: list[Turn]  # its conversation's turns before its own
+
+
+Start = Begun | JobNotFound | EarlierTurnPending
+"""What beginning a job gives: begun, or the store's refusal, as the error it is. The rest of a
+job's passage through a worker is in workers/outcomes.py."""
 Started = tuple[str, int]  # the job's conversation, and its attempts counting this one
 
 
-def begin_jobs(
-    factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int
-) -> list[Begun | JobNotFound | EarlierTurnPending]:
+def begin_jobs(factory: SessionFactory, starts: Sequence[tuple[str, str]], history: int) -> list[Start]:
     """Mark each (job_id, worker) running and read up to `history` earlier turns, in one
     transaction of a few statements whatever the number of jobs. An unknown job gets its
     JobNotFound, and a job whose conversation has an earlier job still unfinished gets
@@ -120,7 +128,7 @@ def _begun(
     started: dict[str, Started],
     others: dict[str, str],
     turns: dict[str, list[Turn]],
-) -> Begun | JobNotFound | EarlierTurnPending:
+) -> Start:
     if job_id in waiting:
         earlier = waiting[job_id]
         return EarlierTurnPending(f"job {job_id} waits for the earlier job {earlier} of its conversation")
@@ -128,8 +136,8 @@ def _begun(
         # Only begin_jobs moves a job off `queued`, and it counts attempts: the first start was
         # from `queued`, any later one a redelivery of a job left `running`.
         before = JobStatus.QUEUED if started[job_id][1] == 1 else JobStatus.RUNNING
-        return before, turns.get(job_id, [])
-    return JobNotFound(job_id) if job_id not in others else (JobStatus(others[job_id]), [])
+        return Begun(before, turns.get(job_id, []))
+    return JobNotFound(job_id) if job_id not in others else Begun(JobStatus(others[job_id]), [])
 
 
 def _turns_before(connection: Connection, conversations: dict[str, str], limit: int) -> dict[str, list[Turn]]:

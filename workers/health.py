@@ -61,6 +61,7 @@ class HealthMonitor:
         switch: ConsumptionSwitch,
         activity: Activity,
         probe: Callable[[], object],
+        *,
         interval_s: float,
         gpu: GpuReader | None = None,
         tick_s: float = 1.0,

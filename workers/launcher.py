@@ -80,8 +80,8 @@ def run_worker(
     republisher = Republisher(
         factory,
         partial(publish_job, app),
-        settings.republish_after_s,
-        settings.worker_dead_after_s,
+        after_s=settings.republish_after_s,
+        dead_after_s=settings.worker_dead_after_s,
         held=HeldMessages(app),
         people_queues=[table.unanswered.human_queue],
     )

@@ -57,6 +57,7 @@ class LostMessages:
         self,
         factory: SessionFactory,
         kept: KeptSource,
+        *,
         dead_after_s: float,
         confirm_after_s: float,
         people_queues: Sequence[str] = (),

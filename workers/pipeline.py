@@ -7,7 +7,8 @@ engine (the micro-batcher); as generations finish, a finisher thread takes every
 stores their answers in one transaction and settles each delivery on its own: acked once its
 answer is stored, handed back untouched when this worker refuses work (shutting down, breaker
 open) or the store failed, retried alone when the model failed, failed alone when its input did.
-Two threads per worker instead of one per job in flight.
+Two threads per worker instead of one per job in flight. Each job's passage ends in one outcome,
+and workers/outcomes.py says how each outcome settles its delivery.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from core.errors import (
     EarlierTurnPending,
@@ -30,10 +31,30 @@ from core.errors import (
 )
 from core.jobs import ChatAnswer, ChatJob, log_fields
 from persistence import job_lifecycle
-from workers.responder import Launched, Responder
+from persistence.job_lifecycle import Begun, Start
+from workers.outcomes import (
+    Ack,
+    DeadLetter,
+    Duplicate,
+    Expired,
+    FailedByModel,
+    FailedOnInput,
+    HandBack,
+    HandedBack,
+    Judged,
+    Launched,
+    Outcome,
+    RetriesSpent,
+    Retry,
+    Settlement,
+    Stored,
+    ToStore,
+    Unreadable,
+    settlement,
+)
+from workers.responder import Responder
 
 log = logging.getLogger(__name__)
-ORDER_RECHECK_S = 0.2  # a job waiting for its conversation's earlier turn goes back after this
 TIMEOUT_CHECK_S = 1.0
 POISON_MAX_RETRIES = 2
 # After the store failed, jobs go back to the broker only after this pause, so that a worker
@@ -78,8 +99,7 @@ class _InFlight:
     delivery: Delivery
     job: ChatJob
     launched: Launched | None = None
-    answer: ChatAnswer | None = None  # decided before the engine ran it (expired, input fault)
-    exhausted: bool = False  # failed through its retries: dead-lettered once its failure is stored
+    judged: Judged | None = None  # decided before the engine ran it (expired, input fault)
     since: float = field(default_factory=time.monotonic)
 
 
@@ -136,7 +156,7 @@ class JobPipeline:
         with self._cond:
             waiting, self._arrived = self._arrived, []
         for delivery in waiting:
-            self._hand_back(delivery, "the worker is shutting down")
+            self._end(delivery, HandedBack("the worker is shutting down"))
         return len(waiting)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -167,7 +187,7 @@ class JobPipeline:
                 log.exception("starting %d jobs failed; handing them back", len(deliveries))
                 time.sleep(FAULT_PAUSE_S)  # the store is likely down: do not spin on redeliveries
                 for delivery in deliveries:
-                    self._hand_back(delivery, "could not start the job")
+                    self._end(delivery, HandedBack("could not start the job"))
 
     def _take_arrived(self) -> list[Delivery] | None:
         with self._cond:
@@ -187,7 +207,7 @@ class JobPipeline:
             self._responder.admit()
         except WorkerUnavailable as exc:
             for delivery, _job in runnable:
-                self._hand_back(delivery, str(exc))
+                self._end(delivery, HandedBack(str(exc)))
             return
         begun = self._responder.begin([job for _, job in runnable], self.worker)
         for (delivery, job), start in zip(runnable, begun, strict=True):
@@ -202,42 +222,46 @@ class JobPipeline:
             return ChatJob.from_wire(payload)
         except UnsupportedJobVersion as exc:
             log.error("dead-lettered a job this worker cannot read: %s", exc)
-            self._dead_letter(delivery, "unsupported version", str(exc))
+            self._end(delivery, Unreadable("unsupported version", str(exc)))
         except InvalidInput as exc:
             log.error("dead-lettered a malformed job: %s", exc)
             if isinstance(payload.get("job_id"), str):
                 job_lifecycle.fail_job(self._responder.session_factory, payload["job_id"], str(exc))
-            self._dead_letter(delivery, "malformed", str(exc))
+            self._end(delivery, Unreadable("malformed", str(exc)))
         return None
 
-    def _launch(self, delivery: Delivery, job: ChatJob, begun: Any) -> None:
-        if isinstance(begun, EarlierTurnPending):
-            # Handed back after a pause: on RabbitMQ it may come straight back; do not spin on it.
-            timer = threading.Timer(ORDER_RECHECK_S, self._hand_back, (delivery, str(begun)))
-            timer.daemon = True
-            timer.start()
-            return
-        if isinstance(begun, JobNotFound):
-            log.error(
-                "job %s is not in the store; message dropped",
-                job.job_id,
-                extra=log_fields(job.job_id, job.queue, self.worker),
-            )
-            self._answered(delivery, "unknown job")
-            return
-        item = _InFlight(delivery, job)
+    def _launch(self, delivery: Delivery, job: ChatJob, start: Start) -> None:
+        match start:
+            case Begun():
+                self._launch_begun(_InFlight(delivery, job), start)
+            case JobNotFound():
+                log.error(
+                    "job %s is not in the store; message dropped",
+                    job.job_id,
+                    extra=log_fields(job.job_id, job.queue, self.worker),
+                )
+                self._end(delivery, start)
+            case EarlierTurnPending():
+                self._end(delivery, start)
+            case _:
+                assert_never(start)
+
+    def _launch_begun(self, item: _InFlight, begun: Begun) -> None:
         try:
-            launched = self._responder.launch(job, begun, self.worker)
+            launch = self._responder.launch(item.job, begun, self.worker)
         except Exception as exc:  # the engine refused it at once: settle it like a finished job
             self._finish([item], {id(item): exc})
             return
-        if launched is None:
-            self._answered(delivery, "duplicate")
-        elif isinstance(launched, ChatAnswer):
-            item.answer = launched
-            self._hand_to_finisher(item)
-        else:
-            self._run(item, launched)
+        match launch:
+            case Launched():
+                self._run(item, launch)
+            case Duplicate():
+                self._end(item.delivery, launch)
+            case Expired() | FailedOnInput():
+                item.judged = launch
+                self._hand_to_finisher(item)
+            case _:
+                assert_never(launch)
 
     def _run(self, item: _InFlight, launched: Launched) -> None:
         item.launched = launched
@@ -267,7 +291,7 @@ class JobPipeline:
             except Exception:  # never lose the loop: each delivery still gets an outcome
                 log.exception("finishing %d jobs failed; handing them back", len(items))
                 for item in items:
-                    self._hand_back(item.delivery, "could not finish the job")
+                    self._end(item.delivery, HandedBack("could not finish the job"))
 
     def _take_finished(self) -> list[_InFlight] | None:
         with self._cond:
@@ -290,44 +314,41 @@ class JobPipeline:
 
     def _finish(self, items: Sequence[_InFlight], errors: dict[int, Exception]) -> None:
         """Decide each item's outcome, store the answers in one transaction, settle each delivery."""
-        to_store: list[tuple[_InFlight, ChatAnswer]] = []
+        to_store: list[tuple[_InFlight, ToStore]] = []
         for item in items:
-            answer = self._conclude(item, errors.get(id(item)))
-            if answer is not None:
-                to_store.append((item, answer))
+            outcome = self._conclude(item, errors.get(id(item)))
+            if outcome is not None:
+                to_store.append((item, outcome))
         if not to_store:
             return
         try:
-            stored = self._responder.store([answer for _, answer in to_store])
+            stored = self._responder.store([outcome.answer for _, outcome in to_store])
         except Exception:
             log.exception("storing %d answers failed; handing their jobs back", len(to_store))
             time.sleep(FAULT_PAUSE_S)
             for item, _ in to_store:
-                self._hand_back(item.delivery, "could not store the answer")
+                self._end(item.delivery, HandedBack("could not store the answer"))
             return
-        for (item, answer), outcome in zip(to_store, stored, strict=True):
-            if outcome is True:
-                self._told_answered(item.job, answer)
-            if item.launched is not None and outcome is True:
-                self._responder.remember(item.launched, answer)
-            if item.exhausted:
-                self._dead_letter(item.delivery, "retries exhausted", answer.error or "")
-            else:
-                self._answered(item.delivery, answer.status.value)
+        for (item, outcome), written in zip(to_store, stored, strict=True):
+            if written is Stored.WRITTEN:
+                self._told_answered(item.job, outcome.answer)
+                if item.launched is not None:
+                    self._responder.remember(item.launched, outcome.answer)
+            self._end(item.delivery, outcome)
 
-    def _conclude(self, item: _InFlight, error: Exception | None) -> ChatAnswer | None:
-        """The answer to store, or None when the delivery was settled otherwise."""
+    def _conclude(self, item: _InFlight, error: Exception | None) -> ToStore | None:
+        """The outcome to store, or None when the delivery was settled otherwise."""
         try:
             if error is not None:
                 raise error
-            if item.answer is not None:
-                return item.answer
+            if item.judged is not None:
+                return item.judged
             if item.launched is None or not item.launched.future.done():
                 raise ModelFailed(f"no answer within the job timeout of {self._responder.timeout_s:g} s")
             return self._responder.conclude(item.launched, self.worker)
         except WorkerUnavailable as exc:
             self._requeue(item.job)
-            self._hand_back(item.delivery, str(exc))
+            self._end(item.delivery, HandedBack(str(exc)))
         except ModelFailed as exc:
             return self._retry_or_fail(item, exc)
         return None
@@ -348,7 +369,7 @@ class JobPipeline:
         except Exception as exc:  # it stays `running`: the orphan check re-publishes it later
             log.warning("could not mark job %s queued again: %s", job.job_id, exc)
 
-    def _retry_or_fail(self, item: _InFlight, exc: ModelFailed) -> ChatAnswer | None:
+    def _retry_or_fail(self, item: _InFlight, exc: ModelFailed) -> RetriesSpent | None:
         attempts = item.delivery.retries + 1
         # a job that failed alone while its batch-mates succeeded is likely poison: a few tries
         # (on other workers, maybe) rule a device out, without minutes of backoff
@@ -358,23 +379,34 @@ class JobPipeline:
         if item.delivery.retries < limit:
             # a new message on the same queue, so that another (healthy) worker may take it; the
             # job is queued meanwhile, not running here, as whoever holds that message may die
-            reason = str(exc)
             self._requeue(item.job)
-            self._settle(item.delivery, lambda d: d.retry(item.job, reason, suspect))
+            self._end(item.delivery, FailedByModel(item.job, str(exc), suspect))
             if self.on_retried is not None:
                 self.on_retried(item.job)
             return None
-        item.exhausted = True
-        return self._responder.failed(item.job, self.worker, f"{exc} (after {attempts} attempts)")
+        failure = self._responder.failed(item.job, self.worker, f"{exc} (after {attempts} attempts)")
+        return RetriesSpent(failure)
 
-    def _answered(self, delivery: Delivery, outcome: str) -> None:
-        self._settle(delivery, lambda d: d.answered(outcome))
+    def _end(self, delivery: Delivery, outcome: Outcome) -> None:
+        """The job's passage here ended in `outcome`: settle its delivery as that outcome says."""
+        self._carry_out(delivery, settlement(outcome))
 
-    def _dead_letter(self, delivery: Delivery, reason: str, error: str) -> None:
-        self._settle(delivery, lambda d: d.dead_letter(reason, error))
-
-    def _hand_back(self, delivery: Delivery, reason: str) -> None:
-        self._settle(delivery, lambda d: d.hand_back(reason))
+    def _carry_out(self, delivery: Delivery, how: Settlement) -> None:
+        match how:
+            case Ack(outcome):
+                self._settle(delivery, lambda d: d.answered(outcome))
+            case Retry(job, reason, suspect):
+                self._settle(delivery, lambda d: d.retry(job, reason, suspect))
+            case DeadLetter(reason, error):
+                self._settle(delivery, lambda d: d.dead_letter(reason, error))
+            case HandBack(reason, after_s) if after_s > 0:
+                timer = threading.Timer(after_s, self._settle, (delivery, lambda d: d.hand_back(reason)))
+                timer.daemon = True
+                timer.start()
+            case HandBack(reason):
+                self._settle(delivery, lambda d: d.hand_back(reason))
+            case _:
+                assert_never(how)
 
     def _settle(self, delivery: Delivery, how: Callable[[Delivery], None]) -> None:
         """Settle one delivery, once: a second settling of the same delivery (a catch-all handing

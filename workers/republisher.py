@@ -57,6 +57,7 @@ class Republisher:
         self,
         factory: SessionFactory,
         publish: Callable[[ChatJob], None],
+        *,
         after_s: float,
         dead_after_s: float = 30.0,
         grace: timedelta = timedelta(minutes=5),
@@ -71,7 +72,15 @@ class Republisher:
         self._grace = grace  # a job running when its deadline passes may still be answered
         self._held = held
         self._lost = (
-            LostMessages(factory, held, dead_after_s, CONFIRM_AFTER_S, people_queues) if held else None
+            LostMessages(
+                factory,
+                held,
+                dead_after_s=dead_after_s,
+                confirm_after_s=CONFIRM_AFTER_S,
+                people_queues=people_queues,
+            )
+            if held
+            else None
         )
 
     def run_once(self) -> int:

@@ -7,9 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import assert_never
 
 from core.errors import (
     EarlierTurnPending,
@@ -27,13 +27,25 @@ from persistence import answer_notices, job_lifecycle
 from persistence.answer_cache import AnswerLookup
 from persistence.answer_notices import AnswerNotices, NoNotices
 from persistence.db import SessionFactory
-from persistence.job_lifecycle import Begun
+from persistence.job_lifecycle import Begun, Start
 from persistence.partial_answers import NoPartials, PartialAnswers
 from persistence.views import Turn
 from routing.replies import ReplyPlan
 from routing.table import Profile
 from workers.batcher import Batched
 from workers.feeders import Feeder, PromptRequest
+from workers.outcomes import (
+    Answered,
+    Concluded,
+    Duplicate,
+    Expired,
+    FailedOnInput,
+    Judged,
+    Launch,
+    Launched,
+    Stored,
+    stored_as,
+)
 from workers.prompts import build_prompt_within
 from workers.runners.base import ChatMessage, Generation, TextListener
 
@@ -47,16 +59,6 @@ INPUT_FAULTS = (InvalidInput, ItemTooLarge)
 
 def always_admit() -> None:
     """The admission check of a worker that never refuses work (tests, benchmarks)."""
-
-
-@dataclass(frozen=True)
-class Launched:
-    """A started job on its way through the engine."""
-
-    job: ChatJob
-    started: datetime
-    future: Future[Batched[Generation]]
-    cacheable: bool  # asked without earlier turns: its answer may serve the next one who asks
 
 
 class Responder:
@@ -74,6 +76,7 @@ class Responder:
         profile: Profile,
         model_name: str,
         count_tokens: Callable[[list[ChatMessage]], int],
+        *,
         history_turns: int,
         timeout_s: float,
         history_tokens: int = 1024,
@@ -118,50 +121,54 @@ class Responder:
         begun = self.begin([job], worker)[0]
         if isinstance(begun, JobNotFound | EarlierTurnPending):
             raise begun
-        launched = self.launch(job, begun, worker)
-        if launched is None:
-            return None
-        answer = launched if isinstance(launched, ChatAnswer) else self.conclude(launched, worker)
-        self._store_one(answer)
-        if isinstance(launched, Launched):
-            self.remember(launched, answer)
-        return answer
+        launch = self.launch(job, begun, worker)
+        match launch:
+            case Duplicate():
+                return None
+            case Expired(answer) | FailedOnInput(answer):
+                return self._store_one(answer)
+            case Launched() as launched:
+                answer = self._store_one(self.conclude(launched, worker).answer)
+                self.remember(launched, answer)
+                return answer
+            case _:
+                assert_never(launch)
 
-    def begin(self, jobs: Sequence[ChatJob], worker: str) -> list[Begun | JobNotFound | EarlierTurnPending]:
+    def begin(self, jobs: Sequence[ChatJob], worker: str) -> list[Start]:
         """Mark the jobs running and read their earlier turns, in one transaction."""
         starts = [(job.job_id, worker) for job in jobs]
         begun = job_lifecycle.begin_jobs(self._factory, starts, self._history_turns)
         # Streams of these jobs (GET /v1/jobs/{id}/events) show `running` at once.
-        running = [job.job_id for job, began in zip(jobs, begun, strict=True) if isinstance(began, tuple)]
+        running = [job.job_id for job, began in zip(jobs, begun, strict=True) if isinstance(began, Begun)]
         self._notices.announce(answer_notices.started(running))
         if running and self._partials.live:  # one look for the batch: which of them are streamed
             self._streamed.add(self._partials.wanted(running))
         return begun
 
-    def launch(self, job: ChatJob, begun: Begun, worker: str) -> Launched | ChatAnswer | None:
-        """Hand a begun job to the engine. None for a job already final (a duplicate delivery);
-        an answer to store at once when its deadline has passed or its input cannot run.
+    def launch(self, job: ChatJob, begun: Begun, worker: str) -> Launch:
+        """Hand a begun job to the engine. Duplicate for a job already final (a duplicate
+        delivery); an end to store at once when its deadline has passed or its input cannot run.
         Raises as `conclude` does."""
-        before, history = begun
         on_text = self._text_listener(job.job_id)  # taken whatever happens next: no mark is left over
-        if before.final:
+        if begun.before.final:
             log.info(
                 "job %s already final; duplicate delivery ignored",
                 job.job_id,
                 extra=log_fields(job.job_id, job.queue, worker),
             )
-            return None
+            return Duplicate()
         started = self._now()
         if job.deadline_at is not None and started >= job.deadline_at:
-            return self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed")
+            return Expired(self._outcome(job, worker, JobStatus.EXPIRED, error="deadline passed"))
         try:
-            future = self._submit(job, history, started, on_text)
+            future = self._submit(job, begun.history, started, on_text)
         except Exception as exc:
             return self._judge(job, worker, exc)
-        return Launched(job, started, future, cacheable=not history)
+        return Launched(job, started, future, cacheable=not begun.history)
 
-    def conclude(self, launched: Launched, worker: str) -> ChatAnswer:
-        """The job's answer once its generation is done (waiting up to the job timeout).
+    def conclude(self, launched: Launched, worker: str) -> Concluded:
+        """The job's end once its generation is done (waiting up to the job timeout): answered,
+        or failed by its own input, or expired.
 
         Raises WorkerUnavailable when the job was handed back untouched (shutting down) and
         ModelFailed when the model failed through no fault of the job."""
@@ -169,14 +176,14 @@ class Responder:
             batched = launched.future.result(timeout=self.timeout_s)
         except Exception as exc:
             return self._judge(launched.job, worker, exc)
-        return self._done(launched.job, worker, launched.started, batched)
+        return Answered(self._done(launched.job, worker, launched.started, batched))
 
-    def store(self, answers: Sequence[ChatAnswer]) -> list[bool | JobNotFound]:
+    def store(self, answers: Sequence[ChatAnswer]) -> list[Stored]:
         """Store outcomes in one transaction, then tell waiting callers which ones are final now."""
-        outcomes = job_lifecycle.store_answers(self._factory, answers)
-        written = [answer.job_id for answer, stored in zip(answers, outcomes, strict=True) if stored is True]
+        stored = [stored_as(result) for result in job_lifecycle.store_answers(self._factory, answers)]
+        written = [answer.job_id for answer, s in zip(answers, stored, strict=True) if s is Stored.WRITTEN]
         self._notices.announce(written)
-        return outcomes
+        return stored
 
     def remember(self, launched: Launched, answer: ChatAnswer) -> None:
         """Keep a first question's answer in the answer cache."""
@@ -193,12 +200,12 @@ class Responder:
         """The failed outcome of a job, not stored yet."""
         return self._outcome(job, worker, JobStatus.FAILED, error=error)
 
-    def _judge(self, job: ChatJob, worker: str, exc: Exception) -> ChatAnswer:
+    def _judge(self, job: ChatJob, worker: str, exc: Exception) -> Judged:
         """A generation's error: the job's own fault is its outcome; anything else is raised."""
         if isinstance(exc, ItemExpired):
-            return self._outcome(job, worker, JobStatus.EXPIRED, error=str(exc))
+            return Expired(self._outcome(job, worker, JobStatus.EXPIRED, error=str(exc)))
         if isinstance(exc, INPUT_FAULTS):
-            return self.failed(job, worker, str(exc))
+            return FailedOnInput(self.failed(job, worker, str(exc)))
         if isinstance(exc, WorkerUnavailable):
             raise exc
         log.warning(
@@ -268,9 +275,8 @@ class Responder:
         )
 
     def _store_one(self, answer: ChatAnswer) -> ChatAnswer:
-        stored = self.store([answer])[0]
-        if isinstance(stored, JobNotFound):
-            raise stored
+        if self.store([answer])[0] is Stored.UNKNOWN_JOB:
+            raise JobNotFound(answer.job_id)
         return answer
 
 

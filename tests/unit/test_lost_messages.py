@@ -79,7 +79,14 @@ def _died(factory: SessionFactory, worker: str, ago: timedelta) -> None:
 def _sweep(
     factory: SessionFactory, broker: Broker | LosesNothing, clock: Clock, people: tuple[str, ...] = ()
 ) -> LostMessages:
-    return LostMessages(factory, broker, DEAD_AFTER_S, CONFIRM_AFTER_S, people, clock=clock)
+    return LostMessages(
+        factory,
+        broker,
+        dead_after_s=DEAD_AFTER_S,
+        confirm_after_s=CONFIRM_AFTER_S,
+        people_queues=people,
+        clock=clock,
+    )
 
 
 def test_without_a_death_nothing_is_read_from_the_broker(factory: SessionFactory):
