@@ -4,9 +4,6 @@ after it starts, never before a fork."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from core.deployment_key import deployment_key
@@ -20,15 +17,4 @@ def create_api() -> FastAPI:
     """Settings from BABELQ_* (validated here, in each process), the stack, the app over it."""
     settings = load_settings()
     configure_logging(settings.log_format)
-    stack = build_stack(settings, secret=deployment_key(settings))
-    app = create_app(stack)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        async with inner(application):
-            yield
-        stack.close()
-
-    app.router.lifespan_context = lifespan
-    return app
+    return create_app(build_stack(settings, secret=deployment_key(settings)), owns_stack=True)

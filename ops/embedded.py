@@ -20,7 +20,7 @@ from persistence.migrate import upgrade
 from producers.api import create_app
 from producers.stack import Stack, build_stack
 from transport.queues import DELIVERY_QUEUE, publish_job
-from workers.launcher import run_worker
+from workers.launcher import Shared, WorkerOptions, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,11 @@ def run_embedded(settings: Settings) -> int:
     _announce(settings)
     try:
         with delivering(stack):  # answers pushed to channels, by the same worker's pool
-            return run_worker(
-                settings,
-                stack.table,
-                app=stack.celery,
-                name="embedded",
-                cache=stack.cache,
-                notices=stack.notices,
-                partials=stack.partials,
-                extra_queues=[DELIVERY_QUEUE],
-            )
+            # one of each: the worker uses the API half's broker app, store engine, cache,
+            # notices and partial answers, which the stack closes
+            shared = Shared(stack.celery, stack.factory, stack.cache, stack.notices, stack.partials)
+            options = WorkerOptions(name="embedded", extra_queues=[DELIVERY_QUEUE])
+            return run_worker(settings, stack.table, options, shared)
     finally:
         server.should_exit = True
         api.join(timeout=10)

@@ -10,15 +10,10 @@ from typing import Annotated
 
 import typer
 
-from ops.common_commands import command_settings as _settings
-from ops.common_commands import open_store as _store
-from ops.common_commands import require_real_broker as _require_real_broker
+from ops.common_commands import broker_settings, command_settings, open_store
 from ops.logs import uvicorn_log_config
 
 serve_app = typer.Typer()
-
-# The commands below moved from ops/cli.py as they were; the aliases above keep the names their
-# bodies call.
 
 
 @serve_app.command()
@@ -27,7 +22,7 @@ def run() -> None:
     from ops.embedded import run_embedded
     from ops.model_command import ensure_model
 
-    settings = _settings()
+    settings = command_settings()
     ensure_model(settings)
     raise typer.Exit(run_embedded(settings))
 
@@ -44,8 +39,7 @@ def api(
 
     from routing.table import load_table
 
-    settings = _settings()
-    _require_real_broker(settings, "api")
+    settings = broker_settings("api")
     load_table(settings.routes_file)  # a broken table is one clear line here, not a worker's traceback
     if workers > 1:  # the processes' counters add up on /metrics, whichever one is scraped
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="babelq-metrics-")
@@ -76,26 +70,19 @@ def worker(
 
     from routing.table import load_table
     from workers.gpus import GpuFleet, select_gpus, visible_gpu_count
-    from workers.launcher import run_worker
+    from workers.launcher import WorkerOptions, run_worker
 
-    settings = _settings()
-    _require_real_broker(settings, "worker")
+    settings = broker_settings("worker")
     table = load_table(settings.routes_file)
     selected = [q.strip() for q in queues.split(",") if q.strip()] or table.queues_of_profile(profile)
     if pinned_gpu is not None:
-        raise typer.Exit(
-            run_worker(
-                settings,
-                table,
-                selected or None,
-                name=f"gpu{pinned_gpu}",
-                exact_name=True,
-                metrics_port_offset=pinned_gpu,
-            )
+        pinned = WorkerOptions(
+            selected, name=f"gpu{pinned_gpu}", exact_name=True, metrics_port_offset=pinned_gpu
         )
+        raise typer.Exit(run_worker(settings, table, pinned))
     chosen = select_gpus(gpus, visible_gpu_count() if gpus.strip().lower() != "none" else 0)
     if chosen is None:
-        raise typer.Exit(run_worker(settings, table, selected or None))
+        raise typer.Exit(run_worker(settings, table, WorkerOptions(selected)))
     raise typer.Exit(GpuFleet(chosen, selected, os.environ).run())
 
 
@@ -108,7 +95,7 @@ def deliver(
     from ops.deliverer import run_deliverer
     from workers.launcher import node_name
 
-    raise typer.Exit(run_deliverer(_settings(), concurrency, node_name("deliver")))
+    raise typer.Exit(run_deliverer(command_settings(), concurrency, node_name("deliver")))
 
 
 @serve_app.command("worker-alive")
@@ -120,8 +107,8 @@ def worker_alive() -> None:
 
     from persistence.liveness import beating_on
 
-    settings = _settings()
-    with _store(settings) as factory:
+    settings = command_settings()
+    with open_store(settings) as factory:
         alive = beating_on(factory, socket.gethostname(), timedelta(seconds=settings.worker_dead_after_s))
     typer.echo(", ".join(alive) or "no worker of this host beat lately")
     raise typer.Exit(0 if alive else 1)
@@ -134,8 +121,7 @@ def flower() -> None:
     from transport.celery_app import create_celery_app
     from transport.queue_depth import management_api
 
-    settings = _settings()
-    _require_real_broker(settings, "flower")
+    settings = broker_settings("flower")
     celery = create_celery_app(settings, load_table(settings.routes_file))
     argv = ["flower", f"--port={settings.flower_port}"]
     if settings.broker_url.startswith(("amqp", "pyamqp")):

@@ -40,16 +40,17 @@ JSON_BYTES_PER_CHAR = 12
 ROUTERS = (message_routes, job_events, human_answers, webhook_routes, session_routes, health_routes, web_page)
 
 
-def create_app(stack: Stack) -> FastAPI:
-    """The API over one process's stack (its composition root), which it uses and does not close;
-    the routes read it, and the API's own helpers, from `app.state` (producers/api_context.py)."""
+def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
+    """The API over one process's stack; the routes read it, and the API's own helpers, from
+    `app.state` (producers/api_context.py). `owns_stack`: the app closes the stack when it stops
+    (`babelq api`, where the app is the process); else whoever built the stack closes it."""
     context = ApiContext.of(stack)
     docs = stack.settings.docs_served
     app = FastAPI(
         title="babelq",
         version="0.1.0",
         description="Multilingual customer-service chat.",
-        lifespan=_lifespan(context),
+        lifespan=_lifespan(context, stack if owns_stack else None),
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -127,12 +128,14 @@ async def _store_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _lifespan(context: ApiContext) -> Callable[[FastAPI], Any]:
+def _lifespan(context: ApiContext, owned: Stack | None) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         context.start()
         yield
         context.close()
+        if owned is not None:
+            owned.close()
 
     return lifespan
 

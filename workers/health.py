@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +51,15 @@ class Activity:
             self.last_batch_size = size
 
 
+@dataclass(frozen=True)
+class GiveUp:
+    """When a worker stops trying its model: after `after_trials` failed breaker trials in a row
+    (0: only when its engine is dead), `then` is called (the worker shuts down to be restarted)."""
+
+    after_trials: int
+    then: Callable[[], None]
+
+
 class HealthMonitor:
     """Every `tick_s`: a due breaker trial; every `interval_s`: a health reading, logged."""
 
@@ -66,6 +75,8 @@ class HealthMonitor:
         gpu: GpuReader | None = None,
         tick_s: float = 1.0,
         model_alive: Callable[[], bool] = lambda: True,
+        chores: Sequence[Callable[[], object]] = (),
+        give_up: GiveUp | None = None,
     ) -> None:
         self.facts, self.breaker, self.switch, self.activity = facts, breaker, switch, activity
         self._model_alive = model_alive  # False: vLLM's engine process died, which never heals
@@ -77,9 +88,8 @@ class HealthMonitor:
         self._gpu_reading: dict[str, float] | None = None
         self._checked_at: float | None = None
         self.failed_trials = 0
-        self.max_failed_trials = 0  # 0: never give up
-        self.on_give_up: Callable[[], None] | None = None
-        self.chores: list[Callable[[], object]] = []  # run with every health check
+        self._giving_up = give_up  # None: never give up
+        self._chores = tuple(chores)  # run with every health check
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="babelq-health", daemon=True).start()
@@ -91,7 +101,7 @@ class HealthMonitor:
         """Take a reading now (GPU through NVML when there is one) and log it."""
         self._gpu_reading = self._gpu() if self._gpu is not None else None
         self._checked_at = time.time()
-        for chore in self.chores:
+        for chore in self._chores:
             try:
                 chore()
             except Exception:  # a chore that fails must not stop the health checks
@@ -137,15 +147,16 @@ class HealthMonitor:
         """One trial; False when this was the last one allowed (the worker gives up and exits,
         so that a supervisor starts it afresh: a broken CUDA context does not heal in-process)."""
         self.failed_trials = 0 if self.breaker.trial(self._probe) else self.failed_trials + 1
-        if self.max_failed_trials and self.failed_trials >= self.max_failed_trials:
+        limit = self._giving_up.after_trials if self._giving_up is not None else 0
+        if limit and self.failed_trials >= limit:
             self._give_up(f"{self.failed_trials} trials failed in a row")
             return False
         return True
 
     def _give_up(self, why: str) -> None:
         log.error("model breaker: %s; the worker gives up", why)
-        if self.on_give_up is not None:
-            self.on_give_up()
+        if self._giving_up is not None:
+            self._giving_up.then()
 
 
 def _iso(stamp: float | None) -> str | None:

@@ -111,8 +111,11 @@ class JobPipeline:
         responder: Responder,
         worker: str,
         max_retries: int,
+        *,
         on_held: Callable[[int], None] | None = None,
         dead_letter_queue: str = "chat.dead",
+        on_answered: Callable[[ChatJob, ChatAnswer], None] | None = None,
+        on_retried: Callable[[ChatJob], None] | None = None,
     ) -> None:
         self._responder = responder
         self.worker = worker
@@ -128,8 +131,8 @@ class JobPipeline:
         self._threads: list[threading.Thread] = []
         self._on_held = on_held  # told +1 / -1 as deliveries come and go (for babelq status)
         # told of each outcome stored now, and of each retry (the worker's metrics)
-        self.on_answered: Callable[[ChatJob, ChatAnswer], None] | None = None
-        self.on_retried: Callable[[ChatJob], None] | None = None
+        self._on_answered = on_answered
+        self._on_retried = on_retried
 
     @property
     def held(self) -> int:
@@ -354,10 +357,10 @@ class JobPipeline:
         return None
 
     def _told_answered(self, job: ChatJob, answer: ChatAnswer) -> None:
-        if self.on_answered is None:
+        if self._on_answered is None:
             return
         try:
-            self.on_answered(job, answer)
+            self._on_answered(job, answer)
         except Exception:  # a metric never costs an answer
             log.exception("on_answered failed for job %s", job.job_id)
 
@@ -381,8 +384,8 @@ class JobPipeline:
             # job is queued meanwhile, not running here, as whoever holds that message may die
             self._requeue(item.job)
             self._end(item.delivery, FailedByModel(item.job, str(exc), suspect))
-            if self.on_retried is not None:
-                self.on_retried(item.job)
+            if self._on_retried is not None:
+                self._on_retried(item.job)
             return None
         failure = self._responder.failed(item.job, self.worker, f"{exc} (after {attempts} attempts)")
         return RetriesSpent(failure)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from core.errors import BreakerOpen, ConfigurationError, ModelLoadError, WorkerDraining
 from core.settings import Settings
@@ -20,10 +20,11 @@ from routing.table import Profile, RoutingTable
 from workers.batcher import Batcher, BatchPolicy
 from workers.breaker import ModelBreaker
 from workers.consumption import ConsumptionSwitch
+from workers.delivery_requests import Answered, chained
 from workers.engine_stats import EngineStats, EngineStatsCollector
 from workers.feeders import ContinuousFeeder, Feeder, PromptRequest
 from workers.gpus import gpu_readings
-from workers.health import Activity, HealthMonitor, ModelFacts
+from workers.health import Activity, GiveUp, HealthMonitor, ModelFacts
 from workers.metrics import WorkerMetrics
 from workers.pipeline import JobPipeline
 from workers.responder import Responder
@@ -69,39 +70,30 @@ class WorkerRuntime:
     switch: ConsumptionSwitch
     activity: Activity
     monitor: HealthMonitor
+    metrics: WorkerMetrics | None = None
     pipeline: JobPipeline | None = None
 
     @property
     def breaker(self) -> ModelBreaker:
         return self.admission.breaker
 
-    def start_pipeline(self, worker: str, max_retries: int, dead_letter_queue: str) -> JobPipeline:
-        """Start the bulk consumer's pipeline of this worker (named `worker` in the store)."""
+    def start_pipeline(
+        self, worker: str, max_retries: int, dead_letter_queue: str, on_answered: Answered | None = None
+    ) -> JobPipeline:
+        """Start the bulk consumer's pipeline of this worker (named `worker` in the store); each
+        answer stored is told to the metrics, then to `on_answered`."""
+        metrics = self.metrics
         self.pipeline = JobPipeline(
             self.responder,
             worker,
             max_retries,
             on_held=self.activity.add_in_flight,
             dead_letter_queue=dead_letter_queue,
+            on_answered=chained(metrics.answered if metrics else None, on_answered),
+            on_retried=(lambda job: metrics.retried.labels(job.queue).inc()) if metrics else None,
         )
         self.pipeline.start()
         return self.pipeline
-
-    def observe(self, metrics: WorkerMetrics) -> None:
-        """Feed `metrics` with this worker's batches and stored outcomes (after start_pipeline)."""
-        activity = self.activity
-
-        def batch_done(size: int, seconds: float, tokens: int) -> None:
-            activity.batch_done(size, seconds, tokens)
-            metrics.batch_done(size, seconds, tokens)
-
-        self.feeder.on_batch = batch_done
-        stats = getattr(self.runner, "stats", None)
-        if isinstance(stats, EngineStats):  # vLLM's engine: its running/waiting requests, KV cache, tokens
-            metrics.registry.register(EngineStatsCollector(stats, "vllm"))
-        if self.pipeline is not None:
-            self.pipeline.on_answered = metrics.answered
-            self.pipeline.on_retried = lambda job: metrics.retried.labels(job.queue).inc()
 
     def drain(self) -> int:
         """Shutting down: take no more jobs, hand back those not in the running batch."""
@@ -249,15 +241,24 @@ def _logged(runner: Runner, facts: ModelFacts) -> tuple[Runner, ModelFacts]:
     return runner, facts
 
 
+@dataclass(frozen=True)
+class RuntimeServices:
+    """What a worker's runtime uses of its process, given by the process's composition root:
+    the store, the answer cache, notices and partial answers, the table's replies, the chores
+    run with every health check, when to give up, and where its counts go."""
+
+    factory: SessionFactory
+    answers: AnswerLookup | None = None
+    notices: AnswerNotices = field(default_factory=NoNotices)
+    partials: PartialAnswers | None = None
+    table: RoutingTable | None = None
+    chores: Sequence[Callable[[], object]] = ()
+    give_up: GiveUp | None = None
+    metrics: WorkerMetrics | None = None
+
+
 def build_runtime(
-    settings: Settings,
-    profile: Profile,
-    factory: SessionFactory,
-    queues: Sequence[str],
-    answers: AnswerLookup | None = None,
-    notices: AnswerNotices | None = None,
-    partials: PartialAnswers | None = None,
-    table: RoutingTable | None = None,
+    settings: Settings, profile: Profile, queues: Sequence[str], services: RuntimeServices
 ) -> WorkerRuntime:
     """Load the model, warm it up, start the batcher loop and the health monitor."""
     runner, facts = make_runner(settings, profile)
@@ -266,9 +267,50 @@ def build_runtime(
     breaker = ModelBreaker(settings.breaker_fail_max, settings.breaker_reset_s, _follow_breaker(switch))
     activity = Activity()
     feeder = make_feeder(runner, profile, breaker)
-    feeder.on_batch = activity.batch_done
+    feeder.on_batch = _batch_counter(activity, services.metrics)
+    _count_engine(runner, services.metrics)
+    monitor = _health_monitor(
+        settings, runner, facts, breaker, switch=switch, activity=activity, services=services
+    )
+    admission = Admission(breaker)
     effective = effective_profile(settings, profile)
-    monitor = HealthMonitor(
+    responder = _responder(settings, runner, feeder, admission, profile=effective, services=services)
+    monitor.start()
+    return WorkerRuntime(
+        effective, runner, feeder, responder, admission, switch, activity, monitor, metrics=services.metrics
+    )
+
+
+def _batch_counter(activity: Activity, metrics: WorkerMetrics | None) -> Callable[[int, float, int], None]:
+    """What each batch run is told to: the worker's activity, and its metrics when it keeps them."""
+    if metrics is None:
+        return activity.batch_done
+
+    def batch_done(size: int, seconds: float, tokens: int) -> None:
+        activity.batch_done(size, seconds, tokens)
+        metrics.batch_done(size, seconds, tokens)
+
+    return batch_done
+
+
+def _count_engine(runner: Runner, metrics: WorkerMetrics | None) -> None:
+    """vLLM's engine: its running and waiting requests, KV cache and tokens, in the metrics."""
+    stats = getattr(runner, "stats", None)
+    if metrics is not None and isinstance(stats, EngineStats):
+        metrics.registry.register(EngineStatsCollector(stats, "vllm"))
+
+
+def _health_monitor(
+    settings: Settings,
+    runner: Runner,
+    facts: ModelFacts,
+    breaker: ModelBreaker,
+    *,
+    switch: ConsumptionSwitch,
+    activity: Activity,
+    services: RuntimeServices,
+) -> HealthMonitor:
+    return HealthMonitor(
         facts,
         breaker,
         switch,
@@ -277,25 +319,36 @@ def build_runtime(
         interval_s=settings.health_interval_s,
         gpu=gpu_readings if facts.device.startswith("cuda") else None,
         model_alive=lambda: not getattr(runner, "engine_dead", False),
+        chores=services.chores,
+        give_up=services.give_up,
     )
-    admission = Admission(breaker)
-    responder = Responder(
-        factory,
+
+
+def _responder(
+    settings: Settings,
+    runner: Runner,
+    feeder: Feeder,
+    admission: Admission,
+    *,
+    profile: Profile,
+    services: RuntimeServices,
+) -> Responder:
+    table = services.table
+    return Responder(
+        services.factory,
         feeder,
-        effective,
+        profile,
         runner.model_name,
         runner.count_tokens,
         history_turns=settings.history_turns,
         timeout_s=settings.job_timeout_s,
         admit=admission,
         history_tokens=settings.history_tokens,
-        answers=answers,
-        notices=notices or NoNotices(),
-        partials=partials,
+        answers=services.answers,
+        notices=services.notices,
+        partials=services.partials,
         replies=Replies(table, unanswered_notices()).plan if table is not None else None,
     )
-    monitor.start()
-    return WorkerRuntime(effective, runner, feeder, responder, admission, switch, activity, monitor)
 
 
 def _follow_breaker(switch: ConsumptionSwitch) -> Callable[[str], None]:

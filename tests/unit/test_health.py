@@ -8,7 +8,7 @@ from ops.fleet_status import status_rows
 from workers.breaker import ModelBreaker
 from workers.consumption import ConsumptionSwitch
 from workers.gpus import gpu_readings, visible_gpu_count
-from workers.health import Activity, HealthMonitor, ModelFacts
+from workers.health import Activity, GiveUp, HealthMonitor, ModelFacts
 
 FACTS = ModelFacts("tiny", "cpu", "float32", "static", 0.2)
 
@@ -17,8 +17,12 @@ def _fail() -> None:
     raise RuntimeError("device lost")
 
 
-def _monitor(breaker: ModelBreaker, switch: ConsumptionSwitch, probe=lambda: None, gpu=None) -> HealthMonitor:
-    return HealthMonitor(FACTS, breaker, switch, Activity(), probe, interval_s=30, gpu=gpu, tick_s=0.02)
+def _monitor(
+    breaker: ModelBreaker, switch: ConsumptionSwitch, probe=lambda: None, gpu=None, give_up=None
+) -> HealthMonitor:
+    return HealthMonitor(
+        FACTS, breaker, switch, Activity(), probe, interval_s=30, gpu=gpu, tick_s=0.02, give_up=give_up
+    )
 
 
 def test_snapshot_reports_what_the_worker_runs_and_does():
@@ -69,10 +73,16 @@ def test_a_dead_engine_shows_as_no_model_and_an_open_breaker_gives_up_at_once():
     breaker = ModelBreaker(1, 3600, on_change=lambda s: switch.pause() if s == "open" else None)
     gave_up: list[bool] = []
     monitor = HealthMonitor(
-        FACTS, breaker, switch, Activity(), _fail, interval_s=30, tick_s=0.02, model_alive=lambda: False
+        FACTS,
+        breaker,
+        switch,
+        Activity(),
+        _fail,
+        interval_s=30,
+        tick_s=0.02,
+        model_alive=lambda: False,
+        give_up=GiveUp(0, lambda: gave_up.append(True)),  # 0: never give up on a live engine
     )
-    monitor.max_failed_trials = 0  # 0: never give up on a live engine
-    monitor.on_give_up = lambda: gave_up.append(True)
     assert monitor.snapshot()["model_loaded"] is False
     breaker.record(RuntimeError("the vLLM engine died"))
     monitor.start()
@@ -121,9 +131,8 @@ def test_the_monitor_gives_up_after_max_failed_trials_in_a_row():
 
     breaker = ModelBreaker(1, 0.02)
     breaker.record(RuntimeError("device lost"))
-    monitor = _monitor(breaker, ConsumptionSwitch(["chat.en"]), probe=_fail)
     gave_up = threading.Event()
-    monitor.max_failed_trials, monitor.on_give_up = 3, gave_up.set
+    monitor = _monitor(breaker, ConsumptionSwitch(["chat.en"]), probe=_fail, give_up=GiveUp(3, gave_up.set))
     monitor.start()
     assert gave_up.wait(5)
     assert monitor.failed_trials == 3 and breaker.is_open
