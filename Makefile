@@ -65,7 +65,7 @@ tools:
 ## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL, Prometheus,
 ## Chromium) and the slow test on the prepared default model.
 test: lint model tools
-	$(BIN)/pytest -q -ra --durations=15
+	$(BIN)/pytest -q -ra --durations=40
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -25,8 +25,6 @@ from producers.route_ids import uuid_or_404
 from producers.schemas import Accepted, ConversationOut, JobOut, TurnOut
 
 router = APIRouter()
-# The widest wait a deployment may allow (Settings.max_wait_s's bound); its own is checked below.
-WAIT_CEILING_S = 600
 
 
 def _refused(
@@ -54,7 +52,7 @@ async def wait_seconds(
     api: Api,
     wait: Annotated[
         float,
-        Query(ge=0, le=WAIT_CEILING_S, description="Seconds to wait for the job to end (BABELQ_MAX_WAIT_S)."),
+        Query(ge=0, description="Seconds to wait for the job to end (at most BABELQ_MAX_WAIT_S)."),
     ] = 0,
 ) -> float:
     """How long the request waits, within this process's BABELQ_MAX_WAIT_S."""
@@ -63,7 +61,7 @@ async def wait_seconds(
         raise _refused(
             ("query", "wait"),
             "less_than_equal",
-            f"Input should be less than or equal to {limit}",
+            f"Input should be less than or equal to {limit:g}",
             wait,
             {"le": limit},
         )
@@ -91,8 +89,9 @@ def holding(api: ApiContext, caller: Caller | None, wait: float) -> AbstractCont
 
 @router.post("/v1/messages", status_code=202, response_model=Accepted | JobOut)
 async def post_message(
-    api: Api, message: Message, wait: Wait, caller: CallerOf, idempotency_key: IdempotencyKey = None
+    api: Api, caller: CallerOf, message: Message, wait: Wait, idempotency_key: IdempotencyKey = None
 ) -> Accepted | JSONResponse:
+    # (the caller first: a refused key is 401, 403 or 429 before the body's limits are read)
     # A waiting request holds its connection: past the cap it is refused before anything is stored.
     with holding(api, caller, wait):
         submitted = await _take(api, message, idempotency_key, caller)
@@ -102,7 +101,7 @@ async def post_message(
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
-async def get_job(api: Api, job_id: str, wait: Wait, caller: ReaderOf) -> JobOut:
+async def get_job(api: Api, job_id: str, caller: ReaderOf, wait: Wait) -> JobOut:
     job_id = uuid_or_404(job_id, "job")
     view = await api.run(views.get_job, api.stack.factory, job_id)
     # Another channel's job is as unknown as a job that does not exist: its id tells nothing.

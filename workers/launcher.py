@@ -107,10 +107,10 @@ def open_shared(settings: Settings, table: RoutingTable, resources: ExitStack) -
     """A worker process's own broker app, store, cache, notices and partial answers."""
     engine = make_engine(settings.store_url)
     resources.callback(engine.dispose)
-    notices = open_answer_notices(settings)
-    resources.callback(notices.close)
     partials = open_partial_answers(settings)
     resources.callback(partials.close)
+    notices = open_answer_notices(settings)
+    resources.callback(notices.close)  # closed first
     app = create_celery_app(settings, table)
     return Shared(app, make_session_factory(engine), open_answer_cache(settings), notices, partials)
 

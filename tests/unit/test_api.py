@@ -92,6 +92,16 @@ def test_the_text_limit_is_the_setting_both_ways(tmp_path: Path):
         assert client.post("/v1/messages", json={"text": "hello"}).status_code == 202
 
 
+def test_the_default_limits_are_named_in_their_422s(client: TestClient):
+    # given the shipped limits (4,000 characters, 60 s of wait), expect each named when passed
+    refused = client.post("/v1/messages", json={"text": "x" * 20_000})
+    assert refused.status_code == 422 and "the limit is 4000" in refused.text
+    waited = client.post("/v1/messages?wait=1000", json={"text": "hello"})
+    assert waited.status_code == 422
+    assert waited.json()["detail"][0]["msg"] == "Input should be less than or equal to 60"
+    assert client.post("/v1/messages?wait=-1", json={"text": "hello"}).status_code == 422
+
+
 def test_a_longest_message_fits_the_body_limit_however_it_is_encoded(tmp_path: Path):
     # given the longest text the wire allows, in Chinese, sent as ASCII-escaped JSON (6 bytes a char)
     body = json.dumps({"text": "货" * TEXT_CHARS_CEILING}, ensure_ascii=True).encode()

@@ -56,6 +56,14 @@ def test_a_missing_or_bad_key_is_401_and_stores_nothing(production, tmp_path: Pa
     assert _jobs(tmp_path) == 0
 
 
+def test_a_request_without_a_key_is_401_before_its_limits_are_read(production, tmp_path: Path):
+    http, _keys = production
+    over = {"text": "x" * 20_000}
+    assert http.post("/v1/messages?wait=1000", json=over).status_code == 401
+    assert http.get(f"/v1/jobs/{'0' * 8}-0000-4000-8000-{'0' * 12}?wait=1000").status_code == 401
+    assert _jobs(tmp_path) == 0
+
+
 def test_a_key_posts_as_its_channel_and_reads_only_its_own(production):
     http, keys = production
     shop, bank = Client(http=http, api_key=keys["shop"]), Client(http=http, api_key=keys["bank"])
