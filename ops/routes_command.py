@@ -1,5 +1,6 @@
-"""`babelq routes`: the effective routing table, and `babelq routes eval FILE.jsonl`, how often
-detection plus the routing rules answer a labelled set of messages in the right language."""
+"""`babelq routes`: the effective routing table; `babelq routes check FILE`, every problem of a
+table file at once; and `babelq routes eval FILE.jsonl`, how often detection plus the routing
+rules answer a labelled set of messages in the right language."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ def routes(context: typer.Context) -> None:
 
         table = load_table(load_settings().routes_file)
         typer.echo(json.dumps(table.describe(), indent=2, ensure_ascii=False))
+
+
+@routes_app.command("check")
+def check(table_file: Annotated[Path, typer.Argument(help="A routing table (YAML) to check.")]) -> None:
+    """Check a routing table file as a worker or the API would at start-up: every problem, each at
+    its key's path, and exit 2; or a one-line summary and exit 0."""
+    from routing.table import load_table
+
+    try:
+        table = load_table(table_file)
+    except BabelqError as exc:
+        _fail(exc)
+    typer.echo(
+        f"{table_file}: ok: {len(table.languages)} languages, {len(table.queue_names)} queues, "
+        f"{len(table.profiles)} profiles"
+    )
 
 
 @routes_app.command("eval")

@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Annotated
 
 import yaml
+from pydantic import ConfigDict, Field, RootModel, ValidationError
 
+from core.data_files import numbered, problems
 from core.errors import ConfigurationError
 from routing.table import RoutingTable
+from routing.table_spec import Language
 
 NOTICES_RESOURCE = "unanswered_notices.yaml"
 FALLBACK_NOTICE = "Sorry, we cannot answer in your language yet, so we are replying in another language."
@@ -43,14 +47,19 @@ class Replies:
         return ReplyPlan(handling.answer_language, self._notices.get(language, FALLBACK_NOTICE))
 
 
+class NoticesSpec(RootModel[dict[Language, Annotated[str, Field(min_length=1)]]]):
+    """unanswered_notices.yaml: one line per language code."""
+
+    model_config = ConfigDict(strict=True)
+
+
 @cache
 def unanswered_notices() -> Mapping[str, str]:
-    """The packaged notices, one line per language (read once, at a worker's start)."""
+    """The packaged notices, one line per language (read and checked once, at a worker's start)."""
     try:
         text = resources.files("routing").joinpath(NOTICES_RESOURCE).read_text("utf-8")
-        data = yaml.safe_load(text)
+        return NoticesSpec.model_validate(yaml.safe_load(text)).root
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"cannot read {NOTICES_RESOURCE}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"{NOTICES_RESOURCE} must map language codes to one line each")
-    return {str(code): str(line) for code, line in data.items()}
+    except ValidationError as exc:
+        raise ConfigurationError(numbered(NOTICES_RESOURCE, problems(exc, ()))) from exc

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import ValidationError
 
+from core.data_files import numbered, problems
 from core.errors import ConfigurationError
-from core.jobs import MAX_DEADLINE_S
 from routing.language_names import language_name
+from routing.table_spec import ANY, SPEC_MODELS, Dtype, Engine, ProfileSpec, TableSpec, UnansweredAction
 
 DEFAULT_TABLE_RESOURCE = "default_routes.yaml"
-ANY = "*"
-_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -28,14 +27,14 @@ class Profile:
 
     name: str
     model: str
-    dtype: str
+    dtype: Dtype
     max_batch_size: int
     max_wait_ms: float
     max_new_tokens: int
     max_batch_tokens: int
     system_prompts: Mapping[str, str]
     repetition_penalty: float = 1.0
-    engine: str = "auto"
+    engine: Engine = "auto"
     answers_in: frozenset[str] = frozenset()
     """The languages this profile's model answers well; empty: every language."""
 
@@ -71,7 +70,6 @@ class Route:
 
 
 HandlingKind = Literal["model", "default_language", "human"]
-UNANSWERED_ACTIONS: tuple[HandlingKind, ...] = ("default_language", "human")
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ class Unanswered:
     in the channel's default language after a line in the customer's own, or handed to people
     on `human_queue` (no worker consumes it)."""
 
-    action: HandlingKind = "default_language"
+    action: UnansweredAction = "default_language"
     human_queue: str = "chat.human"
 
 
@@ -205,39 +203,43 @@ def read_table_data(path: Path | None = None) -> Any:
 
 
 def table_from_dict(data: Any) -> RoutingTable:
-    """Build and validate a table; every problem is a ConfigurationError naming the field."""
+    """Check a table's data (routing.table_spec) and build it: every problem found is named, at
+    its key's path, in one ConfigurationError."""
     if not isinstance(data, dict):
-        raise ConfigurationError("routing table: top level must be a mapping")
-    profiles = {name: _profile(name, spec) for name, spec in _mapping(data, "profiles").items()}
-    queues = _mapping(data, "queues")
-    queue_profiles = {q: _queue_profile(q, spec, profiles) for q, spec in queues.items()}
-    queue_languages = {
-        q: _languages(spec.get("languages") or [], f"queues.{q}.languages") for q, spec in queues.items()
-    }
-    _check_languages_unique(queue_languages)
-    fallback = _queue_name(data.get("fallback_queue", "chat.default"), "fallback_queue")
-    if fallback not in queue_profiles:
-        raise ConfigurationError(f"routing table: fallback_queue {fallback!r} is not in queues")
-    channels = {str(k): _one_language(v, f"channels.{k}") for k, v in (data.get("channels") or {}).items()}
-    channels.setdefault(ANY, "en")
-    deadlines = {
-        str(k): _deadline(v, f"deadlines.{k}") for k, v in _optional_mapping(data, "deadlines").items()
-    }
-    dead_letter = _queue_name(data.get("dead_letter_queue", "chat.dead"), "dead_letter_queue")
-    unanswered = _unanswered(_optional_mapping(data, "unanswered"), [*queue_profiles, dead_letter])
+        raise ConfigurationError("routing table: the top level must be a mapping")
+    try:
+        spec = TableSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(numbered("routing table", problems(exc, SPEC_MODELS))) from exc
     table = RoutingTable(
-        unanswered=unanswered,
-        languages=frozenset(_languages(data.get("languages") or [], "languages")),
-        fallback_queue=fallback,
-        dead_letter_queue=dead_letter,
-        queue_languages=queue_languages,
-        queue_profiles=queue_profiles,
-        profiles=profiles,
-        channel_defaults=channels,
-        channel_deadlines=deadlines,
+        languages=frozenset(spec.languages),
+        fallback_queue=spec.fallback_queue,
+        dead_letter_queue=spec.dead_letter_queue,
+        queue_languages={queue: tuple(q.languages) for queue, q in spec.queues.items()},
+        queue_profiles={queue: q.profile for queue, q in spec.queues.items()},
+        profiles={name: _profile(name, p) for name, p in spec.profiles.items()},
+        channel_defaults={ANY: "en", **spec.channels},
+        channel_deadlines=dict(spec.deadlines),
+        unanswered=Unanswered(spec.unanswered.action, spec.unanswered.human_queue),
     )
     _check_defaults_answered(table)
     return table
+
+
+def _profile(name: str, spec: ProfileSpec) -> Profile:
+    return Profile(
+        name=name,
+        model=spec.model,
+        dtype=spec.dtype,
+        max_batch_size=spec.max_batch_size,
+        max_wait_ms=spec.max_wait_ms,
+        max_new_tokens=spec.max_new_tokens,
+        max_batch_tokens=spec.max_batch_tokens,
+        system_prompts=dict(spec.system_prompts),
+        repetition_penalty=spec.repetition_penalty,
+        engine=spec.engine,
+        answers_in=frozenset(spec.answers_in),
+    )
 
 
 def _check_defaults_answered(table: RoutingTable) -> None:
@@ -249,129 +251,3 @@ def _check_defaults_answered(table: RoutingTable) -> None:
                 f"routing table: channels.{channel} is {language!r}, which profile {profile.name!r} "
                 f"does not answer (answers_in: {sorted(profile.answers_in)})"
             )
-
-
-def _unanswered(spec: dict[str, Any], queues: Collection[str]) -> Unanswered:
-    action = spec.get("action", "default_language")
-    if action not in UNANSWERED_ACTIONS:
-        raise ConfigurationError(
-            f"routing table: unanswered.action must be one of {UNANSWERED_ACTIONS}, got {action!r}"
-        )
-    queue = _queue_name(spec.get("human_queue", "chat.human"), "unanswered.human_queue")
-    if queue in queues:  # workers consume every chat queue, and dead letters are no one's to answer
-        raise ConfigurationError(
-            f"routing table: unanswered.human_queue {queue!r} must be neither a chat queue nor the "
-            "dead-letter queue"
-        )
-    return Unanswered(action, queue)
-
-
-def _optional_mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigurationError(f"routing table: {key} must be a mapping")
-    return value
-
-
-def _deadline(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_DEADLINE_S:
-        raise ConfigurationError(f"routing table: {where} must be seconds, > 0 and at most {MAX_DEADLINE_S}")
-    return float(value)
-
-
-def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict) or not value:
-        raise ConfigurationError(f"routing table: {key} must be a non-empty mapping")
-    return value
-
-
-def _queue_name(name: Any, where: str) -> str:
-    if not isinstance(name, str) or not _QUEUE_NAME.match(name):
-        raise ConfigurationError(f"routing table: {where}: bad queue name {name!r}")
-    return name
-
-
-def _queue_profile(queue: str, spec: Any, profiles: Mapping[str, Profile]) -> str:
-    _queue_name(queue, "queues")
-    if not isinstance(spec, dict):
-        raise ConfigurationError(f"routing table: queues.{queue} must be a mapping")
-    profile = spec.get("profile", "default")
-    if profile not in profiles:
-        raise ConfigurationError(f"routing table: queues.{queue}.profile {profile!r} is not defined")
-    return str(profile)
-
-
-def _one_language(code: Any, where: str) -> str:
-    from routing.language_codes import normalize_language_code
-
-    try:
-        return normalize_language_code(str(code))
-    except ConfigurationError:
-        raise
-    except Exception as exc:
-        raise ConfigurationError(f"routing table: {where}: {exc}") from exc
-
-
-def _languages(codes: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(codes, list):
-        raise ConfigurationError(f"routing table: {where} must be a list of language codes")
-    return tuple(_one_language(code, where) for code in codes)
-
-
-def _check_languages_unique(queue_languages: Mapping[str, tuple[str, ...]]) -> None:
-    seen: dict[str, str] = {}
-    for queue, langs in queue_languages.items():
-        for lang in langs:
-            if lang in seen:
-                raise ConfigurationError(
-                    f"routing table: language {lang!r} is mapped to both {seen[lang]} and {queue}"
-                )
-            seen[lang] = queue
-
-
-def _profile(name: str, spec: Any) -> Profile:
-    if not isinstance(spec, dict):
-        raise ConfigurationError(f"routing table: profiles.{name} must be a mapping")
-    prompts = spec.get("system_prompts") or {}
-    if ANY not in prompts:
-        raise ConfigurationError(f'routing table: profiles.{name}.system_prompts needs a "*" entry')
-    return Profile(
-        name=name,
-        model=str(spec.get("model") or ""),
-        dtype=str(spec.get("dtype", "auto")),
-        max_batch_size=_positive(spec, "max_batch_size", 8, name),
-        max_wait_ms=float(_positive(spec, "max_wait_ms", 20, name)),
-        max_new_tokens=_positive(spec, "max_new_tokens", 64, name),
-        max_batch_tokens=_positive(spec, "max_batch_tokens", 8192, name),
-        system_prompts={str(k): str(v) for k, v in prompts.items()},
-        repetition_penalty=_penalty(spec.get("repetition_penalty", 1.0), name),
-        engine=_engine(spec.get("engine", "auto"), name),
-        answers_in=frozenset(_languages(spec.get("answers_in") or [], f"profiles.{name}.answers_in")),
-    )
-
-
-ENGINES = ("auto", "static", "vllm")
-
-
-def _engine(value: Any, profile: str) -> str:
-    if value not in ENGINES:
-        raise ConfigurationError(
-            f"routing table: profiles.{profile}.engine must be one of {ENGINES}, got {value!r}"
-        )
-    return str(value)
-
-
-def _penalty(value: Any, profile: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 1.0 <= value <= 2.0:
-        raise ConfigurationError(
-            f"routing table: profiles.{profile}.repetition_penalty must be in [1, 2], got {value!r}"
-        )
-    return float(value)
-
-
-def _positive(spec: dict[str, Any], key: str, default: int, profile: str) -> int:
-    value = spec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(f"routing table: profiles.{profile}.{key} must be > 0, got {value!r}")
-    return int(value)

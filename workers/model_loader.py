@@ -9,16 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from core.errors import ConfigurationError, ModelLoadError
+from routing.table_spec import Dtype
 from workers.control_markers import ControlMarkers
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16", "int8")
+DTYPE_NAMES: tuple[str, ...] = get_args(Dtype)  # the routing table's profiles name one
 _DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 

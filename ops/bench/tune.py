@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -28,6 +28,7 @@ from ops.bench.direct import prompt_requests, saturated_jobs_per_s
 from ops.bench.stats import percentile
 from ops.bench.tuning import ENGINES, Candidate, Choice, Trial, choose, keeps_growing, ladders
 from routing.table import Profile, load_table, read_table_data, table_from_dict
+from routing.table_spec import Dtype, Engine
 from workers.backoff import is_out_of_memory
 from workers.feeders import Feeder, PromptRequest
 from workers.model_loader import load_model, release_memory, resolve_device, resolve_dtype
@@ -176,12 +177,13 @@ def _climb(
 
 
 def _profile(base: Profile, candidate: Candidate) -> Profile:
+    # ladders() took only known engines; a precision the loader does not know is its error
     return replace(
         base,
-        engine=candidate.engine,
+        engine=cast(Engine, candidate.engine),
         max_batch_size=candidate.max_batch_size,
         max_wait_ms=candidate.max_wait_ms,
-        dtype=candidate.dtype,
+        dtype=cast(Dtype, candidate.dtype),
     )
 
 

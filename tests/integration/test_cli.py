@@ -35,12 +35,16 @@ def test_routes_prints_the_effective_table():
     assert set(table["queues"]) == {"chat.zh", "chat.en", "chat.es", "chat.default"}
 
 
-def test_routes_refuses_a_broken_table_with_one_clear_line(tmp_path: Path):
+def test_routes_refuses_a_broken_table_naming_each_problem(tmp_path: Path):
     broken = tmp_path / "routes.yaml"
     broken.write_text("queues: {}\n", encoding="utf-8")
     done = babelq("routes", routes_file=str(broken))
     assert done.returncode == 2
-    assert "babelq: error: routing table: profiles must be a non-empty mapping" in done.stderr
+    assert "babelq: error: routing table: 2 problems:" in done.stderr
+    assert (
+        "  profiles: Field required" in done.stderr
+        and "  queues: Dictionary should have at least 1" in done.stderr
+    )
     assert "Traceback" not in done.stderr
 
 
