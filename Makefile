@@ -64,8 +64,11 @@ tools:
 
 ## The whole suite: lint, unit, integration (real Redis, RabbitMQ, PostgreSQL, Prometheus,
 ## Chromium) and the slow test on the prepared default model.
+## The unit tests run on two processes (they share nothing); the rest one at a time, as they
+## share the services and some restart them.
 test: lint model tools
-	$(BIN)/pytest -q -ra --durations=40
+	$(BIN)/pytest -q -ra -n 2 tests/unit
+	$(BIN)/pytest -q -ra --durations=40 --ignore=tests/unit
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
