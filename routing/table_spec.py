@@ -6,7 +6,7 @@ a checked file into the RoutingTable the processes use."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -38,16 +38,26 @@ def _queue(name: str) -> str:
     return name
 
 
+class _Spec(BaseModel):
+    """A part of the file: strict, and a key written with no value (`languages:`) is as if left
+    out (YAML reads it as null), so it takes its default."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_keys_left_out(cls, data: Any) -> Any:
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
 Language = Annotated[str, AfterValidator(_language)]
 QueueName = Annotated[str, AfterValidator(_queue)]
 Positive = Annotated[int, Field(gt=0)]
-_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class ProfileSpec(BaseModel):
+class ProfileSpec(_Spec):
     """`profiles.NAME`: the model a group of queues runs and its batch policy."""
 
-    model_config = _STRICT
     model: str = ""
     dtype: Dtype = "auto"
     engine: Engine = "auto"
@@ -66,26 +76,23 @@ class ProfileSpec(BaseModel):
         return self
 
 
-class QueueSpec(BaseModel):
+class QueueSpec(_Spec):
     """`queues.NAME`: the languages routed to a queue and the profile that serves it."""
 
-    model_config = _STRICT
     languages: list[Language] = []
     profile: str = "default"
 
 
-class UnansweredSpec(BaseModel):
+class UnansweredSpec(_Spec):
     """`unanswered`: what happens to a language its profile's model does not answer."""
 
-    model_config = _STRICT
     action: UnansweredAction = "default_language"
     human_queue: QueueName = "chat.human"
 
 
-class TableSpec(BaseModel):
+class TableSpec(_Spec):
     """The whole file."""
 
-    model_config = _STRICT
     languages: list[Language] = []
     fallback_queue: QueueName = "chat.default"
     dead_letter_queue: QueueName = "chat.dead"

@@ -114,6 +114,19 @@ def test_every_broken_reference_is_named_at_once():
     assert "unanswered.human_queue: 'chat.en' must be neither a chat queue" in message
 
 
+def test_a_key_written_without_a_value_takes_its_default():
+    data = minimal()
+    data.update(deadlines=None, channels=None)
+    data["queues"]["chat.default"] = {"languages": None}
+    data["profiles"]["default"]["model"] = None
+    table = table_from_dict(data)
+    assert (table.deadline_s("web"), table.channel_default("web"), table.profiles["default"].model) == (
+        None,
+        "en",
+        "",
+    )
+
+
 def test_the_shipped_table_and_notices_are_valid():
     assert load_table().profiles["default"].max_batch_size == 32  # the file's, not a default
     assert unanswered_notices()["es"]
