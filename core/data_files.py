@@ -30,11 +30,11 @@ def _line(error: ErrorDetails, known: Sequence[str]) -> str:
 
 def key_path(loc: Sequence[Any]) -> str:
     """`profiles.default.max_batch_size` from pydantic's location of an error (list items by index)."""
-    return ".".join(str(part) for part in loc if not _is_validator_tag(part))
+    return ".".join(str(part) for part in loc if not _is_pydantic_tag(part))
 
 
-def _is_validator_tag(part: Any) -> bool:
-    # pydantic puts a function validator's name in the location ("function-after[...]")
+def _is_pydantic_tag(part: Any) -> bool:
+    # pydantic adds its own steps to a location: "[key]" for a dict's key, "function-after[…]"
     return isinstance(part, str) and "[" in part and part.endswith("]")
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,23 +61,19 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     mount_web_files(app)
-    app.openapi = partial(_openapi_with_limits, app, stack.settings.max_wait_s)  # type: ignore[method-assign]
+    app.openapi = partial(_openapi_with_limits, app.openapi, stack.settings.max_wait_s)  # type: ignore[method-assign]
     return app
 
 
-def _openapi_with_limits(app: FastAPI, max_wait_s: float) -> dict[str, Any]:
-    """FastAPI's document, with this process's own wait limit as every `wait`'s maximum (the
-    routes are declared once for any deployment; FastAPI's way to extend the document)."""
-    if app.openapi_schema is None:
-        document = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        for operation in (op for path in document["paths"].values() for op in path.values()):
-            for parameter in operation.get("parameters", []):
-                if parameter["name"] == "wait":
-                    parameter["schema"]["maximum"] = max_wait_s
-        app.openapi_schema = document
-    return app.openapi_schema
+def _openapi_with_limits(document_of: Callable[[], dict[str, Any]], max_wait_s: float) -> dict[str, Any]:
+    """FastAPI's document (built once, kept by FastAPI), with this process's own wait limit as
+    every `wait`'s maximum: the routes are declared once for any deployment."""
+    document = document_of()
+    for operation in (op for path in document["paths"].values() for op in path.values()):
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] == "wait":
+                parameter["schema"]["maximum"] = max_wait_s
+    return document
 
 
 def _add_error_handlers(app: FastAPI) -> None:

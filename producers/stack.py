@@ -84,11 +84,11 @@ def build_stack(settings: Settings, celery: Celery | None = None, secret: bytes 
     `babelq publish`) is given none and keys its unused ones with a random key of its own.
     What fails half-way closes what was opened before it."""
     resources = ExitStack()
-    with resources:
-        stack = _open(settings, celery, secret, resources)
-        resources = resources.pop_all()  # opened: from now on the stack closes them
-    stack.resources = resources
-    return stack
+    try:
+        return _open(settings, celery, secret, resources)
+    except BaseException:
+        resources.close()
+        raise
 
 
 def _open(settings: Settings, celery: Celery | None, secret: bytes | None, resources: ExitStack) -> Stack:
@@ -119,6 +119,7 @@ def _open(settings: Settings, celery: Celery | None, secret: bytes | None, resou
         registry=registry,
         access=access,
         chat_ids=ChatIds(key),
+        resources=resources,
     )
 
 

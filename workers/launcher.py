@@ -130,7 +130,8 @@ def open_worker(
     heartbeat = Heartbeat(shared.factory, hostname, settings.heartbeat_s, republisher.run_orphans)
     resources.callback(heartbeat.stop)
     gave_up = threading.Event()
-    registry = CollectorRegistry() if _metrics_port(settings, options) > 0 else None
+    metrics_port = _metrics_port(settings, options)
+    registry = CollectorRegistry() if metrics_port > 0 else None
     services = _services(
         settings,
         table,
@@ -145,7 +146,7 @@ def open_worker(
     delivering = delivery_requester(shared.app, load_channels(settings.channels_file).delivering)
     pipeline = runtime.start_pipeline(hostname, settings.job_max_retries, table.dead_letter_queue, delivering)
     if registry is not None:
-        server = _serve_metrics(registry, runtime, hostname, settings, _metrics_port(settings, options))
+        server = _serve_metrics(registry, runtime, hostname, settings, metrics_port)
         if server is not None:  # None: its port was taken (logged); the worker answers without
             resources.callback(server.shutdown)
     _register(shared.app, runtime, pipeline)
